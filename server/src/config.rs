@@ -1,0 +1,344 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then environment
+//! variables `GP_ONLINE__SECTION__KEY` (and the conventional `DATABASE_URL`), then command-line
+//! flags. Unknown keys are refused so a typo never silently falls back to a default, and secrets
+//! are [`SecretString`]s whose `Debug` output is redacted.
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Prefix of the environment variables read as configuration.
+pub const ENV_PREFIX: &str = "GP_ONLINE__";
+
+/// The whole configuration of one server process.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listener, TLS and HTTP limits.
+    pub server: ServerConfig,
+    /// The database connection.
+    pub database: DatabaseConfig,
+    /// Log format and filter.
+    pub log: LogConfig,
+}
+
+/// Listener, TLS and HTTP limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite file, the development certificate and other local state.
+    pub data_dir: PathBuf,
+    /// Serve plain HTTP (behind a TLS-terminating reverse proxy) instead of HTTPS.
+    pub http: bool,
+    /// PEM certificate chain; with `tls_key`, replaces the self-signed development certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Seconds after which a request is abandoned with 408.
+    pub request_timeout_secs: u64,
+    /// Largest accepted request body in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("data"),
+            http: false,
+            tls_cert: None,
+            tls_key: None,
+            request_timeout_secs: 30,
+            // Documents are at most 4 MB; base64 and JSON framing need headroom.
+            max_body_bytes: 6 * 1024 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// The database connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; a SQLite file in the data directory when absent.
+    /// Secret because PostgreSQL URLs carry passwords.
+    pub url: Option<SecretString>,
+    /// Upper bound of the connection pool.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before reporting the database unreachable.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info,gp_online=debug`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration value that could not be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let database_url = env
+            .iter()
+            .find(|(key, _)| key == "DATABASE_URL")
+            .map(|(_, value)| value.clone());
+        let prefixed: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(ENV_PREFIX))
+            .collect();
+        figment = figment.merge(env_provider(prefixed));
+        let mut config: Config = figment.extract().map_err(describe)?;
+        // DATABASE_URL is the convention of every database tool; the namespaced key wins.
+        if config.database.url.is_none() {
+            config.database.url = database_url.map(SecretString::from);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(ConfigError(
+                "server.tls_cert and server.tls_key must be given together".to_owned(),
+            ));
+        }
+        if let Some(url) = &self.database.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("sqlite:") || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(ConfigError(
+                    "database.url must start with sqlite:, postgres:// or postgresql://"
+                        .to_owned(),
+                ));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError(
+                "database.max_connections must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in use: the configured one or the SQLite file in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("gp-online.sqlite").display()
+            )),
+        }
+    }
+}
+
+/// Environment variables as a figment provider: `GP_ONLINE__SERVER__LISTEN` → `server.listen`.
+/// Built from the given list rather than the process environment so tests are hermetic.
+fn env_provider(vars: Vec<(String, String)>) -> Figment {
+    vars.into_iter().fold(Figment::new(), |figment, (key, raw)| {
+        let path = key[ENV_PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
+        // Parse `true`, `8`, `[a, b]` as typed values the way figment's `Env` provider does.
+        let value = raw
+            .parse::<figment::value::Value>()
+            .unwrap_or_else(|_| figment::value::Value::from(raw));
+        figment.merge(Serialized::default(&path, value))
+    })
+}
+
+/// Turns a figment error into one line that names the key and never echoes a value.
+fn describe(error: figment::Error) -> ConfigError {
+    let messages: Vec<String> = error
+        .into_iter()
+        .map(|error| {
+            let key = if error.path.is_empty() {
+                "(top level)".to_owned()
+            } else {
+                error.path.join(".")
+            };
+            let kind = match &error.kind {
+                // The value itself is not echoed: it may be a secret.
+                figment::error::Kind::InvalidType(_, expected) => format!("expected {expected}"),
+                figment::error::Kind::InvalidValue(_, expected) => {
+                    format!("invalid value, expected {expected}")
+                }
+                figment::error::Kind::UnknownField(field, _) => {
+                    return format!("unknown key {key}.{field}")
+                        .replace("(top level).", "");
+                }
+                other => other.to_string(),
+            };
+            format!("{key}: {kind}")
+        })
+        .collect();
+    ConfigError(messages.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_https_on_localhost_with_sqlite_in_data_dir() {
+        let config = Config::load_from(None, env(&[])).unwrap_or_default();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8443");
+        assert!(!config.server.http);
+        assert_eq!(
+            config.database_url().expose_secret(),
+            "sqlite://data/gp-online.sqlite?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("GP_ONLINE__SERVER__LISTEN", "0.0.0.0:9000"),
+                ("GP_ONLINE__SERVER__HTTP", "true"),
+                ("GP_ONLINE__LOG__FORMAT", "json"),
+            ]),
+        );
+        let config = config.map_err(|e| e.to_string());
+        assert_eq!(
+            config.as_ref().map(|c| c.server.listen.to_string()),
+            Ok("0.0.0.0:9000".to_owned())
+        );
+        assert_eq!(config.as_ref().map(|c| c.server.http), Ok(true));
+        assert_eq!(config.map(|c| c.log.format), Ok(LogFormat::Json));
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let error = Config::load_from(None, env(&[("GP_ONLINE__SERVER__LISTEN", "nowhere")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("server.listen"), "{error}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused_by_name() {
+        let error = Config::load_from(None, env(&[("GP_ONLINE__SERVER__LISTN", "x")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn toml_file_is_layered_under_the_environment() {
+        let dir = tempfile::tempdir().ok();
+        let path = dir.as_ref().map(|d| d.path().join("gp-online.toml"));
+        let path = path.as_deref();
+        if let Some(path) = path {
+            let written = std::fs::write(
+                path,
+                "[server]\nlisten = \"127.0.0.1:1234\"\ndata_dir = \"/srv/gp\"\n",
+            );
+            assert!(written.is_ok());
+        }
+        let config = Config::load_from(path, env(&[("GP_ONLINE__SERVER__LISTEN", "127.0.0.1:5678")]))
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            config.as_ref().map(|c| c.server.listen.port()),
+            Ok(5678)
+        );
+        assert_eq!(
+            config.map(|c| c.server.data_dir),
+            Ok(PathBuf::from("/srv/gp"))
+        );
+    }
+
+    #[test]
+    fn database_url_is_redacted_in_debug_output() {
+        let config = Config::load_from(
+            None,
+            env(&[("DATABASE_URL", "postgres://gp:hunter2@db/gp")]),
+        )
+        .map_err(|e| e.to_string());
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(config.is_ok());
+    }
+
+    #[test]
+    fn unsupported_database_scheme_is_refused() {
+        let error = Config::load_from(None, env(&[("DATABASE_URL", "mysql://x")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("database.url"), "{error}");
+    }
+}

@@ -1,0 +1,91 @@
+//! Database access: connecting with durable settings, running migrations and the sea-orm
+//! entities. SQLite (the embedded default) and PostgreSQL (production) behave alike here.
+
+pub mod entities;
+
+use crate::config::Config;
+use gp_online_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
+use std::time::Duration;
+
+/// Why the database could not be opened; never includes the URL (it may hold a password).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The data directory for the SQLite file could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database did not answer or refused the connection.
+    #[error("cannot reach the {backend} database: {reason}")]
+    Unreachable {
+        /// `sqlite` or `postgres`.
+        backend: &'static str,
+        /// The driver's reason, with credentials removed.
+        reason: String,
+    },
+}
+
+/// Connects to the configured database. SQLite runs in WAL mode with `synchronous=FULL` and
+/// foreign keys on, so an acknowledged write survives power loss; PostgreSQL keeps its
+/// durable defaults (`fsync`, `synchronous_commit`).
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, ConnectError> {
+    let url = config.database_url();
+    let url = url.expose_secret();
+    let backend = if url.starts_with("sqlite:") {
+        if config.database.url.is_none() {
+            let dir = &config.server.data_dir;
+            std::fs::create_dir_all(dir).map_err(|source| ConnectError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(config.database.max_connections)
+        .connect_timeout(Duration::from_secs(config.database.connect_timeout_secs))
+        .acquire_timeout(Duration::from_secs(config.database.connect_timeout_secs))
+        // Statements are logged by our own spans; sqlx's logging would print bound values.
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|options| {
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    Database::connect(options)
+        .await
+        .map_err(|error| ConnectError::Unreachable {
+            backend,
+            reason: redact(&error.to_string(), url),
+        })
+}
+
+/// Removes the URL (and so any password in it) from a driver message.
+fn redact(message: &str, url: &str) -> String {
+    message.replace(url, "<database url>")
+}
+
+/// Brings the schema up to date.
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// `sqlite` or `postgres`, for readiness output and logs.
+pub fn backend_name(db: &DatabaseConnection) -> &'static str {
+    match db.get_database_backend() {
+        DatabaseBackend::Sqlite => "sqlite",
+        DatabaseBackend::Postgres => "postgres",
+        _ => "other",
+    }
+}

@@ -1,0 +1,168 @@
+//! The HTTP layer: a thin axum shell over the domain modules. It owns routing, extraction,
+//! error rendering and the cross-cutting middleware (request ids, tracing, metrics, limits,
+//! timeouts, compression); it holds no domain rules.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use error::{ApiError, ErrorCode};
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Where `now` comes from.
+    pub clock: Clock,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// The OpenAPI description, rendered once at start.
+    pub openapi: Arc<String>,
+}
+
+/// The request id header, set on every request and echoed on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the application: every route plus the middleware stack.
+pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Router {
+    let (routes, openapi) = api_routes().split_for_parts();
+    let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_default());
+    let state = AppState {
+        db,
+        clock,
+        config: config.clone(),
+        openapi,
+    };
+    let middleware = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                // Only the path: query strings and bodies may carry personal data.
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(CompressionLayer::new())
+        // Layers below keep axum's body type, which `from_fn`/`map_response` need.
+        .layer(axum::middleware::map_response(problem_for_bare_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.server.request_timeout_secs),
+        ))
+        .layer(DefaultBodyLimit::max(config.server.max_body_bytes));
+    // A route layer runs after routing, so the metric is labelled with the route template.
+    routes
+        .route_layer(axum::middleware::from_fn(metrics::record))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
+        .layer(middleware)
+}
+
+/// Every route, with its OpenAPI description collected from the handlers' annotations.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(ops::routes())
+        .merge(openapi::routes())
+}
+
+/// Gives framework-made error responses (405 from the router, 408 from the timeout, 413 from
+/// the body limit) the same problem+json shape as the API's own errors.
+async fn problem_for_bare_errors(response: Response) -> Response {
+    let bare = !response.headers().contains_key(header::CONTENT_TYPE)
+        || response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("text/plain"));
+    if !bare || !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let code = match response.status() {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let mut problem = ApiError::new(ErrorCode::MalformedRequest)
+                .with_detail("this method is not allowed on this path")
+                .into_response();
+            *problem.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            return problem;
+        }
+        status if status.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::MalformedRequest,
+    };
+    ApiError::new(code).into_response()
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// for the configured grace period. `tls = None` serves plain HTTP.
+pub async fn serve(
+    app: Router,
+    listener: std::net::TcpListener,
+    tls: Option<RustlsConfig>,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let handle = Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        stopper.graceful_shutdown(Some(grace));
+    });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! # gp-online server
+//!
+//! The backend of a patient-facing GP app: registration by linkage key and passkey, the GP
+//! record filtered by one access module, appointments, repeat prescriptions, messages, proxy
+//! access, offline sync and push notifications.
+//!
+//! ## Layout
+//! - [`cli`]: the `gp-online` command line (`serve`, `migrate`, `demo`).
+//! - [`config`]: layered configuration (defaults → TOML file → environment).
+//! - [`db`]: connection set-up, migrations and the sea-orm entities.
+//! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
+//! - [`tls`]: rustls server configuration and the self-signed development certificate.
+//! - [`validate`]: NHS numbers, ODS codes and dates, checked the same way everywhere.
+//! - [`settings`]: per-practice settings and feature switches with the national defaults.
+//! - [`audit`]: the append-only audit trail.
+//! - [`demo`]: the deterministic demo practice.
+//! - [`clock`]: time as a parameter, so rules that depend on `now` are testable.
+//!
+//! Domain modules depend on `db` (and later `access`), never on `http`.
+
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod settings;
+pub mod tls;
+pub mod validate;

@@ -1,0 +1,229 @@
+//! Test harness shared by the workspace's end-to-end tests: [`spawn_app`] starts the real
+//! server on an ephemeral port over HTTPS (with its development certificate trusted by the
+//! client) on a fresh database: a SQLite file by default, or a new PostgreSQL database when
+//! `GP_ONLINE_TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code: failing loudly is the point.
+
+use gp_online::clock::Clock;
+use gp_online::config::Config;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use std::sync::Arc;
+
+/// Environment variable naming a PostgreSQL server to test against (its admin URL).
+pub const TEST_DATABASE_ENV: &str = "GP_ONLINE_TEST_DATABASE_URL";
+
+/// A throw-away database for one test.
+pub struct TestDatabase {
+    /// The URL to connect to it.
+    pub url: String,
+    /// The backend: `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Drops the PostgreSQL database when the test ends.
+    cleanup: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    /// A fresh, empty database on the backend selected by the environment.
+    pub async fn create() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match std::env::var(TEST_DATABASE_ENV) {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("gp_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url).await.unwrap();
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                let url = database_url_with_name(&admin_url, &name);
+                Self {
+                    url,
+                    backend: "postgres",
+                    cleanup: Some((admin_url, name)),
+                    _dir: dir,
+                }
+            }
+            _ => Self {
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite").display()),
+                backend: "sqlite",
+                cleanup: None,
+                _dir: dir,
+            },
+        }
+    }
+
+    /// Connects to it, with the same settings the server uses.
+    pub async fn connect(&self) -> DatabaseConnection {
+        gp_online::db::connect(&self.config()).await.unwrap()
+    }
+
+    /// A server configuration pointing at this database, with its data in a temporary dir.
+    pub fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.database.url = Some(self.url.clone().into());
+        config.database.max_connections = 8;
+        config.server.data_dir = self._dir.path().to_path_buf();
+        config
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.cleanup.take() {
+            // Async drop does not exist; a short-lived runtime on another thread does the job.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(admin) = Database::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Replaces the database name (the path) of a PostgreSQL URL.
+fn database_url_with_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|i| start + i))
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    /// `https://127.0.0.1:<port>`.
+    pub address: String,
+    /// A client that trusts the server's development certificate.
+    pub client: reqwest::Client,
+    /// The server's development certificate, to build other clients.
+    pub certificate: reqwest::Certificate,
+    /// A direct connection to the server's database, for arranging and asserting.
+    pub db: DatabaseConnection,
+    /// The server's clock (manual: tests move it).
+    pub clock: Clock,
+    /// The server's database.
+    pub database: TestDatabase,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// `address` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The instant test clocks start at.
+pub fn test_start() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+/// Starts the real server (migrated, empty database) on 127.0.0.1:0 over HTTPS.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], letting the test adjust the configuration first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    gp_online::tls::install_crypto_provider();
+    let database = TestDatabase::create().await;
+    let mut config = database.config();
+    adjust(&mut config);
+    let db = database.connect().await;
+    gp_online::db::migrate_up(&db).await.unwrap();
+    let clock = Clock::manual(test_start());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tls = gp_online::tls::rustls_config(&config.server).await.unwrap();
+    let (cert_path, _) = gp_online::tls::ensure_dev_certificate(&config.server.data_dir).unwrap();
+    let certificate = reqwest::Certificate::from_pem(&std::fs::read(cert_path).unwrap()).unwrap();
+    let app = gp_online::http::app(db.clone(), clock.clone(), Arc::new(config));
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gp_online::http::serve(
+        app,
+        listener,
+        Some(tls),
+        std::time::Duration::from_secs(1),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::builder()
+        .tls_certs_only([certificate.clone()])
+        .build()
+        .unwrap();
+    TestApp {
+        address: format!("https://127.0.0.1:{port}"),
+        client,
+        certificate,
+        db,
+        clock,
+        database,
+        shutdown: Some(shutdown),
+    }
+}
+
+/// Runs a raw SQL query returning rows of strings (for schema snapshots).
+pub async fn query_strings(db: &DatabaseConnection, sql: &str) -> Vec<Vec<String>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            (0..)
+                .map_while(|i| row.try_get_by_index::<Option<String>>(i).ok())
+                .map(Option::unwrap_or_default)
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced_keeping_the_query() {
+        assert_eq!(
+            database_url_with_name("postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "x"),
+            "postgres://postgres@127.0.0.1:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            database_url_with_name("postgres://postgres@127.0.0.1:5432", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the workspace, compiled into one binary: the real server on port 0 over
+//! HTTPS against a real database (SQLite, or PostgreSQL when `GP_ONLINE_TEST_DATABASE_URL` is
+//! set). Add a module here rather than a new test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
+
+mod demo;
+mod http_basics;
+mod migrations;
