@@ -54,7 +54,9 @@ pub fn timestamps(table: &mut TableCreateStatement) -> &mut TableCreateStatement
 /// A (possibly unique) index named after its table and columns.
 pub fn index(table: &'static str, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut index = Index::create();
-    index.name(format!("idx_{table}_{}", columns.join("_"))).table(table);
+    index
+        .name(format!("idx_{table}_{}", columns.join("_")))
+        .table(table);
     for column in columns {
         index.col(*column);
     }

@@ -8,13 +8,13 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod builders;
 mod m20261122_000001_practices;
 mod m20261122_000002_identity;
 mod m20261122_000003_record;
 mod m20261122_000004_services;
 mod m20261122_000005_proxy;
 mod m20261122_000006_platform;
-mod builders;
 
 /// The ordered list of every migration of the product.
 pub struct Migrator;

@@ -8,7 +8,13 @@ use sea_orm_migration::schema as col;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const TABLES: &[&str] = &["blobs", "record_entries", "results", "documents", "access_log"];
+const TABLES: &[&str] = &[
+    "blobs",
+    "record_entries",
+    "results",
+    "documents",
+    "access_log",
+];
 
 /// Review, release, withholding and retraction, shared by results and documents.
 fn review_columns(table: &mut TableCreateStatement) -> &mut TableCreateStatement {

@@ -22,8 +22,7 @@ const TABLES: &[&str] = &[
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let mut slots = table("slots");
-        owned_by(&mut slots, "practice_id", "practices")
-            .col(col::string_null("external_id"));
+        owned_by(&mut slots, "practice_id", "practices").col(col::string_null("external_id"));
         refers_to(&mut slots, "clinician_staff_id", "staff")
             .col(col::string("clinician_name"))
             .col(col::string("slot_type"))
@@ -96,8 +95,7 @@ impl MigrationTrait for Migration {
         timestamps(&mut threads);
 
         let mut messages = table("messages");
-        owned_by(&mut messages, "thread_id", "message_threads")
-            .col(code("sender_kind"));
+        owned_by(&mut messages, "thread_id", "message_threads").col(code("sender_kind"));
         refers_to(&mut messages, "sender_account_id", "accounts");
         refers_to(&mut messages, "sender_staff_id", "staff")
             .col(col::text("body"))
@@ -107,7 +105,15 @@ impl MigrationTrait for Migration {
 
         create_all(
             manager,
-            vec![slots, appointments, courses, requests, items, threads, messages],
+            vec![
+                slots,
+                appointments,
+                courses,
+                requests,
+                items,
+                threads,
+                messages,
+            ],
             vec![
                 index("slots", &["practice_id", "starts_at"], false),
                 index("slots", &["practice_id", "external_id"], true),

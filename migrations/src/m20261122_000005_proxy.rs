@@ -30,7 +30,9 @@ impl MigrationTrait for Migration {
             .col(col::date_null("ends_on"))
             // An open-ended grant is an exception that must be marked as such.
             .col(col::boolean("no_end_date_exception"))
-            .col(col::timestamp_with_time_zone_null("young_person_consent_at"))
+            .col(col::timestamp_with_time_zone_null(
+                "young_person_consent_at",
+            ))
             .col(col::timestamp_with_time_zone_null("suspended_at"))
             .col(col::string_len_null("suspended_reason", 32))
             .col(col::timestamp_with_time_zone_null("revoked_at"))

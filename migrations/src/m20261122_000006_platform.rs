@@ -136,7 +136,11 @@ impl MigrationTrait for Migration {
                 index("audit_events", &["occurred_at"], false),
                 index("idempotency_keys", &["expires_at"], false),
                 index("projection_outbox", &["claimed_until"], false),
-                index("notification_outbox", &["delivered_at", "not_before"], false),
+                index(
+                    "notification_outbox",
+                    &["delivered_at", "not_before"],
+                    false,
+                ),
             ],
         )
         .await

@@ -141,7 +141,7 @@ async fn serve(config: Config, db: sea_orm::DatabaseConnection) -> anyhow::Resul
         "gp-online is serving"
     );
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let app = http::app(db, Clock::System, Arc::new(config));
+    let app = http::app(db, Clock::System, Arc::new(config)).map_err(anyhow::Error::msg)?;
     http::serve(app, listener, tls, grace, shutdown_signal()).await?;
     Ok(())
 }
@@ -170,8 +170,16 @@ fn print_demo(summary: &demo::DemoSummary, json: bool) -> anyhow::Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "Demo practice {} ({})", summary.practice.name, summary.practice.ods_code)?;
-    writeln!(out, "{:<12} {:<28} {:<11} {:<12} linkage key", "NHS number", "name", "born", "account id")?;
+    writeln!(
+        out,
+        "Demo practice {} ({})",
+        summary.practice.name, summary.practice.ods_code
+    )?;
+    writeln!(
+        out,
+        "{:<12} {:<28} {:<11} {:<12} linkage key",
+        "NHS number", "name", "born", "account id"
+    )?;
     for patient in &summary.patients {
         writeln!(
             out,
@@ -253,8 +261,8 @@ async fn shutdown_signal() {
 
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

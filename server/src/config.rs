@@ -23,6 +23,52 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Log format and filter.
     pub log: LogConfig,
+    /// Passkeys, sessions and rate limits.
+    pub identity: IdentityConfig,
+}
+
+/// Passkeys (WebAuthn relying party), sessions and rate limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// WebAuthn relying party id: the domain passkeys are bound to. Browsers refuse IP addresses.
+    pub rp_id: String,
+    /// Name shown by the authenticator.
+    pub rp_name: String,
+    /// Origins allowed to answer ceremonies: the web console, `https://<rp_id>` for the iOS
+    /// associated domain, and `android:apk-key-hash:<hash>` for the Android app.
+    pub rp_origins: Vec<String>,
+    /// Lifetime of an access token, in seconds.
+    pub access_token_secs: u64,
+    /// A session unused for this long (seconds) ends: its refresh token stops working.
+    pub session_idle_secs: u64,
+    /// A session ends this long (seconds) after sign-in, however much it is used.
+    pub session_absolute_secs: u64,
+    /// Lifetime of a WebAuthn ceremony, in seconds.
+    pub ceremony_secs: u64,
+    /// Lifetime of a staff enrolment code, in seconds.
+    pub staff_enrolment_secs: u64,
+    /// Registration, login and refresh attempts allowed per client address per minute.
+    pub attempts_per_minute: u32,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: "localhost".to_owned(),
+            rp_name: "gp-online".to_owned(),
+            rp_origins: vec![
+                "https://localhost".to_owned(),
+                "https://localhost:8443".to_owned(),
+            ],
+            access_token_secs: 15 * 60,
+            session_idle_secs: 30 * 24 * 3600,
+            session_absolute_secs: 180 * 24 * 3600,
+            ceremony_secs: 5 * 60,
+            staff_enrolment_secs: 7 * 24 * 3600,
+            attempts_per_minute: 20,
+        }
+    }
 }
 
 /// Listener, TLS and HTTP limits.
@@ -168,15 +214,16 @@ impl Config {
         }
         if let Some(url) = &self.database.url {
             let url = url.expose_secret();
-            if !(url.starts_with("sqlite:") || url.starts_with("postgres://")
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
             {
                 return Err(ConfigError(
-                    "database.url must start with sqlite:, postgres:// or postgresql://"
-                        .to_owned(),
+                    "database.url must start with sqlite:, postgres:// or postgresql://".to_owned(),
                 ));
             }
         }
+        crate::identity::Identity::new(&self.identity).map_err(ConfigError)?;
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "database.max_connections must be at least 1".to_owned(),
@@ -200,14 +247,17 @@ impl Config {
 /// Environment variables as a figment provider: `GP_ONLINE__SERVER__LISTEN` → `server.listen`.
 /// Built from the given list rather than the process environment so tests are hermetic.
 fn env_provider(vars: Vec<(String, String)>) -> Figment {
-    vars.into_iter().fold(Figment::new(), |figment, (key, raw)| {
-        let path = key[ENV_PREFIX.len()..].to_ascii_lowercase().replace("__", ".");
-        // Parse `true`, `8`, `[a, b]` as typed values the way figment's `Env` provider does.
-        let value = raw
-            .parse::<figment::value::Value>()
-            .unwrap_or_else(|_| figment::value::Value::from(raw));
-        figment.merge(Serialized::default(&path, value))
-    })
+    vars.into_iter()
+        .fold(Figment::new(), |figment, (key, raw)| {
+            let path = key[ENV_PREFIX.len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            // Parse `true`, `8`, `[a, b]` as typed values the way figment's `Env` provider does.
+            let value = raw
+                .parse::<figment::value::Value>()
+                .unwrap_or_else(|_| figment::value::Value::from(raw));
+            figment.merge(Serialized::default(&path, value))
+        })
 }
 
 /// Turns a figment error into one line that names the key and never echoes a value.
@@ -227,8 +277,7 @@ fn describe(error: figment::Error) -> ConfigError {
                     format!("invalid value, expected {expected}")
                 }
                 figment::error::Kind::UnknownField(field, _) => {
-                    return format!("unknown key {key}.{field}")
-                        .replace("(top level).", "");
+                    return format!("unknown key {key}.{field}").replace("(top level).", "");
                 }
                 other => other.to_string(),
             };
@@ -309,12 +358,12 @@ mod tests {
             );
             assert!(written.is_ok());
         }
-        let config = Config::load_from(path, env(&[("GP_ONLINE__SERVER__LISTEN", "127.0.0.1:5678")]))
-            .map_err(|e| e.to_string());
-        assert_eq!(
-            config.as_ref().map(|c| c.server.listen.port()),
-            Ok(5678)
-        );
+        let config = Config::load_from(
+            path,
+            env(&[("GP_ONLINE__SERVER__LISTEN", "127.0.0.1:5678")]),
+        )
+        .map_err(|e| e.to_string());
+        assert_eq!(config.as_ref().map(|c| c.server.listen.port()), Ok(5678));
         assert_eq!(
             config.map(|c| c.server.data_dir),
             Ok(PathBuf::from("/srv/gp"))

@@ -8,7 +8,9 @@
 //! - [`cli`]: the `gp-online` command line (`serve`, `migrate`, `demo`).
 //! - [`config`]: layered configuration (defaults → TOML file → environment).
 //! - [`db`]: connection set-up, migrations and the sea-orm entities.
+//! - [`error`]: the one error type and its stable codes.
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
+//! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
 //! - [`tls`]: rustls server configuration and the self-signed development certificate.
 //! - [`validate`]: NHS numbers, ODS codes and dates, checked the same way everywhere.
 //! - [`settings`]: per-practice settings and feature switches with the national defaults.
@@ -24,7 +26,9 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod error;
 pub mod http;
+pub mod identity;
 pub mod settings;
 pub mod tls;
 pub mod validate;

@@ -147,7 +147,10 @@ mod tests {
     #[test]
     fn settings_round_trip_through_json() {
         let settings = PracticeSettings::default();
-        assert_eq!(PracticeSettings::from_json(&settings.to_json()).unwrap(), settings);
+        assert_eq!(
+            PracticeSettings::from_json(&settings.to_json()).unwrap(),
+            settings
+        );
     }
 
     #[test]

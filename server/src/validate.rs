@@ -237,15 +237,22 @@ mod tests {
 
     #[test]
     fn check_digit_of_ten_has_no_valid_number() {
-        // 1,2,3,4,5,6,7,8,1: weighted sum 188; 188 mod 11 = 1, 11 − 1 = 10 → never issued.
-        assert_eq!(NhsNumber::from_first_nine([1, 2, 3, 4, 5, 6, 7, 8, 1]), None);
+        // 1,0,0,0,0,0,0,0,1: weighted sum 10 + 2 = 12; 12 mod 11 = 1, 11 − 1 = 10 → never issued.
+        assert_eq!(
+            NhsNumber::from_first_nine([1, 0, 0, 0, 0, 0, 0, 0, 1]),
+            None
+        );
+        assert!(NhsNumber::parse("1000000010").is_err());
         let built = NhsNumber::from_first_nine([9, 4, 3, 4, 7, 6, 5, 9, 1]);
         assert_eq!(built.map(|n| n.to_string()), Some("9434765919".to_owned()));
     }
 
     #[test]
     fn ods_codes_are_one_letter_and_five_digits() {
-        assert_eq!(OdsCode::parse("a81001").map(|c| c.to_string()), Ok("A81001".to_owned()));
+        assert_eq!(
+            OdsCode::parse("a81001").map(|c| c.to_string()),
+            Ok("A81001".to_owned())
+        );
         for invalid in ["A8100", "AB1001", "181001", "A810011", "A8100X"] {
             assert!(OdsCode::parse(invalid).is_err(), "{invalid}");
         }
@@ -256,10 +263,15 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default();
         assert!(parse_date_of_birth("2000-02-29", today).is_ok());
         assert_eq!(
-            parse_date_of_birth("2027-01-01", today).err().map(|e| e.code),
+            parse_date_of_birth("2027-01-01", today)
+                .err()
+                .map(|e| e.code),
             Some("invalid_date_of_birth")
         );
-        assert_eq!(parse_date("2001-02-29").err().map(|e| e.code), Some("invalid_date"));
+        assert_eq!(
+            parse_date("2001-02-29").err().map(|e| e.code),
+            Some("invalid_date")
+        );
     }
 
     #[test]

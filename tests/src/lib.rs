@@ -9,6 +9,8 @@ use gp_online::config::Config;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::sync::Arc;
 
+pub mod passkey;
+
 /// Environment variable naming a PostgreSQL server to test against (its admin URL).
 pub const TEST_DATABASE_ENV: &str = "GP_ONLINE_TEST_DATABASE_URL";
 
@@ -45,7 +47,10 @@ impl TestDatabase {
                 }
             }
             _ => Self {
-                url: format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite").display()),
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("test.sqlite").display()
+                ),
                 backend: "sqlite",
                 cleanup: None,
                 _dir: dir,
@@ -80,7 +85,9 @@ impl Drop for TestDatabase {
                 runtime.block_on(async {
                     if let Ok(admin) = Database::connect(&admin_url).await {
                         let _ = admin
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
                             .await;
                     }
                 });
@@ -92,7 +99,9 @@ impl Drop for TestDatabase {
 
 /// Replaces the database name (the path) of a PostgreSQL URL.
 fn database_url_with_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let authority_end = base
         .find("://")
         .map(|i| i + 3)
@@ -169,7 +178,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let tls = gp_online::tls::rustls_config(&config.server).await.unwrap();
     let (cert_path, _) = gp_online::tls::ensure_dev_certificate(&config.server.data_dir).unwrap();
     let certificate = reqwest::Certificate::from_pem(&std::fs::read(cert_path).unwrap()).unwrap();
-    let app = gp_online::http::app(db.clone(), clock.clone(), Arc::new(config));
+    let app = gp_online::http::app(db.clone(), clock.clone(), Arc::new(config)).unwrap();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(gp_online::http::serve(
         app,
@@ -198,7 +207,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 /// Runs a raw SQL query returning rows of strings (for schema snapshots).
 pub async fn query_strings(db: &DatabaseConnection, sql: &str) -> Vec<Vec<String>> {
     let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_owned(),
+        ))
         .await
         .unwrap();
     rows.iter()
@@ -218,7 +230,10 @@ mod tests {
     #[test]
     fn database_name_is_replaced_keeping_the_query() {
         assert_eq!(
-            database_url_with_name("postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "x"),
+            database_url_with_name(
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+                "x"
+            ),
             "postgres://postgres@127.0.0.1:5432/x?sslmode=disable"
         );
         assert_eq!(

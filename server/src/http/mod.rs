@@ -2,21 +2,23 @@
 //! error rendering and the cross-cutting middleware (request ids, tracing, metrics, limits,
 //! timeouts, compression); it holds no domain rules.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::error::{AppError, ErrorCode};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
-use error::{ApiError, ErrorCode};
 use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,18 +44,22 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The OpenAPI description, rendered once at start.
     pub openapi: Arc<String>,
+    /// The passkey relying party and session settings.
+    pub identity: crate::identity::Identity,
 }
 
 /// The request id header, set on every request and echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the application: every route plus the middleware stack.
-pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Router {
+/// Builds the application: every route plus the middleware stack. Fails only on an identity
+/// configuration the relying party refuses (the message names the key).
+pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<Router, String> {
     let (routes, openapi) = api_routes().split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     let state = AppState {
         db,
         clock,
+        identity: crate::identity::Identity::new(&config.identity)?,
         config: config.clone(),
         openapi,
     };
@@ -80,9 +86,11 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Router 
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::internal("handler panicked").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                AppError::internal("handler panicked").into_response()
+            },
+        ))
         .layer(CompressionLayer::new())
         // Layers below keep axum's body type, which `from_fn`/`map_response` need.
         .layer(axum::middleware::map_response(problem_for_bare_errors))
@@ -92,17 +100,18 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Router 
         ))
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes));
     // A route layer runs after routing, so the metric is labelled with the route template.
-    routes
+    Ok(routes
         .route_layer(axum::middleware::from_fn(metrics::record))
-        .fallback(|| async { ApiError::not_found() })
+        .fallback(|| async { AppError::not_found() })
         .with_state(state)
-        .layer(middleware)
+        .layer(middleware))
 }
 
 /// Every route, with its OpenAPI description collected from the handlers' annotations.
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(ops::routes())
+        .merge(identity::routes())
         .merge(openapi::routes())
 }
 
@@ -121,7 +130,7 @@ async fn problem_for_bare_errors(response: Response) -> Response {
         StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
         StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
         StatusCode::METHOD_NOT_ALLOWED => {
-            let mut problem = ApiError::new(ErrorCode::MalformedRequest)
+            let mut problem = AppError::new(ErrorCode::MalformedRequest)
                 .with_detail("this method is not allowed on this path")
                 .into_response();
             *problem.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -130,7 +139,7 @@ async fn problem_for_bare_errors(response: Response) -> Response {
         status if status.is_server_error() => ErrorCode::InternalError,
         _ => ErrorCode::MalformedRequest,
     };
-    ApiError::new(code).into_response()
+    AppError::new(code).into_response()
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish

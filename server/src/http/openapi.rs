@@ -17,7 +17,7 @@ use utoipa_axum::routes;
                        prescriptions, messages, proxy access and offline sync. Errors are \
                        RFC 9457 application/problem+json with a stable `code`."
     ),
-    components(schemas(super::error::Problem, super::error::ErrorCode)),
+    components(schemas(super::error::Problem, crate::error::ErrorCode)),
     tags((name = "operations", description = "Health, readiness, metrics and this description"))
 )]
 struct ApiDoc;

@@ -2,7 +2,7 @@
 //! Prometheus metrics (`/metrics`).
 
 use super::AppState;
-use super::error::{ApiError, ErrorCode};
+use crate::error::{AppError, ErrorCode};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -43,10 +43,10 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "Ready to serve", body = Health),
     (status = 503, description = "The database is unreachable", body = super::error::Problem)))]
-async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
     state.db.ping().await.map_err(|error| {
         tracing::warn!(%error, "readiness check: database unreachable");
-        ApiError::new(ErrorCode::ServiceUnavailable).with_detail("the database is unreachable")
+        AppError::new(ErrorCode::ServiceUnavailable).with_detail("the database is unreachable")
     })?;
     Ok(Json(Health {
         status: "ready",

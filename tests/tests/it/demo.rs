@@ -14,7 +14,10 @@ async fn demo_practice_loads_once_and_its_linkage_details_match_the_database() {
 
     let summary = gp_online::demo::load(&db, test_start()).await.unwrap();
     assert_eq!(patients::Entity::find().count(&db).await.unwrap(), 500);
-    assert!(summary.patients.len() > 300, "most adults get linkage details");
+    assert!(
+        summary.patients.len() > 300,
+        "most adults get linkage details"
+    );
     assert!(!summary.proxies.is_empty());
     assert!(slots::Entity::find().count(&db).await.unwrap() > 500);
     let pending = results::Entity::find()

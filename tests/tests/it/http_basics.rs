@@ -38,7 +38,10 @@ async fn unknown_paths_and_methods_are_problem_json_with_stable_codes() {
     let app = spawn_app().await;
     let missing = app.get("/api/v1/nowhere").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
     let problem: Value = missing.json().await.unwrap();
     assert_eq!(problem["code"], "not_found");
     assert_eq!(problem["status"], 404);
@@ -46,14 +49,20 @@ async fn unknown_paths_and_methods_are_problem_json_with_stable_codes() {
 
     let wrong_method = app.client.delete(app.url("/healthz")).send().await.unwrap();
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        wrong_method.headers()["content-type"],
+        "application/problem+json"
+    );
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_a_given_one() {
     let app = spawn_app().await;
     let generated = app.get("/healthz").await;
-    let id = generated.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
 
     let given = app
@@ -72,12 +81,18 @@ async fn metrics_count_requests_by_route_template() {
     app.get("/healthz").await;
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), StatusCode::OK);
-    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = metrics.text().await.unwrap();
     assert!(
-        text.lines().any(|line| line.starts_with("http_requests_total")
-            && line.contains("route=\"/healthz\"")
-            && line.contains("status=\"200\"")),
+        text.lines()
+            .any(|line| line.starts_with("http_requests_total")
+                && line.contains("route=\"/healthz\"")
+                && line.contains("status=\"200\"")),
         "{text}"
     );
 }

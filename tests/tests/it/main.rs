@@ -5,4 +5,5 @@
 
 mod demo;
 mod http_basics;
+mod identity;
 mod migrations;

@@ -42,12 +42,33 @@ async fn down_to_zero_then_up_rebuilds_the_same_schema() {
     Migrator::up(&db, None).await.unwrap();
     let first = schema_snapshot(&db, database.backend).await;
     let tables = table_names(&first);
-    for expected in ["practices", "patients", "record_entries", "results", "documents", "slots",
-        "appointments", "courses", "prescription_requests", "message_threads", "proxy_grants",
-        "audit_events", "idempotency_keys", "projection_outbox", "notification_outbox",
-        "passkeys", "session_families", "linkage_keys", "integration_keys", "sync_documents"]
-    {
-        assert!(tables.iter().any(|t| t == expected), "missing table {expected} on {}", database.backend);
+    for expected in [
+        "practices",
+        "patients",
+        "record_entries",
+        "results",
+        "documents",
+        "slots",
+        "appointments",
+        "courses",
+        "prescription_requests",
+        "message_threads",
+        "proxy_grants",
+        "audit_events",
+        "idempotency_keys",
+        "projection_outbox",
+        "notification_outbox",
+        "passkeys",
+        "session_families",
+        "linkage_keys",
+        "integration_keys",
+        "sync_documents",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == expected),
+            "missing table {expected} on {}",
+            database.backend
+        );
     }
 
     Migrator::down(&db, None).await.unwrap();
@@ -56,11 +77,19 @@ async fn down_to_zero_then_up_rebuilds_the_same_schema() {
         .into_iter()
         .filter(|t| t != "seaql_migrations")
         .collect();
-    assert!(left.is_empty(), "tables left after down on {}: {left:?}", database.backend);
+    assert!(
+        left.is_empty(),
+        "tables left after down on {}: {left:?}",
+        database.backend
+    );
 
     Migrator::up(&db, None).await.unwrap();
     let second = schema_snapshot(&db, database.backend).await;
-    assert_eq!(first, second, "schema differs after down and up on {}", database.backend);
+    assert_eq!(
+        first, second,
+        "schema differs after down and up on {}",
+        database.backend
+    );
 }
 
 #[tokio::test]
@@ -72,10 +101,23 @@ async fn every_migration_steps_down_and_up_one_at_a_time() {
     for _ in 0..count {
         Migrator::down(&db, Some(1)).await.unwrap();
     }
-    assert!(Migrator::get_applied_migrations(&db).await.unwrap().is_empty());
+    assert!(
+        Migrator::get_applied_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     for step in 1..=count {
         Migrator::up(&db, Some(1)).await.unwrap();
-        assert_eq!(Migrator::get_applied_migrations(&db).await.unwrap().len(), step);
+        assert_eq!(
+            Migrator::get_applied_migrations(&db).await.unwrap().len(),
+            step
+        );
     }
-    assert!(Migrator::get_pending_migrations(&db).await.unwrap().is_empty());
+    assert!(
+        Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

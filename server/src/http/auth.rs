@@ -1,0 +1,116 @@
+//! Authentication as extractors: a handler that takes [`AccountSession`] or [`StaffSession`]
+//! runs only for a live session of that kind. A patient token on a staff route (or the
+//! reverse) is refused with 403; a missing, expired or revoked token with 401.
+
+use super::AppState;
+use crate::db::entities::staff::StaffRole;
+use crate::error::{AppError, ErrorCode};
+use crate::identity::sessions::{self, Principal};
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+/// A signed-in patient or carer account.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountSession {
+    /// The account.
+    pub account_id: Uuid,
+    /// Its practice.
+    pub practice_id: Uuid,
+    /// The account holder's own patient record, if they are a patient.
+    pub patient_id: Option<Uuid>,
+    /// The device in use.
+    pub device_id: Uuid,
+    /// The session.
+    pub session_id: Uuid,
+}
+
+/// A signed-in member of practice staff.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffSession {
+    /// The staff member.
+    pub staff_id: Uuid,
+    /// Their practice.
+    pub practice_id: Uuid,
+    /// Their role.
+    pub role: StaffRole,
+    /// The session.
+    pub session_id: Uuid,
+}
+
+impl StaffSession {
+    /// Refuses unless the staff member is an admin.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        if self.role == StaffRole::Admin {
+            Ok(())
+        } else {
+            Err(AppError::new(ErrorCode::Forbidden).with_detail("an admin role is needed"))
+        }
+    }
+}
+
+/// The bearer token of a request, if any.
+fn bearer(parts: &Parts) -> Result<&str, AppError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated))
+}
+
+async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, AppError> {
+    let token = bearer(parts)?;
+    sessions::authenticate(&state.db, token, state.clock.now()).await
+}
+
+impl FromRequestParts<AppState> for AccountSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        match principal(parts, state).await? {
+            Principal::Account {
+                account_id,
+                practice_id,
+                patient_id,
+                device_id,
+                session_id,
+            } => Ok(Self {
+                account_id,
+                practice_id,
+                patient_id,
+                device_id,
+                session_id,
+            }),
+            Principal::Staff { .. } => Err(AppError::new(ErrorCode::Forbidden)
+                .with_detail("this route is for patients and carers")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for StaffSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        match principal(parts, state).await? {
+            Principal::Staff {
+                staff_id,
+                practice_id,
+                role,
+                session_id,
+            } => Ok(Self {
+                staff_id,
+                practice_id,
+                role,
+                session_id,
+            }),
+            Principal::Account { .. } => {
+                Err(AppError::new(ErrorCode::Forbidden)
+                    .with_detail("this route is for practice staff"))
+            }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Identity routes: registration and sign-in ceremonies, token refresh, the signed-in account's
+//! devices and sessions, and linkage details issued by practice admins.
+
+use super::AppState;
+use super::auth::{AccountSession, StaffSession};
+use super::extract::ApiJson;
+use crate::audit::AuditEvent;
+use crate::db::entities::audit_events::{ActorKind, Outcome};
+use crate::db::entities::{devices, patients, practices};
+use crate::error::{AppError, ErrorCode};
+use crate::identity::linkage::{self, IssuedLinkage, LinkageClaim, LinkageSubject};
+use crate::identity::login;
+use crate::identity::registration::{self, CeremonyStart};
+use crate::identity::sessions::{self, Tokens};
+use crate::validate::{OdsCode, Validator, parse_date_of_birth};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(registration_begin))
+        .routes(routes!(registration_finish))
+        .routes(routes!(login_begin))
+        .routes(routes!(login_finish))
+        .routes(routes!(token_refresh))
+        .routes(routes!(list_devices, sign_out_everywhere))
+        .routes(routes!(revoke_device))
+        .routes(routes!(issue_linkage))
+}
+
+/// Linkage details with the person's surname and date of birth.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationBegin {
+    /// Account ID from the practice.
+    pub account_id: String,
+    /// Linkage Key from the practice.
+    pub linkage_key: String,
+    /// The practice's ODS code.
+    pub ods_code: String,
+    /// Surname as the practice has it.
+    pub surname: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub date_of_birth: String,
+}
+
+/// Starts registration: checks the linkage details and returns passkey creation options.
+#[utoipa::path(post, path = "/api/v1/registration/begin", tag = "identity",
+    request_body = RegistrationBegin,
+    responses((status = 200, body = CeremonyStart), (status = 403, body = super::error::Problem),
+              (status = 422, body = super::error::Problem)))]
+async fn registration_begin(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegistrationBegin>,
+) -> Result<Json<CeremonyStart>, AppError> {
+    let now = state.clock.now();
+    let mut validator = Validator::new();
+    let ods = validator.check("ods_code", OdsCode::parse(&body.ods_code));
+    let dob = validator.check(
+        "date_of_birth",
+        parse_date_of_birth(&body.date_of_birth, now.date_naive()),
+    );
+    for (name, value) in [
+        ("account_id", &body.account_id),
+        ("linkage_key", &body.linkage_key),
+        ("surname", &body.surname),
+    ] {
+        validator.check(name, required(value));
+    }
+    validator.finish()?;
+    let (Some(ods), Some(date_of_birth)) = (ods, dob) else {
+        return Err(AppError::new(ErrorCode::ValidationFailed));
+    };
+    let claim = LinkageClaim {
+        account_id: body.account_id,
+        linkage_key: body.linkage_key,
+        ods_code: ods.to_string(),
+        surname: body.surname,
+        date_of_birth,
+    };
+    Ok(Json(
+        registration::begin(&state.db, &state.identity, &claim, now).await?,
+    ))
+}
+
+fn required(value: &str) -> Result<(), crate::validate::Invalid> {
+    if value.trim().is_empty() || value.len() > 200 {
+        Err(crate::validate::Invalid {
+            code: "required",
+            reason: "a value of at most 200 characters is required".to_owned(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The authenticator's answer to a registration ceremony.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationFinish {
+    /// From `registration/begin`.
+    pub ceremony_id: Uuid,
+    /// The `RegisterPublicKeyCredential` in webauthn-rs' serde form.
+    #[schema(value_type = Object)]
+    pub credential: RegisterPublicKeyCredential,
+    /// A name for this device, shown in the device list.
+    pub device_name: String,
+}
+
+/// Finishes registration: verifies the new passkey and signs in.
+#[utoipa::path(post, path = "/api/v1/registration/finish", tag = "identity",
+    request_body = RegistrationFinish,
+    responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem),
+              (status = 409, body = super::error::Problem)))]
+async fn registration_finish(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegistrationFinish>,
+) -> Result<Json<Tokens>, AppError> {
+    required(&body.device_name)
+        .map_err(|invalid| AppError::invalid_field("device_name", invalid))?;
+    let now = state.clock.now();
+    let tokens = registration::finish(
+        &state.db,
+        &state.identity,
+        body.ceremony_id,
+        &body.credential,
+        body.device_name.trim(),
+        now,
+    )
+    .await?;
+    Ok(Json(tokens))
+}
+
+/// Starts a usernameless passkey sign-in.
+#[utoipa::path(post, path = "/api/v1/login/begin", tag = "identity",
+    responses((status = 200, body = CeremonyStart)))]
+async fn login_begin(State(state): State<AppState>) -> Result<Json<CeremonyStart>, AppError> {
+    Ok(Json(
+        login::begin(&state.db, &state.identity, state.clock.now()).await?,
+    ))
+}
+
+/// The authenticator's answer to a sign-in ceremony.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFinish {
+    /// From `login/begin`.
+    pub ceremony_id: Uuid,
+    /// The `PublicKeyCredential` in webauthn-rs' serde form.
+    #[schema(value_type = Object)]
+    pub credential: PublicKeyCredential,
+}
+
+/// Finishes sign-in.
+#[utoipa::path(post, path = "/api/v1/login/finish", tag = "identity", request_body = LoginFinish,
+    responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem)))]
+async fn login_finish(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginFinish>,
+) -> Result<Json<Tokens>, AppError> {
+    let now = state.clock.now();
+    Ok(Json(
+        login::finish(
+            &state.db,
+            &state.identity,
+            body.ceremony_id,
+            &body.credential,
+            now,
+        )
+        .await?,
+    ))
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRefresh {
+    /// The current refresh token (single use).
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for new tokens. Reusing an old one ends every session of that
+/// sign-in.
+#[utoipa::path(post, path = "/api/v1/token/refresh", tag = "identity", request_body = TokenRefresh,
+    responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem)))]
+async fn token_refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<TokenRefresh>,
+) -> Result<Json<Tokens>, AppError> {
+    let now = state.clock.now();
+    let result =
+        sessions::refresh(&state.db, &state.identity.config, &body.refresh_token, now).await;
+    if result
+        .as_ref()
+        .is_err_and(|error| error.code() == ErrorCode::RefreshTokenReused)
+    {
+        AuditEvent::new("session.refresh_reuse", ActorKind::Anonymous, Outcome::Denied)
+            .record(&state.db, now)
+            .await?;
+    }
+    Ok(Json(result?))
+}
+
+/// One of the account's devices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Device {
+    /// Id, for revocation.
+    pub id: Uuid,
+    /// Name given at registration.
+    pub name: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Whether this is the device making the request.
+    pub current: bool,
+}
+
+/// Lists the account's active devices.
+#[utoipa::path(get, path = "/api/v1/me/devices", tag = "identity",
+    responses((status = 200, body = [Device]), (status = 401, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_devices(
+    State(state): State<AppState>,
+    session: AccountSession,
+) -> Result<Json<Vec<Device>>, AppError> {
+    let rows = devices::Entity::find()
+        .filter(devices::Column::AccountId.eq(session.account_id))
+        .filter(devices::Column::RevokedAt.is_null())
+        .order_by_asc(devices::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|device| Device {
+                current: device.id == session.device_id,
+                id: device.id,
+                name: device.name,
+                created_at: device.created_at,
+                last_seen_at: device.last_seen_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes one device: its sessions end and its passkeys are removed, at once.
+#[utoipa::path(delete, path = "/api/v1/me/devices/{device_id}", tag = "identity",
+    params(("device_id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn revoke_device(
+    State(state): State<AppState>,
+    session: AccountSession,
+    Path(device_id): Path<Uuid>,
+) -> Result<StatusCode, AppError> {
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let revoked =
+        crate::identity::sessions::revoke_device(&txn, session.account_id, device_id, now).await?;
+    if !revoked {
+        return Err(AppError::not_found());
+    }
+    AuditEvent::new("device.revoke", ActorKind::Patient, Outcome::Success)
+        .actor(session.account_id)
+        .device(session.device_id)
+        .target("device", device_id)
+        .record(&txn, now)
+        .await?;
+    txn.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs out everywhere: every device of the account is revoked, this one included.
+#[utoipa::path(delete, path = "/api/v1/me/devices", tag = "identity",
+    responses((status = 204)), security(("bearer" = [])))]
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    session: AccountSession,
+) -> Result<StatusCode, AppError> {
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let devices = devices::Entity::find()
+        .filter(devices::Column::AccountId.eq(session.account_id))
+        .filter(devices::Column::RevokedAt.is_null())
+        .all(&txn)
+        .await?;
+    for device in &devices {
+        sessions::revoke_device(&txn, session.account_id, device.id, now).await?;
+    }
+    AuditEvent::new(
+        "account.sign_out_everywhere",
+        ActorKind::Patient,
+        Outcome::Success,
+    )
+    .actor(session.account_id)
+    .device(session.device_id)
+    .detail(serde_json::json!({"devices_revoked": devices.len()}))
+    .record(&txn, now)
+    .await?;
+    txn.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Options for issuing linkage details.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssueLinkage {
+    /// Recovery after an ID check: registering replaces the patient's old passkeys and sessions.
+    pub recovery: bool,
+}
+
+/// Issues linkage details for a patient of the admin's practice (revoking earlier unused ones).
+#[utoipa::path(post, path = "/api/v1/practice/patients/{patient_id}/linkage", tag = "practice",
+    params(("patient_id" = Uuid, Path)), request_body = IssueLinkage,
+    responses((status = 201, body = IssuedLinkage), (status = 403, body = super::error::Problem),
+              (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn issue_linkage(
+    State(state): State<AppState>,
+    staff: StaffSession,
+    Path(patient_id): Path<Uuid>,
+    ApiJson(body): ApiJson<IssueLinkage>,
+) -> Result<(StatusCode, Json<IssuedLinkage>), AppError> {
+    staff.require_admin()?;
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    // A patient of another practice is indistinguishable from no patient.
+    let patient = patients::Entity::find_by_id(patient_id)
+        .filter(patients::Column::PracticeId.eq(staff.practice_id))
+        .one(&txn)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let practice = practices::Entity::find_by_id(patient.practice_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let issued = linkage::issue(
+        &txn,
+        &practice,
+        LinkageSubject::Patient(patient.id),
+        body.recovery,
+        Some(staff.staff_id),
+        now,
+    )
+    .await?;
+    let action = if body.recovery {
+        "linkage.issue_recovery"
+    } else {
+        "linkage.issue"
+    };
+    AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
+        .actor(staff.staff_id)
+        .practice(staff.practice_id)
+        .acting_for(patient.id)
+        .target("patient", patient.id)
+        .record(&txn, now)
+        .await?;
+    txn.commit().await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}

@@ -1,0 +1,242 @@
+//! Linkage details, as in the NHS IM1 patient APIs: after an identity check at the desk the
+//! practice issues an Account ID, a Linkage Key and its ODS code. They expire (practice
+//! setting, 90 days), are single use, lock after repeated failures (practice setting, 5), and
+//! issuing new ones revokes the old. A recovery issue lets a patient who lost every device
+//! register again, replacing their old passkeys.
+
+use super::secrets;
+use crate::db::entities::{carers, linkage_keys, patients, practices};
+use crate::error::{AppError, ErrorCode};
+use crate::settings::PracticeSettings;
+use crate::validate::age_on;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The person linkage details are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkageSubject {
+    /// A patient of the practice.
+    Patient(Uuid),
+    /// A carer who is not a patient of the practice (a proxy).
+    Carer(Uuid),
+}
+
+/// Freshly issued linkage details: the key is shown now and never again.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IssuedLinkage {
+    /// Account ID.
+    pub account_id: String,
+    /// Linkage Key (shown once).
+    pub linkage_key: String,
+    /// Practice ODS code.
+    pub ods_code: String,
+    /// When the details stop working.
+    pub expires_at: DateTime<Utc>,
+    /// Text to print and hand to the person.
+    pub letter: String,
+}
+
+/// Issues linkage details for `subject`, revoking any unused earlier ones.
+pub async fn issue(
+    db: &impl ConnectionTrait,
+    practice: &practices::Model,
+    subject: LinkageSubject,
+    recovery: bool,
+    issued_by: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<IssuedLinkage, AppError> {
+    let settings = PracticeSettings::from_json(&practice.settings).map_err(AppError::internal)?;
+    let (patient_id, carer_id) = match subject {
+        LinkageSubject::Patient(id) => (Some(id), None),
+        LinkageSubject::Carer(id) => (None, Some(id)),
+    };
+    let mut revoke = linkage_keys::Entity::update_many()
+        .col_expr(linkage_keys::Column::RevokedAt, Expr::value(now))
+        .filter(linkage_keys::Column::UsedAt.is_null())
+        .filter(linkage_keys::Column::RevokedAt.is_null());
+    revoke = match subject {
+        LinkageSubject::Patient(id) => revoke.filter(linkage_keys::Column::PatientId.eq(id)),
+        LinkageSubject::Carer(id) => revoke.filter(linkage_keys::Column::CarerId.eq(id)),
+    };
+    revoke.exec(db).await?;
+
+    let account_id = secrets::typeable(2).replace('-', "");
+    let linkage_key = secrets::typeable(3);
+    let expires_at = now + Duration::days(i64::from(settings.linkage_key_valid_days));
+    linkage_keys::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(practice.id),
+        patient_id: Set(patient_id),
+        carer_id: Set(carer_id),
+        account_code: Set(account_id.clone()),
+        key_hash: Set(secrets::hash(&linkage_key)),
+        recovery: Set(recovery),
+        failed_attempts: Set(0),
+        expires_at: Set(expires_at),
+        locked_at: Set(None),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        issued_by_staff_id: Set(issued_by),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    let letter = format!(
+        "{practice}\n\nYour details for registering for online services\n\n\
+         Account ID:   {account_id}\nLinkage Key:  {linkage_key}\nPractice ODS code: {ods}\n\n\
+         Enter these in the app with your surname and date of birth before {expiry}.\n\
+         Keep them private: anyone with them and your details could see your GP record.\n",
+        practice = practice.name,
+        ods = practice.ods_code,
+        expiry = expires_at.format("%-d %B %Y"),
+    );
+    Ok(IssuedLinkage {
+        account_id,
+        linkage_key,
+        ods_code: practice.ods_code.clone(),
+        expires_at,
+        letter,
+    })
+}
+
+/// What a person presents to register.
+#[derive(Debug, Clone)]
+pub struct LinkageClaim {
+    /// Account ID.
+    pub account_id: String,
+    /// Linkage Key.
+    pub linkage_key: String,
+    /// Practice ODS code.
+    pub ods_code: String,
+    /// Surname.
+    pub surname: String,
+    /// Date of birth.
+    pub date_of_birth: NaiveDate,
+}
+
+/// The person behind verified linkage details.
+#[derive(Debug, Clone)]
+pub enum Person {
+    /// A patient.
+    Patient(patients::Model),
+    /// A carer.
+    Carer(carers::Model),
+}
+
+/// Linkage details that passed every check.
+#[derive(Debug, Clone)]
+pub struct VerifiedLinkage {
+    /// The linkage row.
+    pub linkage: linkage_keys::Model,
+    /// The practice.
+    pub practice: practices::Model,
+    /// Whom it is for.
+    pub person: Person,
+}
+
+/// Checks a claim, in the order IM1 reports failures. Wrong keys and wrong demographics count
+/// as failed attempts; reaching the practice's limit locks the details.
+pub async fn verify(
+    db: &impl ConnectionTrait,
+    claim: &LinkageClaim,
+    now: DateTime<Utc>,
+) -> Result<VerifiedLinkage, AppError> {
+    let invalid = || AppError::new(ErrorCode::InvalidLinkageDetails);
+    let practice = practices::Entity::find()
+        .filter(practices::Column::OdsCode.eq(claim.ods_code.to_ascii_uppercase()))
+        .one(db)
+        .await?
+        .ok_or_else(invalid)?;
+    let linkage = linkage_keys::Entity::find()
+        .filter(linkage_keys::Column::PracticeId.eq(practice.id))
+        .filter(linkage_keys::Column::AccountCode.eq(secrets::normalise_typed(&claim.account_id)))
+        .one(db)
+        .await?
+        .ok_or_else(invalid)?;
+    if !practice.live {
+        return Err(AppError::new(ErrorCode::PracticeNotLive));
+    }
+    if linkage.locked_at.is_some() {
+        return Err(AppError::new(ErrorCode::LinkageKeyLocked));
+    }
+    if linkage.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    if linkage.used_at.is_some() {
+        return Err(AppError::new(ErrorCode::AlreadyLinked));
+    }
+    if linkage.expires_at <= now {
+        return Err(AppError::new(ErrorCode::LinkageKeyExpired));
+    }
+    let settings = PracticeSettings::from_json(&practice.settings).map_err(AppError::internal)?;
+    if secrets::hash(&secrets::normalise_typed(&claim.linkage_key)) != linkage.key_hash {
+        return Err(failed_attempt(db, &linkage, &settings, invalid(), now).await?);
+    }
+    let person = match (linkage.patient_id, linkage.carer_id) {
+        (Some(id), _) => Person::Patient(
+            patients::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or_else(invalid)?,
+        ),
+        (None, Some(id)) => Person::Carer(
+            carers::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or_else(invalid)?,
+        ),
+        (None, None) => return Err(invalid()),
+    };
+    let (surname, date_of_birth) = match &person {
+        Person::Patient(p) => (&p.family_name, p.date_of_birth),
+        Person::Carer(c) => (&c.family_name, c.date_of_birth),
+    };
+    let same_surname = surname.trim().to_lowercase() == claim.surname.trim().to_lowercase();
+    if !same_surname || date_of_birth != claim.date_of_birth {
+        let mismatch = AppError::new(ErrorCode::NoPatientMatch);
+        return Err(failed_attempt(db, &linkage, &settings, mismatch, now).await?);
+    }
+    if matches!(&person, Person::Patient(p) if p.archived_at.is_some()) {
+        return Err(AppError::new(ErrorCode::PatientArchived));
+    }
+    let competent = matches!(&person, Person::Patient(p) if p.competent);
+    if age_on(date_of_birth, now.date_naive()) < 16 && !competent {
+        return Err(AppError::new(ErrorCode::UnderMinimumAge));
+    }
+    Ok(VerifiedLinkage {
+        linkage,
+        practice,
+        person,
+    })
+}
+
+/// Counts a failed attempt, locking at the limit; returns the error to report (locked when
+/// this attempt was the last allowed one).
+async fn failed_attempt(
+    db: &impl ConnectionTrait,
+    linkage: &linkage_keys::Model,
+    settings: &PracticeSettings,
+    error: AppError,
+    now: DateTime<Utc>,
+) -> Result<AppError, AppError> {
+    let attempts = linkage.failed_attempts.saturating_add(1);
+    let locks = u32::try_from(attempts).unwrap_or(u32::MAX) >= settings.linkage_key_max_attempts;
+    let mut update = linkage_keys::Entity::update_many()
+        .col_expr(
+            linkage_keys::Column::FailedAttempts,
+            Expr::col(linkage_keys::Column::FailedAttempts).add(1),
+        )
+        .filter(linkage_keys::Column::Id.eq(linkage.id));
+    if locks {
+        update = update.col_expr(linkage_keys::Column::LockedAt, Expr::value(now));
+    }
+    update.exec(db).await?;
+    Ok(if locks {
+        AppError::new(ErrorCode::LinkageKeyLocked)
+    } else {
+        error
+    })
+}
