@@ -5,6 +5,8 @@
 
 use crate::clock::Clock;
 use crate::config::{Config, LogFormat};
+use crate::db::entities::staff::StaffRole;
+use crate::identity::{Identity, integration, staff};
 use crate::{db, demo, http, tls};
 use clap::{Parser, Subcommand};
 use gp_online_migrations::{Migrator, MigratorTrait};
@@ -43,6 +45,49 @@ pub enum Command {
         /// Print the linkage details as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Manage practice staff.
+    Staff {
+        /// What to do.
+        #[command(subcommand)]
+        action: StaffAction,
+    },
+    /// Manage clinical-system integration keys.
+    Integration {
+        /// What to do.
+        #[command(subcommand)]
+        action: IntegrationAction,
+    },
+}
+
+/// Staff actions.
+#[derive(Debug, Subcommand)]
+pub enum StaffAction {
+    /// Create a staff member and print their one-time enrolment code.
+    Invite {
+        /// The practice's ODS code.
+        #[arg(long)]
+        practice: String,
+        /// `clinician` or `admin`.
+        #[arg(long, value_parser = ["clinician", "admin"])]
+        role: String,
+        /// The name shown to colleagues and in the audit trail.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Integration key actions.
+#[derive(Debug, Subcommand)]
+pub enum IntegrationAction {
+    /// Create an API key for the practice's clinical system; it is printed once.
+    CreateKey {
+        /// The practice's ODS code.
+        #[arg(long)]
+        practice: String,
+        /// A label telling keys apart.
+        #[arg(long, default_value = "Clinical system")]
+        name: String,
     },
 }
 
@@ -114,6 +159,52 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             db::migrate_up(&db).await?;
             let summary = demo::load(&db, Clock::System.now()).await?;
             print_demo(&summary, json)
+        }
+        Command::Staff {
+            action:
+                StaffAction::Invite {
+                    practice,
+                    role,
+                    name,
+                },
+        } => {
+            db::migrate_up(&db).await?;
+            let role = if role == "admin" {
+                StaffRole::Admin
+            } else {
+                StaffRole::Clinician
+            };
+            let identity = Identity::new(&config.identity).map_err(anyhow::Error::msg)?;
+            let invitation =
+                staff::invite(&db, &identity, &practice, role, &name, Clock::System.now()).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "Enrolment code for {name} ({}): {}",
+                practice.to_ascii_uppercase(),
+                invitation.enrolment_code
+            )?;
+            writeln!(
+                out,
+                "It works once, until {}. Enrol at POST /api/v1/practice/enrolment/begin.",
+                invitation.expires_at.format("%Y-%m-%d %H:%M UTC")
+            )?;
+            Ok(())
+        }
+        Command::Integration {
+            action: IntegrationAction::CreateKey { practice, name },
+        } => {
+            db::migrate_up(&db).await?;
+            let created =
+                integration::create_key(&db, &practice, &name, Clock::System.now()).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "Integration key for {} ({name}), shown once:",
+                created.ods_code
+            )?;
+            writeln!(out, "{}", created.key)?;
+            Ok(())
         }
         Command::Serve(args) => {
             db::migrate_up(&db).await?;

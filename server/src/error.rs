@@ -252,9 +252,15 @@ impl AppError {
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code.as_str())
+        f.write_str(self.code.as_str())?;
+        match &self.detail {
+            Some(detail) => write!(f, ": {detail}"),
+            None => write!(f, ": {}", self.code.title()),
+        }
     }
 }
+
+impl std::error::Error for AppError {}
 
 impl From<Vec<InvalidField>> for AppError {
     fn from(fields: Vec<InvalidField>) -> Self {

@@ -78,6 +78,75 @@ impl SoftDiscoverablePasskey {
         self.credentials.len()
     }
 
+    /// The authenticator's state as JSON, to save it and [`from_json`](Self::from_json) it back
+    /// later: `{"user_verified": bool, "credentials": [{"id", "rp_id", "user_handle",
+    /// "secret_key", "sign_count"}]}`, the byte strings (the credential id, the user handle and
+    /// the key's 32-byte secret scalar) in unpadded base64url. It holds private keys: keep it
+    /// secret.
+    pub fn to_json(&self) -> serde_json::Value {
+        let credentials: Vec<serde_json::Value> = self
+            .credentials
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": URL_SAFE_NO_PAD.encode(&c.id),
+                    "rp_id": c.rp_id,
+                    "user_handle": URL_SAFE_NO_PAD.encode(&c.user_handle),
+                    "secret_key": URL_SAFE_NO_PAD.encode(c.key.to_bytes()),
+                    "sign_count": c.sign_count,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "user_verified": self.user_verified,
+            "credentials": credentials,
+        })
+    }
+
+    /// Restores an authenticator saved with [`to_json`](Self::to_json).
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
+        let user_verified = value["user_verified"]
+            .as_bool()
+            .ok_or("user_verified: expected a boolean")?;
+        let entries = value["credentials"]
+            .as_array()
+            .ok_or("credentials: expected an array")?;
+        let mut credentials = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let text = |field: &str| {
+                entry[field]
+                    .as_str()
+                    .ok_or_else(|| format!("credentials[{i}].{field}: expected a string"))
+            };
+            let bytes = |field: &str| {
+                URL_SAFE_NO_PAD
+                    .decode(text(field)?)
+                    .map_err(|e| format!("credentials[{i}].{field}: {e}"))
+            };
+            let secret = bytes("secret_key")?;
+            if secret.len() != 32 {
+                return Err(format!("credentials[{i}].secret_key: expected 32 bytes"));
+            }
+            let key = SigningKey::from_slice(&secret)
+                .map_err(|e| format!("credentials[{i}].secret_key: {e}"))?;
+            let sign_count = entry["sign_count"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("credentials[{i}].sign_count: expected a u32"))?;
+            credentials.push(StoredCredential {
+                id: bytes("id")?,
+                rp_id: text("rp_id")?.to_owned(),
+                user_handle: bytes("user_handle")?,
+                key,
+                sign_count,
+            });
+        }
+        Ok(Self {
+            credentials,
+            user_verified,
+        })
+    }
+
     /// Answers a registration ceremony. `options` is the server's `CreationChallengeResponse`
     /// JSON (`{"publicKey": {...}}`). Returns the `RegisterPublicKeyCredential` JSON. Checks that
     /// `origin`'s host equals or is a subdomain of the rp id, like a browser does, returning `Err`
@@ -534,6 +603,36 @@ mod tests {
         let response: PublicKeyCredential = serde_json::from_value(response).unwrap();
         wa.finish_discoverable_authentication_v2(&response, state, &second)
             .unwrap();
+    }
+
+    #[test]
+    fn saved_and_restored_authenticator_still_signs_in() {
+        let wa = webauthn();
+        let user = Uuid::new_v4();
+        let mut authenticator = SoftDiscoverablePasskey::new(true);
+        let passkey = register(&wa, &mut authenticator, user);
+        let (rcr, state) = wa.start_discoverable_authentication().unwrap();
+        let rcr = serde_json::to_value(&rcr).unwrap();
+        let response = authenticator.authenticate(ORIGIN, &rcr).unwrap();
+        let response: PublicKeyCredential = serde_json::from_value(response).unwrap();
+        wa.finish_discoverable_authentication_v2(&response, state, &passkey)
+            .unwrap();
+
+        let saved = authenticator.to_json();
+        let mut restored = SoftDiscoverablePasskey::from_json(&saved).unwrap();
+        assert_eq!(restored.to_json(), saved);
+        assert_eq!(restored.credential_count(), 1);
+        let (rcr, state) = wa.start_discoverable_authentication().unwrap();
+        let rcr = serde_json::to_value(&rcr).unwrap();
+        let response = restored.authenticate(ORIGIN, &rcr).unwrap();
+        let response: PublicKeyCredential = serde_json::from_value(response).unwrap();
+        assert_eq!(response.get_user_unique_id(), Some(&user.as_bytes()[..]));
+        let result = wa
+            .finish_discoverable_authentication_v2(&response, state, &passkey)
+            .unwrap();
+        assert_eq!(result.counter(), 2);
+
+        assert!(SoftDiscoverablePasskey::from_json(&serde_json::json!({})).is_err());
     }
 
     #[test]

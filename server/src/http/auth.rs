@@ -114,3 +114,17 @@ impl FromRequestParts<AppState> for StaffSession {
         }
     }
 }
+
+/// A clinical system authenticated by its integration key, scoped to one practice.
+pub struct IntegrationSession(pub crate::identity::integration::IntegrationClient);
+
+impl FromRequestParts<AppState> for IntegrationSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let key = bearer(parts)?;
+        crate::identity::integration::authenticate(&state.db, key, state.clock.now())
+            .await
+            .map(Self)
+    }
+}

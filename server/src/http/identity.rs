@@ -6,19 +6,20 @@ use super::auth::{AccountSession, StaffSession};
 use super::extract::ApiJson;
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
-use crate::db::entities::{devices, patients, practices};
+use crate::db::entities::{carers, devices, patients, practices, session_families};
 use crate::error::{AppError, ErrorCode};
 use crate::identity::linkage::{self, IssuedLinkage, LinkageClaim, LinkageSubject};
-use crate::identity::login;
 use crate::identity::registration::{self, CeremonyStart};
 use crate::identity::sessions::{self, Tokens};
+use crate::identity::{login, staff};
 use crate::validate::{OdsCode, Validator, parse_date_of_birth};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,6 +37,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_devices, sign_out_everywhere))
         .routes(routes!(revoke_device))
         .routes(routes!(issue_linkage))
+        .routes(routes!(issue_carer_linkage))
+        .routes(routes!(staff_enrolment_begin))
+        .routes(routes!(staff_enrolment_finish))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
 }
 
 /// Linkage details with the person's surname and date of birth.
@@ -58,11 +64,14 @@ pub struct RegistrationBegin {
 #[utoipa::path(post, path = "/api/v1/registration/begin", tag = "identity",
     request_body = RegistrationBegin,
     responses((status = 200, body = CeremonyStart), (status = 403, body = super::error::Problem),
-              (status = 422, body = super::error::Problem)))]
+              (status = 422, body = super::error::Problem), (status = 429, body = super::error::Problem)))]
 async fn registration_begin(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<RegistrationBegin>,
 ) -> Result<Json<CeremonyStart>, AppError> {
+    state.rate_limits.check_address(client.ip())?;
+    state.rate_limits.check_account(&body.account_id)?;
     let now = state.clock.now();
     let mut validator = Validator::new();
     let ods = validator.check("ods_code", OdsCode::parse(&body.ods_code));
@@ -124,8 +133,10 @@ pub struct RegistrationFinish {
               (status = 409, body = super::error::Problem)))]
 async fn registration_finish(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<RegistrationFinish>,
 ) -> Result<Json<Tokens>, AppError> {
+    state.rate_limits.check_address(client.ip())?;
     required(&body.device_name)
         .map_err(|invalid| AppError::invalid_field("device_name", invalid))?;
     let now = state.clock.now();
@@ -144,7 +155,11 @@ async fn registration_finish(
 /// Starts a usernameless passkey sign-in.
 #[utoipa::path(post, path = "/api/v1/login/begin", tag = "identity",
     responses((status = 200, body = CeremonyStart)))]
-async fn login_begin(State(state): State<AppState>) -> Result<Json<CeremonyStart>, AppError> {
+async fn login_begin(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+) -> Result<Json<CeremonyStart>, AppError> {
+    state.rate_limits.check_address(client.ip())?;
     Ok(Json(
         login::begin(&state.db, &state.identity, state.clock.now()).await?,
     ))
@@ -166,8 +181,10 @@ pub struct LoginFinish {
     responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem)))]
 async fn login_finish(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginFinish>,
 ) -> Result<Json<Tokens>, AppError> {
+    state.rate_limits.check_address(client.ip())?;
     let now = state.clock.now();
     Ok(Json(
         login::finish(
@@ -195,8 +212,10 @@ pub struct TokenRefresh {
     responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem)))]
 async fn token_refresh(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<TokenRefresh>,
 ) -> Result<Json<Tokens>, AppError> {
+    state.rate_limits.check_address(client.ip())?;
     let now = state.clock.now();
     let result =
         sessions::refresh(&state.db, &state.identity.config, &body.refresh_token, now).await;
@@ -204,9 +223,13 @@ async fn token_refresh(
         .as_ref()
         .is_err_and(|error| error.code() == ErrorCode::RefreshTokenReused)
     {
-        AuditEvent::new("session.refresh_reuse", ActorKind::Anonymous, Outcome::Denied)
-            .record(&state.db, now)
-            .await?;
+        AuditEvent::new(
+            "session.refresh_reuse",
+            ActorKind::Anonymous,
+            Outcome::Denied,
+        )
+        .record(&state.db, now)
+        .await?;
     }
     Ok(Json(result?))
 }
@@ -331,40 +354,200 @@ async fn issue_linkage(
     Path(patient_id): Path<Uuid>,
     ApiJson(body): ApiJson<IssueLinkage>,
 ) -> Result<(StatusCode, Json<IssuedLinkage>), AppError> {
+    // A patient of another practice is indistinguishable from no patient.
+    let found = patients::Entity::find_by_id(patient_id)
+        .filter(patients::Column::PracticeId.eq(staff.practice_id))
+        .one(&state.db)
+        .await?
+        .map(|p| LinkageSubject::Patient(p.id));
+    issue_for(&state, staff, found, body.recovery).await
+}
+
+/// Issues proxy linkage details for a carer recorded by the admin's practice.
+#[utoipa::path(post, path = "/api/v1/practice/carers/{carer_id}/linkage", tag = "practice",
+    params(("carer_id" = Uuid, Path)), request_body = IssueLinkage,
+    responses((status = 201, body = IssuedLinkage), (status = 403, body = super::error::Problem),
+              (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn issue_carer_linkage(
+    State(state): State<AppState>,
+    staff: StaffSession,
+    Path(carer_id): Path<Uuid>,
+    ApiJson(body): ApiJson<IssueLinkage>,
+) -> Result<(StatusCode, Json<IssuedLinkage>), AppError> {
+    let found = carers::Entity::find_by_id(carer_id)
+        .filter(carers::Column::PracticeId.eq(staff.practice_id))
+        .one(&state.db)
+        .await?
+        .map(|c| LinkageSubject::Carer(c.id));
+    issue_for(&state, staff, found, body.recovery).await
+}
+
+async fn issue_for(
+    state: &AppState,
+    staff: StaffSession,
+    subject: Option<LinkageSubject>,
+    recovery: bool,
+) -> Result<(StatusCode, Json<IssuedLinkage>), AppError> {
     staff.require_admin()?;
+    let subject = subject.ok_or_else(AppError::not_found)?;
     let now = state.clock.now();
     let txn = state.db.begin().await?;
-    // A patient of another practice is indistinguishable from no patient.
-    let patient = patients::Entity::find_by_id(patient_id)
-        .filter(patients::Column::PracticeId.eq(staff.practice_id))
-        .one(&txn)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    let practice = practices::Entity::find_by_id(patient.practice_id)
+    let practice = practices::Entity::find_by_id(staff.practice_id)
         .one(&txn)
         .await?
         .ok_or_else(AppError::not_found)?;
     let issued = linkage::issue(
         &txn,
         &practice,
-        LinkageSubject::Patient(patient.id),
-        body.recovery,
+        subject,
+        recovery,
         Some(staff.staff_id),
         now,
     )
     .await?;
-    let action = if body.recovery {
+    let action = if recovery {
         "linkage.issue_recovery"
     } else {
         "linkage.issue"
     };
-    AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
+    let mut event = AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
         .actor(staff.staff_id)
-        .practice(staff.practice_id)
-        .acting_for(patient.id)
-        .target("patient", patient.id)
+        .practice(staff.practice_id);
+    event = match subject {
+        LinkageSubject::Patient(id) => event.acting_for(id).target("patient", id),
+        LinkageSubject::Carer(id) => event.target("carer", id),
+    };
+    event.record(&txn, now).await?;
+    txn.commit().await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// A staff enrolment code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentBegin {
+    /// The one-time code from `gp-online staff invite`.
+    pub enrolment_code: String,
+}
+
+/// Starts a staff member's passkey enrolment.
+#[utoipa::path(post, path = "/api/v1/practice/enrolment/begin", tag = "practice",
+    request_body = EnrolmentBegin,
+    responses((status = 200, body = CeremonyStart), (status = 403, body = super::error::Problem)))]
+async fn staff_enrolment_begin(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<EnrolmentBegin>,
+) -> Result<Json<CeremonyStart>, AppError> {
+    state.rate_limits.check_address(client.ip())?;
+    let now = state.clock.now();
+    Ok(Json(
+        staff::begin(&state.db, &state.identity, &body.enrolment_code, now).await?,
+    ))
+}
+
+/// The authenticator's answer to a staff enrolment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentFinish {
+    /// From `enrolment/begin`.
+    pub ceremony_id: Uuid,
+    /// The `RegisterPublicKeyCredential` in webauthn-rs' serde form.
+    #[schema(value_type = Object)]
+    pub credential: RegisterPublicKeyCredential,
+}
+
+/// Finishes a staff enrolment and opens a staff session.
+#[utoipa::path(post, path = "/api/v1/practice/enrolment/finish", tag = "practice",
+    request_body = EnrolmentFinish,
+    responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem)))]
+async fn staff_enrolment_finish(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<EnrolmentFinish>,
+) -> Result<Json<Tokens>, AppError> {
+    let now = state.clock.now();
+    Ok(Json(
+        staff::finish(
+            &state.db,
+            &state.identity,
+            body.ceremony_id,
+            &body.credential,
+            now,
+        )
+        .await?,
+    ))
+}
+
+/// One live session of the account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    /// Id, for revocation.
+    pub id: Uuid,
+    /// The device it is on.
+    pub device_id: Option<Uuid>,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// When it was last refreshed.
+    pub last_used_at: DateTime<Utc>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+/// Lists the account's live sessions.
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "identity",
+    responses((status = 200, body = [Session])), security(("bearer" = [])))]
+async fn list_sessions(
+    State(state): State<AppState>,
+    session: AccountSession,
+) -> Result<Json<Vec<Session>>, AppError> {
+    let now = state.clock.now();
+    let rows = session_families::Entity::find()
+        .filter(session_families::Column::AccountId.eq(session.account_id))
+        .filter(session_families::Column::RevokedAt.is_null())
+        .filter(session_families::Column::AbsoluteExpiresAt.gt(now))
+        .order_by_asc(session_families::Column::CreatedAt)
+        .all(&state.db)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|family| Session {
+                current: family.id == session.session_id,
+                id: family.id,
+                device_id: family.device_id,
+                created_at: family.created_at,
+                last_used_at: family.last_used_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Ends one session of the account (the current one signs out).
+#[utoipa::path(delete, path = "/api/v1/me/sessions/{session_id}", tag = "identity",
+    params(("session_id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn revoke_session(
+    State(state): State<AppState>,
+    session: AccountSession,
+    Path(session_id): Path<Uuid>,
+) -> Result<StatusCode, AppError> {
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let owned = session_families::Entity::find_by_id(session_id)
+        .filter(session_families::Column::AccountId.eq(session.account_id))
+        .one(&txn)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if !sessions::revoke_family(&txn, owned.id, "signed_out", now).await? {
+        return Err(AppError::not_found());
+    }
+    AuditEvent::new("session.revoke", ActorKind::Patient, Outcome::Success)
+        .actor(session.account_id)
+        .device(session.device_id)
+        .target("session", session_id)
         .record(&txn, now)
         .await?;
     txn.commit().await?;
-    Ok((StatusCode::CREATED, Json(issued)))
+    Ok(StatusCode::NO_CONTENT)
 }

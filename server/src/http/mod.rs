@@ -6,9 +6,11 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod integration;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod rate_limit;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub openapi: Arc<String>,
     /// The passkey relying party and session settings.
     pub identity: crate::identity::Identity,
+    /// Limits on identity attempts.
+    pub rate_limits: rate_limit::RateLimits,
 }
 
 /// The request id header, set on every request and echoed on every response.
@@ -60,6 +64,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
         db,
         clock,
         identity: crate::identity::Identity::new(&config.identity)?,
+        rate_limits: rate_limit::RateLimits::new(config.identity.attempts_per_minute),
         config: config.clone(),
         openapi,
     };
@@ -112,6 +117,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(ops::routes())
         .merge(identity::routes())
+        .merge(integration::routes())
         .merge(openapi::routes())
 }
 

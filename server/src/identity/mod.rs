@@ -8,15 +8,19 @@
 //! - [`sessions`]: token families, rotation with reuse detection, revocation.
 //! - [`ceremonies`]: server-side WebAuthn state, single use, five minutes.
 //! - [`secrets`]: random tokens and keys, stored only as hashes.
+//! - [`staff`]: staff invitations, enrolment codes and their passkey enrolment.
+//! - [`integration`]: API keys of clinical systems, scoped to one practice.
 //!
 //! Every outcome, success or refusal, is audited; no token, key or credential is logged.
 
 pub mod ceremonies;
+pub mod integration;
 pub mod linkage;
 pub mod login;
 pub mod registration;
 pub mod secrets;
 pub mod sessions;
+pub mod staff;
 
 use crate::config::IdentityConfig;
 use crate::error::AppError;

@@ -520,3 +520,374 @@ async fn user_verification_is_required_and_a_credential_belongs_to_one_account()
         (StatusCode::CONFLICT, Some("credential_already_registered"))
     );
 }
+
+#[tokio::test]
+async fn staff_enrol_with_a_one_time_code_then_sign_in_by_passkey() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let identity =
+        gp_online::identity::Identity::new(&gp_online::config::IdentityConfig::default()).unwrap();
+    let invitation = gp_online::identity::staff::invite(
+        &app.db,
+        &identity,
+        &fixture.practice.ods_code,
+        staff::StaffRole::Admin,
+        "Sam Admin",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+
+    let mut key = SoftDiscoverablePasskey::new(true);
+    let code = json!({"enrolment_code": invitation.enrolment_code.to_lowercase()});
+    let (status, begun) = post(&app, "/api/v1/practice/enrolment/begin", &code).await;
+    assert_eq!(status, StatusCode::OK, "{begun}");
+    let credential = key.register(ORIGIN, &begun["public_key"]).unwrap();
+    let (status, tokens) = post(
+        &app,
+        "/api/v1/practice/enrolment/finish",
+        &json!({"ceremony_id": begun["ceremony_id"], "credential": credential}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["session_kind"], "staff");
+
+    // The code works once.
+    let (status, problem) = post(&app, "/api/v1/practice/enrolment/begin", &code).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("enrolment_code_invalid"))
+    );
+
+    // Passkey sign-in gives a staff session that can act for the practice.
+    let (status, signed_in) = login(&app, &mut key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(signed_in["session_kind"], "staff");
+    let issued = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/practice/patients/{}/linkage",
+            fixture.patient.id
+        )))
+        .bearer_auth(signed_in["access_token"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), StatusCode::CREATED);
+    // The earlier linkage details were revoked by the reissue.
+    let (_, problem) = post(&app, "/api/v1/registration/begin", &claim(&fixture)).await;
+    assert_eq!(problem["code"], "invalid_linkage_details");
+}
+
+#[tokio::test]
+async fn integration_keys_are_scoped_to_one_practice() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let created = gp_online::identity::integration::create_key(
+        &app.db,
+        &fixture.practice.ods_code,
+        "EMIS",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/v1/integration/practice"))
+        .bearer_auth(&created.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let practice: Value = response.json().await.unwrap();
+    assert_eq!(practice["ods_code"], fixture.practice.ods_code.as_str());
+
+    let forged = format!("{}x", created.key);
+    let response = app
+        .client
+        .get(app.url("/api/v1/integration/practice"))
+        .bearer_auth(forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // A patient's token is not an integration key.
+    let (_, tokens) = register(
+        &app,
+        &claim(&fixture),
+        &mut SoftDiscoverablePasskey::new(true),
+    )
+    .await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/integration/practice"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_one_can_be_signed_out() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut phone = SoftDiscoverablePasskey::new(true);
+    let (_, first) = register(&app, &claim(&fixture), &mut phone).await;
+    let (_, second) = login(&app, &mut phone).await;
+    let first_access = first["access_token"].as_str().unwrap();
+    let listed: Value = app
+        .client
+        .get(app.url("/api/v1/me/sessions"))
+        .bearer_auth(first_access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let other = second["session_id"].as_str().unwrap();
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/api/v1/me/sessions/{other}")))
+        .bearer_auth(first_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        devices(&app, second["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(devices(&app, first_access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn identity_attempts_are_rate_limited_with_retry_after() {
+    let app =
+        gp_online_tests::spawn_app_with(|config| config.identity.attempts_per_minute = 3).await;
+    for _ in 0..3 {
+        let (status, _) = post(&app, "/api/v1/login/begin", &json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let refused = app
+        .client
+        .post(app.url("/api/v1/login/begin"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["code"], "rate_limited");
+}
+
+#[tokio::test]
+async fn no_token_or_key_is_written_to_the_audit_trail() {
+    use gp_online::db::entities::audit_events;
+    use sea_orm::EntityTrait;
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut phone = SoftDiscoverablePasskey::new(true);
+    let (_, tokens) = register(&app, &claim(&fixture), &mut phone).await;
+    post(
+        &app,
+        "/api/v1/token/refresh",
+        &json!({"refresh_token": tokens["refresh_token"]}),
+    )
+    .await;
+    post(
+        &app,
+        "/api/v1/token/refresh",
+        &json!({"refresh_token": tokens["refresh_token"]}),
+    )
+    .await;
+    let events = audit_events::Entity::find().all(&app.db).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"registration.finish"), "{actions:?}");
+    assert!(actions.contains(&"session.refresh_reuse"), "{actions:?}");
+    let trail = serde_json::to_string(&events).unwrap();
+    for secret in [
+        fixture.linkage.linkage_key.as_str(),
+        tokens["access_token"].as_str().unwrap(),
+        tokens["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!trail.contains(secret), "a secret reached the audit trail");
+    }
+}
+
+#[tokio::test]
+async fn recovery_replaces_old_passkeys_and_ends_old_sessions() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut lost_phone = SoftDiscoverablePasskey::new(true);
+    let (_, old) = register(&app, &claim(&fixture), &mut lost_phone).await;
+
+    let recovery = linkage::issue(
+        &app.db,
+        &fixture.practice,
+        LinkageSubject::Patient(fixture.patient.id),
+        true,
+        None,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let recovered = Fixture {
+        linkage: recovery,
+        ..fixture
+    };
+    let mut new_phone = SoftDiscoverablePasskey::new(true);
+    let (status, new) = register(&app, &claim(&recovered), &mut new_phone).await;
+    assert_eq!(status, StatusCode::OK, "{new}");
+    assert_eq!(
+        devices(&app, old["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = login(&app, &mut lost_phone).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the lost phone's passkey is gone"
+    );
+    let (status, _) = login(&app, &mut new_phone).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = gp_online_tests::query_strings(
+        &app.db,
+        "SELECT action FROM audit_events WHERE action = 'account.recovery'",
+    )
+    .await;
+    assert_eq!(events.len(), 1, "recovery is audited");
+}
+
+#[tokio::test]
+async fn patient_and_staff_sessions_only_work_on_their_own_routes() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut phone = SoftDiscoverablePasskey::new(true);
+    let (_, patient_tokens) = register(&app, &claim(&fixture), &mut phone).await;
+    let patient_access = patient_tokens["access_token"].as_str().unwrap();
+
+    let now = app.clock.now();
+    let admin = staff::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(fixture.practice.id),
+        display_name: Set("Pat Admin".to_owned()),
+        role: Set(staff::StaffRole::Admin),
+        job_title: Set(None),
+        active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let config = gp_online::config::IdentityConfig::default();
+    let staff_tokens = sessions::open(&app.db, &config, Subject::Staff { staff_id: admin.id }, now)
+        .await
+        .unwrap();
+
+    let linkage_path = format!("/api/v1/practice/patients/{}/linkage", fixture.patient.id);
+    let as_patient = app
+        .client
+        .post(app.url(&linkage_path))
+        .bearer_auth(patient_access)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_patient.status(), StatusCode::FORBIDDEN);
+    let as_staff = devices(&app, &staff_tokens.access_token).await;
+    assert_eq!(as_staff.status(), StatusCode::FORBIDDEN);
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/me/devices"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // The admin issues recovery details through the staff API; the letter carries them.
+    let issued: Value = app
+        .client
+        .post(app.url(&linkage_path))
+        .bearer_auth(&staff_tokens.access_token)
+        .json(&json!({"recovery": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = issued["linkage_key"].as_str().unwrap();
+    assert!(issued["letter"].as_str().unwrap().contains(key));
+    // A patient of another practice is not found.
+    let elsewhere = practice(&app, true).await;
+    let stranger = patient(
+        &app,
+        &elsewhere,
+        NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+        false,
+    )
+    .await;
+    let other = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/practice/patients/{}/linkage",
+            stranger.id
+        )))
+        .bearer_auth(&staff_tokens.access_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_practice_that_is_not_live_refuses_registration() {
+    let app = spawn_app().await;
+    let closed = practice(&app, false).await;
+    let patient = patient(
+        &app,
+        &closed,
+        NaiveDate::from_ymd_opt(1980, 5, 17).unwrap(),
+        false,
+    )
+    .await;
+    let issued = linkage::issue(
+        &app.db,
+        &closed,
+        LinkageSubject::Patient(patient.id),
+        false,
+        None,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let fixture = Fixture {
+        practice: closed,
+        patient,
+        linkage: issued,
+    };
+    let (_, problem) = register(
+        &app,
+        &claim(&fixture),
+        &mut SoftDiscoverablePasskey::new(true),
+    )
+    .await;
+    assert_eq!(problem["code"], "practice_not_live");
+}
