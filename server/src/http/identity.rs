@@ -11,7 +11,7 @@ use crate::error::{AppError, ErrorCode};
 use crate::identity::linkage::{self, IssuedLinkage, LinkageClaim, LinkageSubject};
 use crate::identity::registration::{self, CeremonyStart};
 use crate::identity::sessions::{self, Tokens};
-use crate::identity::{login, staff};
+use crate::identity::{login, passkeys, staff};
 use crate::validate::{OdsCode, Validator, parse_date_of_birth};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
@@ -40,6 +40,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(issue_carer_linkage))
         .routes(routes!(staff_enrolment_begin))
         .routes(routes!(staff_enrolment_finish))
+        .routes(routes!(add_passkey_begin))
+        .routes(routes!(add_passkey_finish))
         .routes(routes!(list_sessions))
         .routes(routes!(revoke_session))
 }
@@ -550,4 +552,60 @@ async fn revoke_session(
         .await?;
     txn.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts adding a passkey (another device or a security key) to the signed-in account.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/begin", tag = "identity",
+    responses((status = 200, body = CeremonyStart)), security(("bearer" = [])))]
+async fn add_passkey_begin(
+    State(state): State<AppState>,
+    session: AccountSession,
+) -> Result<Json<CeremonyStart>, AppError> {
+    let now = state.clock.now();
+    Ok(Json(
+        passkeys::begin(
+            &state.db,
+            &state.identity,
+            session.account_id,
+            session.practice_id,
+            now,
+        )
+        .await?,
+    ))
+}
+
+/// Finishes adding a passkey; the new device can then sign in by itself.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/finish", tag = "identity",
+    request_body = RegistrationFinish,
+    responses((status = 201, body = Device), (status = 401, body = super::error::Problem),
+              (status = 409, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn add_passkey_finish(
+    State(state): State<AppState>,
+    session: AccountSession,
+    ApiJson(body): ApiJson<RegistrationFinish>,
+) -> Result<(StatusCode, Json<Device>), AppError> {
+    required(&body.device_name)
+        .map_err(|invalid| AppError::invalid_field("device_name", invalid))?;
+    let now = state.clock.now();
+    let device = passkeys::finish(
+        &state.db,
+        &state.identity,
+        session.account_id,
+        body.ceremony_id,
+        &body.credential,
+        body.device_name.trim(),
+        now,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Device {
+            id: device.id,
+            name: device.name,
+            created_at: device.created_at,
+            last_seen_at: device.last_seen_at,
+            current: false,
+        }),
+    ))
 }

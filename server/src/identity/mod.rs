@@ -4,6 +4,7 @@
 //!   desk, and their checks (expiry, single use, lock after failed attempts).
 //! - [`registration`]: linkage details + surname + date of birth → a passkey ceremony → an
 //!   account, its first device and a session (and recovery, which replaces old passkeys).
+//! - [`passkeys`]: further passkeys (devices) added from a signed-in device.
 //! - [`login`]: usernameless passkey sign-in for patients, carers and staff.
 //! - [`sessions`]: token families, rotation with reuse detection, revocation.
 //! - [`ceremonies`]: server-side WebAuthn state, single use, five minutes.
@@ -17,6 +18,7 @@ pub mod ceremonies;
 pub mod integration;
 pub mod linkage;
 pub mod login;
+pub mod passkeys;
 pub mod registration;
 pub mod secrets;
 pub mod sessions;

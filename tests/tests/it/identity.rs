@@ -891,3 +891,63 @@ async fn a_practice_that_is_not_live_refuses_registration() {
     .await;
     assert_eq!(problem["code"], "practice_not_live");
 }
+
+#[tokio::test]
+async fn a_signed_in_device_adds_a_passkey_for_another_device() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut phone = SoftDiscoverablePasskey::new(true);
+    let (_, tokens) = register(&app, &claim(&fixture), &mut phone).await;
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let begin = |access: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/api/v1/me/passkeys/begin"))
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    // The phone's own credential is excluded: it cannot be added a second time.
+    let begun = begin(access.to_owned()).await;
+    assert!(phone.register(ORIGIN, &begun["public_key"]).is_err());
+
+    let mut tablet = SoftDiscoverablePasskey::new(true);
+    let begun = begin(access.to_owned()).await;
+    let credential = tablet.register(ORIGIN, &begun["public_key"]).unwrap();
+    let added = app.client.post(app.url("/api/v1/me/passkeys/finish")).bearer_auth(access)
+        .json(&json!({"ceremony_id": begun["ceremony_id"], "credential": credential, "device_name": "Tablet"}))
+        .send().await.unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let listed: Value = devices(&app, access).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    // The tablet signs in by itself, and keeps working when the phone is revoked.
+    let (status, on_tablet) = login(&app, &mut tablet).await;
+    assert_eq!(status, StatusCode::OK);
+    let device_id = tokens["device_id"].as_str().unwrap();
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/api/v1/me/devices/{device_id}")))
+        .bearer_auth(on_tablet["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        devices(&app, on_tablet["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        devices(&app, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
