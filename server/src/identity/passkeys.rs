@@ -42,7 +42,6 @@ pub async fn begin(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(row.credential_id)
                 .ok()
-                .map(Into::into)
         })
         .collect();
     let label = account_id.to_string();
