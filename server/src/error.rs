@@ -69,6 +69,14 @@ pub enum ErrorCode {
     RefreshTokenReused,
     /// The enrolment code is unknown, used or expired.
     EnrolmentCodeInvalid,
+    /// A document is larger than the per-document limit (4 MiB).
+    DocumentTooLarge,
+    /// A document's content is not one of the accepted types (PDF, images, RTF, plain text).
+    UnsupportedDocumentType,
+    /// The result or document is not awaiting review (already decided otherwise, or retracted).
+    NotPending,
+    /// The result or document is not released, so it cannot be retracted.
+    NotReleased,
 }
 
 impl ErrorCode {
@@ -103,6 +111,10 @@ impl ErrorCode {
             Self::SessionEnded => "session_ended",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::EnrolmentCodeInvalid => "enrolment_code_invalid",
+            Self::DocumentTooLarge => "document_too_large",
+            Self::UnsupportedDocumentType => "unsupported_document_type",
+            Self::NotPending => "not_pending",
+            Self::NotReleased => "not_released",
         }
     }
 
@@ -134,6 +146,9 @@ impl ErrorCode {
             }
             Self::CredentialAlreadyRegistered => StatusCode::CONFLICT,
             Self::SessionEnded | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            Self::DocumentTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedDocumentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotPending | Self::NotReleased => StatusCode::CONFLICT,
         }
     }
 
@@ -168,6 +183,10 @@ impl ErrorCode {
             Self::SessionEnded => "The session has ended",
             Self::RefreshTokenReused => "The session was revoked for safety",
             Self::EnrolmentCodeInvalid => "The enrolment code is not valid",
+            Self::DocumentTooLarge => "The document is too large",
+            Self::UnsupportedDocumentType => "This type of document is not accepted",
+            Self::NotPending => "The item is not awaiting review",
+            Self::NotReleased => "The item is not released",
         }
     }
 }

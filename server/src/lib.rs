@@ -5,12 +5,14 @@
 //! access, offline sync and push notifications.
 //!
 //! ## Layout
+//! - [`access`]: the permitted slice of a record for a viewer at `now` — the only filter.
 //! - [`cli`]: the `gp-online` command line (`serve`, `migrate`, `demo`).
 //! - [`config`]: layered configuration (defaults → TOML file → environment).
 //! - [`db`]: connection set-up, migrations and the sea-orm entities.
 //! - [`error`]: the one error type and its stable codes.
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
 //! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
+//! - [`record`]: clinical-system import, review and release, outboxes.
 //! - [`tls`]: rustls server configuration and the self-signed development certificate.
 //! - [`validate`]: NHS numbers, ODS codes and dates, checked the same way everywhere.
 //! - [`settings`]: per-practice settings and feature switches with the national defaults.
@@ -18,8 +20,9 @@
 //! - [`demo`]: the deterministic demo practice.
 //! - [`clock`]: time as a parameter, so rules that depend on `now` are testable.
 //!
-//! Domain modules depend on `db` (and later `access`), never on `http`.
+//! Domain modules depend on `db` and `access`, never on `http`.
 
+pub mod access;
 pub mod audit;
 pub mod cli;
 pub mod clock;
@@ -29,6 +32,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod record;
 pub mod settings;
 pub mod tls;
 pub mod validate;

@@ -125,6 +125,10 @@ mod tests {
             SessionEnded,
             RefreshTokenReused,
             EnrolmentCodeInvalid,
+            DocumentTooLarge,
+            UnsupportedDocumentType,
+            NotPending,
+            NotReleased,
         ];
         let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());

@@ -5,12 +5,15 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod identity;
 pub mod integration;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
+pub mod record;
+pub mod review;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -106,6 +109,10 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes));
     // A route layer runs after routing, so the metric is labelled with the route template.
     Ok(routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .route_layer(axum::middleware::from_fn(metrics::record))
         .fallback(|| async { AppError::not_found() })
         .with_state(state)
@@ -118,6 +125,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(ops::routes())
         .merge(identity::routes())
         .merge(integration::routes())
+        .merge(review::routes())
+        .merge(record::routes())
         .merge(openapi::routes())
 }
 

@@ -72,3 +72,51 @@ pub async fn purge(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64,
         .await?;
     Ok(deleted.rows_affected)
 }
+
+/// A started ceremony: the id to send back and the options for the authenticator.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CeremonyStart {
+    /// Send back with the authenticator's answer.
+    pub ceremony_id: Uuid,
+    /// WebAuthn options (`publicKey`) for `navigator.credentials.create/get` or the platform API.
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+}
+
+/// Who a new passkey is for, as the authenticator shows it.
+pub struct PasskeyUser<'a> {
+    /// The user handle: the account or staff id.
+    pub id: Uuid,
+    /// A short name.
+    pub name: &'a str,
+    /// A display name.
+    pub display_name: &'a str,
+}
+
+/// Starts a passkey registration ceremony of `kind`: a discoverable credential (phones sign in
+/// without a username), user verification required, excluding credentials already held.
+#[allow(clippy::too_many_arguments)] // Each argument is a distinct fact of the ceremony.
+pub async fn start_registration(
+    db: &impl ConnectionTrait,
+    identity: &super::Identity,
+    kind: CeremonyKind,
+    user: PasskeyUser<'_>,
+    exclude: Option<Vec<webauthn_rs::prelude::CredentialID>>,
+    context: &impl Serialize,
+    now: DateTime<Utc>,
+) -> Result<CeremonyStart, AppError> {
+    let (mut options, state) = identity
+        .webauthn
+        .start_passkey_registration(user.id, user.name, user.display_name, exclude)
+        .map_err(AppError::internal)?;
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Required);
+        selection.require_resident_key = true;
+    }
+    let lifetime = Duration::seconds(i64::try_from(identity.config.ceremony_secs).unwrap_or(300));
+    let ceremony_id = start(db, kind, &state, context, now, lifetime).await?;
+    Ok(CeremonyStart {
+        ceremony_id,
+        public_key: serde_json::to_value(&options).map_err(AppError::internal)?,
+    })
+}

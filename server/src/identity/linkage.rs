@@ -165,15 +165,17 @@ pub async fn verify(
     if linkage.revoked_at.is_some() {
         return Err(invalid());
     }
+    // The key is checked before anything about its state is revealed, so a guess learns
+    // nothing about whether the details were used or have expired.
+    let settings = PracticeSettings::from_json(&practice.settings).map_err(AppError::internal)?;
+    if secrets::hash(&secrets::normalise_typed(&claim.linkage_key)) != linkage.key_hash {
+        return Err(failed_attempt(db, &linkage, &settings, invalid(), now).await?);
+    }
     if linkage.used_at.is_some() {
         return Err(AppError::new(ErrorCode::AlreadyLinked));
     }
     if linkage.expires_at <= now {
         return Err(AppError::new(ErrorCode::LinkageKeyExpired));
-    }
-    let settings = PracticeSettings::from_json(&practice.settings).map_err(AppError::internal)?;
-    if secrets::hash(&secrets::normalise_typed(&claim.linkage_key)) != linkage.key_hash {
-        return Err(failed_attempt(db, &linkage, &settings, invalid(), now).await?);
     }
     let person = match (linkage.patient_id, linkage.carer_id) {
         (Some(id), _) => Person::Patient(

@@ -2,7 +2,8 @@
 //! user handle names the account (or staff member); the signature proves possession. Patients'
 //! sessions are bound to the device that holds the passkey.
 
-use super::registration::{CeremonyStart, credential_key};
+use super::ceremonies::CeremonyStart;
+use super::registration::credential_key;
 use super::sessions::{self, Subject, Tokens};
 use super::{Identity, ceremonies, rejected};
 use crate::audit::AuditEvent;
@@ -97,9 +98,12 @@ pub async fn finish(
     let (subject, actor, device) = match (stored.account_id, stored.staff_id, stored.device_id) {
         (Some(account_id), _, Some(device_id)) => {
             let device = devices::Entity::find_by_id(device_id).one(&txn).await?;
-            if device.is_none_or(|d| d.revoked_at.is_some()) {
+            let Some(device) = device.filter(|d| d.revoked_at.is_none()) else {
                 return Err(AppError::new(ErrorCode::SessionEnded));
-            }
+            };
+            let mut device = device.into_active_model();
+            device.last_seen_at = Set(Some(now));
+            device.update(&txn).await?;
             (
                 Subject::Account {
                     account_id,

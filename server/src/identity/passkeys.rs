@@ -2,7 +2,8 @@
 //! security key, which then signs in by itself. Credentials the account already has are
 //! excluded, so one authenticator is not registered twice.
 
-use super::registration::{CeremonyStart, credential_key, require_discoverable};
+use super::ceremonies::{CeremonyStart, PasskeyUser};
+use super::registration::credential_key;
 use super::{Identity, ceremonies, rejected};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
@@ -10,7 +11,7 @@ use crate::db::entities::ceremonies::CeremonyKind;
 use crate::db::entities::{devices, passkeys};
 use crate::error::{AppError, ErrorCode};
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
     TransactionTrait,
@@ -45,29 +46,25 @@ pub async fn begin(
         })
         .collect();
     let label = account_id.to_string();
-    let (mut options, state) = identity
-        .webauthn
-        .start_passkey_registration(account_id, &label, &label, Some(existing))
-        .map_err(AppError::internal)?;
-    require_discoverable(&mut options);
-    let lifetime = Duration::seconds(i64::try_from(identity.config.ceremony_secs).unwrap_or(300));
+    let user = PasskeyUser {
+        id: account_id,
+        name: &label,
+        display_name: &label,
+    };
     let context = Context {
         account_id,
         practice_id,
     };
-    let ceremony_id = ceremonies::start(
+    ceremonies::start_registration(
         db,
+        identity,
         CeremonyKind::AddPasskey,
-        &state,
+        user,
+        Some(existing),
         &context,
         now,
-        lifetime,
     )
-    .await?;
-    Ok(CeremonyStart {
-        ceremony_id,
-        public_key: serde_json::to_value(&options).map_err(AppError::internal)?,
-    })
+    .await
 }
 
 /// Verifies the new passkey and records it with a new device of the same account.
@@ -97,14 +94,6 @@ pub async fn finish(
             return Err(rejected(error));
         }
     };
-    let credential_id = credential_key(passkey.cred_id().as_ref());
-    let taken = passkeys::Entity::find()
-        .filter(passkeys::Column::CredentialId.eq(credential_id.clone()))
-        .one(&txn)
-        .await?;
-    if taken.is_some() {
-        return Err(AppError::new(ErrorCode::CredentialAlreadyRegistered));
-    }
     let device = devices::ActiveModel {
         id: Set(Uuid::new_v4()),
         account_id: Set(account_id),
@@ -115,18 +104,11 @@ pub async fn finish(
     }
     .insert(&txn)
     .await?;
-    passkeys::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(Some(account_id)),
-        staff_id: Set(None),
-        device_id: Set(Some(device.id)),
-        credential_id: Set(credential_id),
-        passkey: Set(serde_json::to_value(&passkey).map_err(AppError::internal)?),
-        created_at: Set(now),
-        last_used_at: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    let owner = Owner::Account {
+        account_id,
+        device_id: device.id,
+    };
+    store(&txn, owner, &passkey, now).await?;
     AuditEvent::new("passkey.add", ActorKind::Patient, Outcome::Success)
         .actor(account_id)
         .practice(context.practice_id)
@@ -135,4 +117,55 @@ pub async fn finish(
         .await?;
     txn.commit().await?;
     Ok(device)
+}
+
+/// The owner of a stored passkey.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    /// A patient's or carer's account, on one of its devices.
+    Account {
+        /// The account.
+        account_id: Uuid,
+        /// The device holding the passkey.
+        device_id: Uuid,
+    },
+    /// A staff member.
+    Staff(Uuid),
+}
+
+/// Stores a verified passkey; a credential registered before (to anyone) is refused.
+pub async fn store(
+    db: &impl sea_orm::ConnectionTrait,
+    owner: Owner,
+    passkey: &webauthn_rs::prelude::Passkey,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let credential_id = credential_key(passkey.cred_id().as_ref());
+    let taken = passkeys::Entity::find()
+        .filter(passkeys::Column::CredentialId.eq(credential_id.clone()))
+        .one(db)
+        .await?;
+    if taken.is_some() {
+        return Err(AppError::new(ErrorCode::CredentialAlreadyRegistered));
+    }
+    let (account_id, staff_id, device_id) = match owner {
+        Owner::Account {
+            account_id,
+            device_id,
+        } => (Some(account_id), None, Some(device_id)),
+        Owner::Staff(staff_id) => (None, Some(staff_id), None),
+    };
+    passkeys::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        account_id: Set(account_id),
+        staff_id: Set(staff_id),
+        device_id: Set(device_id),
+        credential_id: Set(credential_id),
+        passkey: Set(serde_json::to_value(passkey).map_err(AppError::internal)?),
+        created_at: Set(now),
+        last_used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
 }

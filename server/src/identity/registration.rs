@@ -3,7 +3,9 @@
 //! first device and a session — or, with recovery linkage details, the existing account with
 //! every old passkey removed and every old session revoked.
 
+use super::ceremonies::{CeremonyStart, PasskeyUser};
 use super::linkage::{self, LinkageClaim, Person, VerifiedLinkage};
+use super::passkeys::{Owner, store};
 use super::sessions::{self, Subject, Tokens};
 use super::{Identity, ceremonies, rejected};
 use crate::audit::AuditEvent;
@@ -12,7 +14,7 @@ use crate::db::entities::ceremonies::CeremonyKind;
 use crate::db::entities::{accounts, devices, linkage_keys, passkeys};
 use crate::error::{AppError, ErrorCode};
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -20,20 +22,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use webauthn_rs::prelude::{
-    CreationChallengeResponse, Passkey, PasskeyRegistration, RegisterPublicKeyCredential,
-};
-use webauthn_rs_proto::ResidentKeyRequirement;
-
-/// A started ceremony: the id to send back and the options for the authenticator.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CeremonyStart {
-    /// Send back with the authenticator's answer.
-    pub ceremony_id: Uuid,
-    /// WebAuthn options (`publicKey`) for `navigator.credentials.create/get` or the platform API.
-    #[schema(value_type = Object)]
-    pub public_key: serde_json::Value,
-}
+use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential};
 
 /// What registration remembers between begin and finish.
 #[derive(Debug, Serialize, Deserialize)]
@@ -86,11 +75,6 @@ pub async fn begin(
         (Some(_), false) => return Err(AppError::new(ErrorCode::AlreadyLinked)),
         (None, _) => Uuid::new_v4(),
     };
-    let (mut options, state) = identity
-        .webauthn
-        .start_passkey_registration(account_id, &linkage.account_code, &display_name, None)
-        .map_err(AppError::internal)?;
-    require_discoverable(&mut options);
     let context = Context {
         linkage_id: linkage.id,
         practice_id: practice.id,
@@ -99,28 +83,21 @@ pub async fn begin(
         account_id,
         recovery: linkage.recovery,
     };
-    let lifetime = Duration::seconds(i64::try_from(identity.config.ceremony_secs).unwrap_or(300));
-    let ceremony_id = ceremonies::start(
+    let user = PasskeyUser {
+        id: account_id,
+        name: &linkage.account_code,
+        display_name: &display_name,
+    };
+    ceremonies::start_registration(
         db,
+        identity,
         CeremonyKind::Registration,
-        &state,
+        user,
+        None,
         &context,
         now,
-        lifetime,
     )
-    .await?;
-    Ok(CeremonyStart {
-        ceremony_id,
-        public_key: serde_json::to_value(&options).map_err(AppError::internal)?,
-    })
-}
-
-/// Phones keep passkeys as discoverable credentials so sign-in needs no username.
-pub(crate) fn require_discoverable(options: &mut CreationChallengeResponse) {
-    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
-        selection.resident_key = Some(ResidentKeyRequirement::Required);
-        selection.require_resident_key = true;
-    }
+    .await
 }
 
 async fn existing_account(
@@ -187,14 +164,6 @@ async fn create_account(
     device_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Tokens, AppError> {
-    let credential_id = credential_key(passkey.cred_id().as_ref());
-    let taken = passkeys::Entity::find()
-        .filter(passkeys::Column::CredentialId.eq(credential_id.clone()))
-        .one(txn)
-        .await?;
-    if taken.is_some() {
-        return Err(AppError::new(ErrorCode::CredentialAlreadyRegistered));
-    }
     let used = linkage_keys::Entity::update_many()
         .col_expr(linkage_keys::Column::UsedAt, Expr::value(now))
         .filter(linkage_keys::Column::Id.eq(context.linkage_id))
@@ -255,18 +224,11 @@ async fn create_account(
     }
     .insert(txn)
     .await?;
-    passkeys::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(Some(context.account_id)),
-        staff_id: Set(None),
-        device_id: Set(Some(device_id)),
-        credential_id: Set(credential_id),
-        passkey: Set(serde_json::to_value(passkey).map_err(AppError::internal)?),
-        created_at: Set(now),
-        last_used_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
+    let owner = Owner::Account {
+        account_id: context.account_id,
+        device_id,
+    };
+    store(txn, owner, passkey, now).await?;
     let subject = Subject::Account {
         account_id: context.account_id,
         device_id,

@@ -3,14 +3,15 @@
 //! from then on signs in by passkey like everyone else, into a staff session scoped to their
 //! practice and role.
 
-use super::registration::{CeremonyStart, credential_key, require_discoverable};
+use super::ceremonies::{CeremonyStart, PasskeyUser};
+use super::passkeys::{Owner, store};
 use super::sessions::{self, Subject, Tokens};
 use super::{Identity, ceremonies, rejected, secrets};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::ceremonies::CeremonyKind;
 use crate::db::entities::staff::StaffRole;
-use crate::db::entities::{passkeys, practices, staff, staff_enrolments};
+use crate::db::entities::{practices, staff, staff_enrolments};
 use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
@@ -123,30 +124,26 @@ pub async fn begin(
         .one(db)
         .await?
         .ok_or_else(invalid)?;
-    let (mut options, state) = identity
-        .webauthn
-        .start_passkey_registration(member.id, &member.display_name, &member.display_name, None)
-        .map_err(AppError::internal)?;
-    require_discoverable(&mut options);
     let context = Context {
         enrolment_id: enrolment.id,
         staff_id: member.id,
         practice_id: member.practice_id,
     };
-    let ceremony_lifetime = Duration::seconds(lifetime(identity.config.ceremony_secs));
-    let ceremony_id = ceremonies::start(
+    let user = PasskeyUser {
+        id: member.id,
+        name: &member.display_name,
+        display_name: &member.display_name,
+    };
+    ceremonies::start_registration(
         db,
+        identity,
         CeremonyKind::StaffEnrolment,
-        &state,
+        user,
+        None,
         &context,
         now,
-        ceremony_lifetime,
     )
-    .await?;
-    Ok(CeremonyStart {
-        ceremony_id,
-        public_key: serde_json::to_value(&options).map_err(AppError::internal)?,
-    })
+    .await
 }
 
 /// Verifies the passkey, activates the staff member and opens a staff session.
@@ -179,25 +176,7 @@ pub async fn finish(
     if used.rows_affected != 1 {
         return Err(AppError::new(ErrorCode::EnrolmentCodeInvalid));
     }
-    let credential_id = credential_key(passkey.cred_id().as_ref());
-    passkeys::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(None),
-        staff_id: Set(Some(context.staff_id)),
-        device_id: Set(None),
-        credential_id: Set(credential_id),
-        passkey: Set(serde_json::to_value(&passkey).map_err(AppError::internal)?),
-        created_at: Set(now),
-        last_used_at: Set(None),
-    }
-    .insert(&txn)
-    .await
-    .map_err(|error| match AppError::from(error) {
-        conflict if conflict.code() == ErrorCode::Conflict => {
-            AppError::new(ErrorCode::CredentialAlreadyRegistered)
-        }
-        other => other,
-    })?;
+    store(&txn, Owner::Staff(context.staff_id), &passkey, now).await?;
     staff::Entity::update_many()
         .col_expr(staff::Column::Active, Expr::value(true))
         .col_expr(staff::Column::UpdatedAt, Expr::value(now))

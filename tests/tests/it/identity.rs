@@ -951,3 +951,76 @@ async fn a_signed_in_device_adds_a_passkey_for_another_device() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn a_wrong_key_learns_nothing_about_used_details() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    register(
+        &app,
+        &claim(&fixture),
+        &mut SoftDiscoverablePasskey::new(true),
+    )
+    .await;
+    let mut guess = claim(&fixture);
+    guess["linkage_key"] = json!("BBBBB-BBBBB-BBBBB");
+    let (_, problem) = post(&app, "/api/v1/registration/begin", &guess).await;
+    assert_eq!(problem["code"], "invalid_linkage_details");
+}
+
+#[tokio::test]
+async fn mutations_replay_by_idempotency_key_with_stripe_semantics() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut phone = SoftDiscoverablePasskey::new(true);
+    let (_, first) = register(&app, &claim(&fixture), &mut phone).await;
+    let (_, second) = login(&app, &mut phone).await;
+    let (_, third) = login(&app, &mut phone).await;
+    let access = first["access_token"].as_str().unwrap();
+    let end = |session: &Value, key: &str| {
+        app.client
+            .delete(app.url(&format!(
+                "/api/v1/me/sessions/{}",
+                session["session_id"].as_str().unwrap()
+            )))
+            .bearer_auth(access)
+            .header("idempotency-key", key)
+            .send()
+    };
+    let original = end(&second, "end-second").await.unwrap();
+    assert_eq!(original.status(), StatusCode::NO_CONTENT);
+    // The same call again: the stored outcome, not a 404 for an already ended session.
+    let replayed = end(&second, "end-second").await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    // The same key for another request is refused, and nothing happens to that session.
+    let reused = end(&third, "end-second").await.unwrap();
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = reused.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency_key_reused");
+    assert_eq!(
+        devices(&app, third["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // After a token refresh the same caller still gets the stored outcome.
+    let (_, refreshed) = post(
+        &app,
+        "/api/v1/token/refresh",
+        &json!({"refresh_token": first["refresh_token"]}),
+    )
+    .await;
+    let replayed = app
+        .client
+        .delete(app.url(&format!(
+            "/api/v1/me/sessions/{}",
+            second["session_id"].as_str().unwrap()
+        )))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .header("idempotency-key", "end-second")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+}

@@ -3,7 +3,10 @@
 //! set). Add a module here rather than a new test binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 
+mod access;
 mod demo;
 mod http_basics;
 mod identity;
+mod import;
 mod migrations;
+mod review;

@@ -1,0 +1,131 @@
+//! The patient-facing access log: every read of a record by the patient, a proxy or staff,
+//! recorded with who (role and organisation), what (section or item), when and from which
+//! device. The line is written before the data is returned, so no read goes unrecorded.
+
+use crate::access::rules::PatientFacts;
+use crate::access::{Section, Viewer};
+use crate::db::entities::access_log::{self, ViewerKind};
+use crate::db::entities::{devices, staff};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Records that `viewer` read `section` (and `item_id`, for one document) of a patient.
+pub async fn record_read(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: Section,
+    item_id: Option<Uuid>,
+    device_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let (kind, viewer_id, role, organisation) = match viewer {
+        Viewer::Patient { account_id } => (
+            ViewerKind::Patient,
+            *account_id,
+            "patient".to_owned(),
+            String::new(),
+        ),
+        Viewer::Proxy { account_id, grant } => (
+            ViewerKind::Proxy,
+            *account_id,
+            format!("proxy ({})", grant.relationship),
+            String::new(),
+        ),
+        Viewer::Staff { staff_id, .. } => {
+            let member = staff::Entity::find_by_id(*staff_id).one(db).await?;
+            let role = member.map_or_else(
+                || "staff".to_owned(),
+                |m| {
+                    m.job_title
+                        .unwrap_or_else(|| format!("{:?}", m.role).to_lowercase())
+                },
+            );
+            (
+                ViewerKind::Staff,
+                *staff_id,
+                role,
+                facts.practice.name.clone(),
+            )
+        }
+    };
+    access_log::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        patient_id: Set(facts.patient.id),
+        viewer_kind: Set(kind),
+        viewer_id: Set(viewer_id),
+        viewer_role: Set(role),
+        viewer_organisation: Set(organisation),
+        section: Set(section.as_str().to_owned()),
+        item_id: Set(item_id),
+        device_id: Set(device_id),
+        accessed_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// One line of the access log as the patient sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AccessLogLine {
+    /// When.
+    pub accessed_at: DateTime<Utc>,
+    /// `you`, `proxy` or `staff`.
+    pub viewer: &'static str,
+    /// The viewer's role: a proxy's relationship, a staff member's job title or role.
+    pub role: String,
+    /// The staff member's organisation (empty for the patient and proxies).
+    pub organisation: String,
+    /// The section read.
+    pub section: String,
+    /// The item, when one document was opened.
+    pub item_id: Option<Uuid>,
+    /// The name of the patient's own device, when it was theirs.
+    pub device_name: Option<String>,
+}
+
+/// The newest `limit` lines of a patient's access log.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    patient_id: Uuid,
+    limit: u64,
+) -> Result<Vec<AccessLogLine>, DbErr> {
+    use sea_orm::QuerySelect;
+    let rows = access_log::Entity::find()
+        .filter(access_log::Column::PatientId.eq(patient_id))
+        .order_by_desc(access_log::Column::AccessedAt)
+        .order_by_desc(access_log::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in rows {
+        let device_name = match (row.viewer_kind, row.device_id) {
+            (ViewerKind::Patient, Some(device_id)) => devices::Entity::find_by_id(device_id)
+                .one(db)
+                .await?
+                .map(|d| d.name),
+            _ => None,
+        };
+        lines.push(AccessLogLine {
+            accessed_at: row.accessed_at,
+            viewer: match row.viewer_kind {
+                ViewerKind::Patient => "you",
+                ViewerKind::Proxy => "proxy",
+                ViewerKind::Staff => "staff",
+            },
+            role: row.viewer_role,
+            organisation: row.viewer_organisation,
+            section: row.section,
+            item_id: row.item_id,
+            device_name,
+        });
+    }
+    Ok(lines)
+}
