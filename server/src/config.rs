@@ -50,6 +50,8 @@ pub struct IdentityConfig {
     pub staff_enrolment_secs: u64,
     /// Registration, login and refresh attempts allowed per client address per minute.
     pub attempts_per_minute: u32,
+    /// Registration attempts allowed per Account ID per minute, from any address.
+    pub attempts_per_account_per_minute: u32,
 }
 
 impl Default for IdentityConfig {
@@ -67,6 +69,7 @@ impl Default for IdentityConfig {
             ceremony_secs: 5 * 60,
             staff_enrolment_secs: 7 * 24 * 3600,
             attempts_per_minute: 20,
+            attempts_per_account_per_minute: 5,
         }
     }
 }

@@ -206,3 +206,63 @@ async fn serve_with_demo_answers_healthz_over_https_and_stops_on_sigterm() {
         "the demo practice is announced: {out}"
     );
 }
+
+#[test]
+fn staff_invite_and_integration_keys_are_printed_once_for_the_practice() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = gp_online(dir.path())
+        .args(["demo", "--json"])
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    let invite = gp_online(dir.path())
+        .args([
+            "staff",
+            "invite",
+            "--practice",
+            "A81001",
+            "--role",
+            "clinician",
+            "--name",
+            "Dr Rhea Shah",
+        ])
+        .output()
+        .unwrap();
+    assert!(invite.status.success(), "{}", stderr(&invite));
+    let printed = String::from_utf8(invite.stdout).unwrap();
+    assert!(
+        printed.contains("Enrolment code for Dr Rhea Shah"),
+        "{printed}"
+    );
+
+    let key = gp_online(dir.path())
+        .args(["integration", "create-key", "--practice", "a81001"])
+        .output()
+        .unwrap();
+    assert!(key.status.success(), "{}", stderr(&key));
+    let printed = String::from_utf8(key.stdout).unwrap();
+    assert!(
+        printed.lines().any(|line| line.starts_with("gpk_")),
+        "{printed}"
+    );
+
+    let unknown = gp_online(dir.path())
+        .args([
+            "staff",
+            "invite",
+            "--practice",
+            "Z99999",
+            "--role",
+            "admin",
+            "--name",
+            "X",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("not_found"),
+        "{}",
+        stderr(&unknown)
+    );
+}

@@ -67,7 +67,10 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
         db,
         clock,
         identity: crate::identity::Identity::new(&config.identity)?,
-        rate_limits: rate_limit::RateLimits::new(config.identity.attempts_per_minute),
+        rate_limits: rate_limit::RateLimits::new(
+            config.identity.attempts_per_minute,
+            config.identity.attempts_per_account_per_minute,
+        ),
         config: config.clone(),
         openapi,
     };

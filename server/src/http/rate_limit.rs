@@ -18,12 +18,13 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    /// Allows `per_minute` attempts per key per minute (bursts up to the same number).
-    pub fn new(per_minute: u32) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+    /// Allows the given attempts per minute per address and per Account ID (bursts up to the
+    /// same numbers).
+    pub fn new(per_address: u32, per_account: u32) -> Self {
+        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         Self {
-            by_address: Arc::new(RateLimiter::keyed(quota)),
-            by_account: Arc::new(RateLimiter::keyed(quota)),
+            by_address: Arc::new(RateLimiter::keyed(quota(per_address))),
+            by_account: Arc::new(RateLimiter::keyed(quota(per_account))),
         }
     }
 
@@ -54,7 +55,7 @@ mod tests {
 
     #[test]
     fn the_attempt_over_the_limit_is_refused_with_a_wait() {
-        let limits = RateLimits::new(3);
+        let limits = RateLimits::new(3, 3);
         let address = IpAddr::from([192, 0, 2, 1]);
         for _ in 0..3 {
             assert!(limits.check_address(address).is_ok());

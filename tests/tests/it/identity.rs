@@ -285,7 +285,11 @@ async fn access_tokens_expire_and_refresh_respects_the_idle_limit() {
 
 #[tokio::test]
 async fn registration_refusals_have_their_own_codes() {
-    let app = spawn_app().await;
+    // Seven attempts on one Account ID: the per-ID rate limit is raised so the lock is what shows.
+    let app = gp_online_tests::spawn_app_with(|config| {
+        config.identity.attempts_per_account_per_minute = 100;
+    })
+    .await;
     let fixture = fixture(&app).await;
     let mut phone = SoftDiscoverablePasskey::new(true);
 
@@ -1023,4 +1027,78 @@ async fn mutations_replay_by_idempotency_key_with_stripe_semantics() {
         .await
         .unwrap();
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_device_at_once() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut phone = SoftDiscoverablePasskey::new(true);
+    let (_, first) = register(&app, &claim(&fixture), &mut phone).await;
+    let (_, second) = login(&app, &mut phone).await;
+    let everywhere = app
+        .client
+        .delete(app.url("/api/v1/me/devices"))
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(everywhere.status(), StatusCode::NO_CONTENT);
+    for tokens in [&first, &second] {
+        assert_eq!(
+            devices(&app, tokens["access_token"].as_str().unwrap())
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, _) = post(
+            &app,
+            "/api/v1/token/refresh",
+            &json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = login(&app, &mut phone).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the passkeys went with the devices"
+    );
+}
+
+#[tokio::test]
+async fn an_archived_patient_cannot_register() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut archived: patients::ActiveModel = fixture.patient.clone().into();
+    archived.archived_at = Set(Some(app.clock.now()));
+    archived.update(&app.db).await.unwrap();
+    let (_, problem) = register(
+        &app,
+        &claim(&fixture),
+        &mut SoftDiscoverablePasskey::new(true),
+    )
+    .await;
+    assert_eq!(problem["code"], "patient_archived");
+}
+
+#[tokio::test]
+async fn linkage_attempts_are_limited_per_account_id_across_addresses() {
+    // Every request comes from 127.0.0.1 here, so the per-address limit is raised to isolate
+    // the per-Account-ID one (both share the setting): the 4th attempt on one ID is refused.
+    let app =
+        gp_online_tests::spawn_app_with(|config| config.identity.attempts_per_minute = 3).await;
+    let fixture = fixture(&app).await;
+    let mut wrong = claim(&fixture);
+    wrong["linkage_key"] = json!("CCCCC-CCCCC-CCCCC");
+    for _ in 0..3 {
+        let (status, _) = post(&app, "/api/v1/registration/begin", &wrong).await;
+        assert_ne!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let (status, problem) = post(&app, "/api/v1/registration/begin", &wrong).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
 }
