@@ -1,0 +1,204 @@
+//! The device's half: a sans-I/O peer that keeps its documents, their generations and sync
+//! states, and its queue of intents. The SDK wraps it with storage and a transport; tests use it
+//! as the device.
+//!
+//! Each connection should start from persisted sync states ([`DevicePeer::reconnect`]), which
+//! is also how a lost, duplicated or reordered message is recovered from: automerge's sync
+//! protocol assumes an in-order stream within one connection.
+
+use crate::documents::DocumentId;
+use crate::envelope::{DocumentBody, DocumentFrame, Frame};
+use crate::intents::{Intent, IntentOutcome};
+use crate::items::{self, ItemError, Items};
+use automerge::AutoCommit;
+use automerge::sync::{self, SyncDoc};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+
+/// Something the app should react to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A document's content changed.
+    Changed(DocumentId),
+    /// A generation was superseded: its local copy was destroyed and a new one started.
+    Superseded(DocumentId),
+    /// The viewer may no longer see this document: it was destroyed.
+    Removed(DocumentId),
+    /// The device was revoked: every document was destroyed.
+    Revoked,
+    /// An intent was settled.
+    Settled(IntentOutcome),
+}
+
+/// Why a frame could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// A sync message could not be decoded.
+    #[error("malformed sync message: {0}")]
+    Malformed(String),
+    /// automerge refused a message.
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+struct Local {
+    generation: u32,
+    doc: AutoCommit,
+    state: sync::State,
+}
+
+impl Local {
+    fn empty(generation: u32) -> Self {
+        Self {
+            generation,
+            doc: AutoCommit::new(),
+            state: sync::State::new(),
+        }
+    }
+}
+
+/// A device's documents and pending intents.
+#[derive(Default)]
+pub struct DevicePeer {
+    documents: BTreeMap<DocumentId, Local>,
+    intents: Vec<Intent>,
+}
+
+impl std::fmt::Debug for DevicePeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Counts only: document contents are health data.
+        f.debug_struct("DevicePeer")
+            .field("documents", &self.documents.len())
+            .field("intents", &self.intents.len())
+            .finish()
+    }
+}
+
+impl DevicePeer {
+    /// A device with nothing synced yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts following a document (its generation is learnt from the server).
+    pub fn follow(&mut self, id: DocumentId) {
+        self.documents.entry(id).or_insert_with(|| Local::empty(0));
+    }
+
+    /// The documents followed.
+    pub fn documents(&self) -> impl Iterator<Item = DocumentId> + '_ {
+        self.documents.keys().copied()
+    }
+
+    /// The generation held of a document.
+    pub fn generation(&self, id: DocumentId) -> Option<u32> {
+        self.documents.get(&id).map(|local| local.generation)
+    }
+
+    /// Queues an offline write; it is sent in every frame until its outcome arrives.
+    pub fn queue(&mut self, intent: Intent) {
+        if !self.intents.iter().any(|i| i.key == intent.key) {
+            self.intents.push(intent);
+        }
+    }
+
+    /// Intents sent but not yet settled.
+    pub fn pending_intents(&self) -> &[Intent] {
+        &self.intents
+    }
+
+    /// Starts a new connection: sync states keep only what both sides are known to share, so
+    /// messages lost with the old connection are sent again.
+    pub fn reconnect(&mut self) {
+        for local in self.documents.values_mut() {
+            local.state = sync::State::decode(&local.state.encode()).unwrap_or_default();
+        }
+    }
+
+    /// The next frame to send (empty when there is nothing to say).
+    pub fn outgoing(&mut self) -> Frame {
+        let mut frame = Frame::new();
+        for (id, local) in &mut self.documents {
+            if let Some(message) = local.doc.sync().generate_sync_message(&mut local.state) {
+                frame.documents.push(DocumentFrame {
+                    document: *id,
+                    generation: local.generation,
+                    body: DocumentBody::Sync(message.encode()),
+                });
+            }
+        }
+        frame.intents = self.intents.clone();
+        frame
+    }
+
+    /// Applies a frame from the server.
+    pub fn receive(&mut self, frame: &Frame) -> Result<Vec<Event>, PeerError> {
+        let mut events = Vec::new();
+        if frame.revoked {
+            self.documents.clear();
+            self.intents.clear();
+            return Ok(vec![Event::Revoked]);
+        }
+        for document in &frame.documents {
+            let id = document.document;
+            match &document.body {
+                DocumentBody::Removed => {
+                    if self.documents.remove(&id).is_some() {
+                        events.push(Event::Removed(id));
+                    }
+                }
+                DocumentBody::Superseded => {
+                    let local = self.documents.entry(id).or_insert_with(|| Local::empty(0));
+                    if local.generation < document.generation {
+                        *local = Local::empty(document.generation);
+                        events.push(Event::Superseded(id));
+                    }
+                }
+                DocumentBody::Sync(bytes) => {
+                    let local = self.documents.entry(id).or_insert_with(|| Local::empty(0));
+                    if document.generation < local.generation {
+                        continue; // A late message of a generation already destroyed.
+                    }
+                    if document.generation > local.generation {
+                        *local = Local::empty(document.generation);
+                        events.push(Event::Superseded(id));
+                    }
+                    let message = sync::Message::decode(bytes)
+                        .map_err(|e| PeerError::Malformed(e.to_string()))?;
+                    let before = local.doc.get_heads();
+                    local.doc.sync().receive_sync_message(&mut local.state, message)?;
+                    if local.doc.get_heads() != before {
+                        events.push(Event::Changed(id));
+                    }
+                }
+            }
+        }
+        for outcome in &frame.outcomes {
+            let before = self.intents.len();
+            self.intents.retain(|intent| intent.key != outcome.key);
+            if self.intents.len() != before {
+                events.push(Event::Settled(outcome.clone()));
+            }
+        }
+        Ok(events)
+    }
+
+    /// Every item of a document, as flat fields.
+    pub fn items(&self, id: DocumentId) -> Result<Items, ItemError> {
+        match self.documents.get(&id) {
+            Some(local) => items::read_items(&local.doc),
+            None => Ok(Items::new()),
+        }
+    }
+
+    /// Every item of a document as `T` (the section's item type).
+    pub fn item_list<T: DeserializeOwned>(&self, id: DocumentId) -> Result<Vec<T>, ItemError> {
+        self.items(id)?.values().map(items::item_from).collect()
+    }
+
+    /// Writes the device's own items into a document it may write (the personal document).
+    pub fn write(&mut self, id: DocumentId, wanted: &Items) -> Result<usize, ItemError> {
+        let local = self.documents.entry(id).or_insert_with(|| Local::empty(0));
+        items::reconcile(&mut local.doc, wanted)
+    }
+}

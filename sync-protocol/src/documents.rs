@@ -1,0 +1,63 @@
+//! Which documents exist. For each person a device acts for (the account holder, or someone
+//! they are a proxy for) the server keeps one document per [`Section`]; the device sees only
+//! the documents its viewer may see. Section documents are written by the server only; the
+//! personal document is written by the account's devices.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// A synced document's section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// Demographics, practice and capabilities.
+    Profile,
+    /// Coded entries (allergies, medications, immunisations, problems, consultations).
+    Record,
+    /// Test results.
+    Results,
+    /// Letter metadata (bodies are fetched by id over HTTPS).
+    Documents,
+    /// Appointments.
+    Appointments,
+    /// Repeat courses and prescription requests.
+    Medications,
+    /// Message threads.
+    Messages,
+    /// The account's own notes, read markers, items hidden on its devices and drafts.
+    Personal,
+}
+
+impl Section {
+    /// Whether devices write this document (only the personal one).
+    pub fn device_writable(self) -> bool {
+        self == Self::Personal
+    }
+}
+
+/// A document as the device knows it: the patient it is about and its section. The server
+/// adds the audience (which viewer) from the authenticated session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DocumentId {
+    /// The patient.
+    pub patient_id: Uuid,
+    /// The section.
+    pub section: Section,
+}
+
+impl DocumentId {
+    /// The document of `section` about `patient_id`.
+    pub fn new(patient_id: Uuid, section: Section) -> Self {
+        Self {
+            patient_id,
+            section,
+        }
+    }
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{:?}", self.patient_id, self.section)
+    }
+}
