@@ -77,6 +77,24 @@ pub enum ErrorCode {
     NotPending,
     /// The result or document is not released, so it cannot be retracted.
     NotReleased,
+    /// The practice has switched this online service off.
+    FeatureDisabled,
+    /// Someone else booked the slot first; pick another.
+    SlotTaken,
+    /// The slot is not (or no longer) offered: withdrawn, past, outside the booking window or
+    /// unknown.
+    SlotUnavailable,
+    /// The patient already holds as many future appointments as the practice allows.
+    BookingLimitReached,
+    /// The appointment starts too soon to be cancelled online: contact the practice.
+    TooLateToCancel,
+    /// The appointment is not booked (already cancelled, or attended).
+    AppointmentNotBooked,
+    /// None of the courses of a prescription order could be requested; `unsuccessful` lists
+    /// each course with its own code.
+    NothingOrdered,
+    /// The prescription request (or item) is no longer waiting for a decision.
+    RequestNotPending,
 }
 
 impl ErrorCode {
@@ -115,6 +133,14 @@ impl ErrorCode {
             Self::UnsupportedDocumentType => "unsupported_document_type",
             Self::NotPending => "not_pending",
             Self::NotReleased => "not_released",
+            Self::FeatureDisabled => "feature_disabled",
+            Self::SlotTaken => "slot_taken",
+            Self::SlotUnavailable => "slot_unavailable",
+            Self::BookingLimitReached => "booking_limit_reached",
+            Self::TooLateToCancel => "too_late_to_cancel",
+            Self::AppointmentNotBooked => "appointment_not_booked",
+            Self::NothingOrdered => "nothing_ordered",
+            Self::RequestNotPending => "request_not_pending",
         }
     }
 
@@ -149,6 +175,13 @@ impl ErrorCode {
             Self::DocumentTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedDocumentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotPending | Self::NotReleased => StatusCode::CONFLICT,
+            Self::FeatureDisabled => StatusCode::FORBIDDEN,
+            Self::SlotTaken
+            | Self::SlotUnavailable
+            | Self::BookingLimitReached
+            | Self::TooLateToCancel
+            | Self::AppointmentNotBooked => StatusCode::CONFLICT,
+            Self::NothingOrdered | Self::RequestNotPending => StatusCode::CONFLICT,
         }
     }
 
@@ -187,6 +220,14 @@ impl ErrorCode {
             Self::UnsupportedDocumentType => "This type of document is not accepted",
             Self::NotPending => "The item is not awaiting review",
             Self::NotReleased => "The item is not released",
+            Self::FeatureDisabled => "The practice does not offer this service online",
+            Self::SlotTaken => "The slot has just been booked by someone else",
+            Self::SlotUnavailable => "The slot is no longer available",
+            Self::BookingLimitReached => "Too many future appointments",
+            Self::TooLateToCancel => "Too late to cancel online",
+            Self::AppointmentNotBooked => "The appointment is not booked",
+            Self::NothingOrdered => "None of the medicines could be ordered",
+            Self::RequestNotPending => "The request is no longer waiting for a decision",
         }
     }
 }

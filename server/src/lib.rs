@@ -6,6 +6,7 @@
 //!
 //! ## Layout
 //! - [`access`]: the permitted slice of a record for a viewer at `now` — the only filter.
+//! - [`appointments`]: slots, booking and cancelling, and the practice's publishing and moves.
 //! - [`cli`]: the `gp-online` command line (`serve`, `migrate`, `demo`).
 //! - [`config`]: layered configuration (defaults → TOML file → environment).
 //! - [`db`]: connection set-up, migrations and the sea-orm entities.
@@ -13,6 +14,8 @@
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
 //! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
 //! - [`record`]: clinical-system import, review and release, outboxes.
+//! - [`prescriptions`]: repeat courses, orders, the practice's decisions, the nominated pharmacy.
+//! - [`sync`]: offline sync, server side: projection, generations, the exchange.
 //! - [`tls`]: rustls server configuration and the self-signed development certificate.
 //! - [`validate`]: NHS numbers, ODS codes and dates, checked the same way everywhere.
 //! - [`settings`]: per-practice settings and feature switches with the national defaults.
@@ -23,6 +26,7 @@
 //! Domain modules depend on `db` and `access`, never on `http`.
 
 pub mod access;
+pub mod appointments;
 pub mod audit;
 pub mod cli;
 pub mod clock;
@@ -32,7 +36,9 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod prescriptions;
 pub mod record;
 pub mod settings;
+pub mod sync;
 pub mod tls;
 pub mod validate;

@@ -49,7 +49,9 @@ pub enum ItemError {
 pub fn fields_of<T: Serialize>(item: &T) -> Result<Fields, ItemError> {
     let value = serde_json::to_value(item)?;
     let serde_json::Value::Object(object) = value else {
-        return Err(ItemError::Shape(serde::de::Error::custom("an item is a JSON object")));
+        return Err(ItemError::Shape(serde::de::Error::custom(
+            "an item is a JSON object",
+        )));
     };
     object
         .into_iter()
@@ -227,7 +229,11 @@ mod tests {
         assert_eq!(reconcile(&mut doc, &wanted).unwrap(), 2);
         let changes_before = doc.get_changes(&[]).len();
         assert_eq!(reconcile(&mut doc, &wanted).unwrap(), 0, "nothing to do");
-        assert_eq!(doc.get_changes(&[]).len(), changes_before, "no empty changes");
+        assert_eq!(
+            doc.get_changes(&[]).len(),
+            changes_before,
+            "no empty changes"
+        );
 
         wanted.insert("b".to_owned(), fields_of(&entry("Atopic eczema")).unwrap());
         wanted.remove("a");

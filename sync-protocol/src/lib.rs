@@ -10,6 +10,7 @@
 //! - [`documents`]: which documents exist ([`Section`] per patient).
 //! - [`items`]: section documents as maps of flat items, and the minimal-diff reconcile the
 //!   server uses to make a document equal to the permitted slice.
+//! - [`schema`]: the item types of each section document.
 //! - [`server`]: the server's half of an exchange (device changes to server-written documents
 //!   are ignored and counted).
 //! - [`device`]: the device's half, a state machine the SDK wraps and tests use as the device.
@@ -58,6 +59,7 @@ pub mod documents;
 pub mod envelope;
 pub mod intents;
 pub mod items;
+pub mod schema;
 pub mod server;
 
 pub use device::{DevicePeer, Event};

@@ -3,8 +3,8 @@
 //! change). Section documents are read-only for devices: their changes are not applied, only
 //! counted, so the caller can log them (without content).
 
-use crate::envelope::{DocumentBody, DocumentFrame};
 use crate::documents::DocumentId;
+use crate::envelope::{DocumentBody, DocumentFrame};
 use automerge::AutoCommit;
 use automerge::sync::{self, SyncDoc};
 

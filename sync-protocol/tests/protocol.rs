@@ -123,7 +123,10 @@ fn an_incremental_sync_after_one_new_item_is_well_under_a_kilobyte() {
     items::reconcile(&mut served.doc, &items_of(0..1501)).unwrap();
     let incremental = settle(&mut device, &mut served);
     assert_eq!(device.items(id).unwrap().len(), 1501);
-    assert!(incremental < 1024, "incremental sync took {incremental} bytes (initial {initial})");
+    assert!(
+        incremental < 1024,
+        "incremental sync took {incremental} bytes (initial {initial})"
+    );
 }
 
 #[test]
@@ -144,11 +147,26 @@ fn device_changes_to_a_server_written_document_are_ignored_and_counted() {
     items::reconcile(&mut forger, &forged).unwrap();
     let mut accomplice = AutoCommit::new();
     let (mut forger_state, mut accomplice_state) = (sync::State::new(), sync::State::new());
-    let hello = forger.sync().generate_sync_message(&mut forger_state).unwrap();
-    accomplice.sync().receive_sync_message(&mut accomplice_state, hello).unwrap();
-    let wants = accomplice.sync().generate_sync_message(&mut accomplice_state).unwrap();
-    forger.sync().receive_sync_message(&mut forger_state, wants).unwrap();
-    let with_changes = forger.sync().generate_sync_message(&mut forger_state).unwrap();
+    let hello = forger
+        .sync()
+        .generate_sync_message(&mut forger_state)
+        .unwrap();
+    accomplice
+        .sync()
+        .receive_sync_message(&mut accomplice_state, hello)
+        .unwrap();
+    let wants = accomplice
+        .sync()
+        .generate_sync_message(&mut accomplice_state)
+        .unwrap();
+    forger
+        .sync()
+        .receive_sync_message(&mut forger_state, wants)
+        .unwrap();
+    let with_changes = forger
+        .sync()
+        .generate_sync_message(&mut forger_state)
+        .unwrap();
     assert!(!with_changes.changes.is_empty());
     let tampered = Frame {
         documents: vec![DocumentFrame {
@@ -160,7 +178,11 @@ fn device_changes_to_a_server_written_document_are_ignored_and_counted() {
     };
     let (_, ignored) = served.answer(&tampered);
     assert!(ignored > 0, "the server counts what it ignored");
-    assert!(!items::read_items(&served.doc).unwrap().contains_key("forged"));
+    assert!(
+        !items::read_items(&served.doc)
+            .unwrap()
+            .contains_key("forged")
+    );
 }
 
 #[test]
@@ -211,7 +233,11 @@ fn intents_are_resent_until_settled_then_dropped() {
     device.queue(intent.clone());
     device.queue(intent.clone());
     assert_eq!(device.outgoing().intents, vec![intent.clone()]);
-    assert_eq!(device.outgoing().intents, vec![intent], "re-sent until settled");
+    assert_eq!(
+        device.outgoing().intents,
+        vec![intent],
+        "re-sent until settled"
+    );
     let outcome = IntentOutcome {
         key: "k-1".to_owned(),
         result: OutcomeResult::Rejected {
@@ -323,6 +349,11 @@ fn frames_carry_only_the_document_the_device_follows() {
     let mut device = DevicePeer::new();
     device.follow(id);
     let frame = device.outgoing();
-    assert!(frame.documents.iter().all(|d: &DocumentFrame| d.document == id));
+    assert!(
+        frame
+            .documents
+            .iter()
+            .all(|d: &DocumentFrame| d.document == id)
+    );
     assert!(!frame.documents.iter().any(|d| d.document == other));
 }

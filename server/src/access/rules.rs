@@ -21,7 +21,9 @@
 use crate::db::entities::patients::AccessLevel;
 use crate::db::entities::proxy_grants::{self, GrantStatus};
 use crate::db::entities::results::ReviewState;
-use crate::db::entities::{access_codes, documents, patients, practices, record_entries, results};
+use crate::db::entities::{
+    access_codes, courses, documents, patients, practices, record_entries, results,
+};
 use crate::settings::PracticeSettings;
 use crate::validate::age_on;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -389,6 +391,21 @@ pub fn document_visible(access: SectionAccess, document: &documents::Model) -> b
         document.hidden,
         document.hidden_from_proxies,
     ) && released(access, document.review_state, document.retracted_at)
+}
+
+/// Whether the viewer may see a repeat or acute course at all: not hidden, not hidden from
+/// proxies for a proxy, not ended by `today`. Anything else is treated exactly like a course
+/// that does not exist.
+pub fn course_visible(viewer: &Viewer, course: &courses::Model, today: NaiveDate) -> bool {
+    let ended = course.ended_on.is_some_and(|end| end <= today);
+    !(course_hidden(viewer, course) || ended)
+}
+
+/// Whether a course is hidden from the viewer (from everyone, or from proxies only). The
+/// history of requests for ended courses stays visible; hidden ones never are.
+pub fn course_hidden(viewer: &Viewer, course: &courses::Model) -> bool {
+    let proxy = matches!(viewer, Viewer::Proxy { .. });
+    course.hidden || (proxy && course.hidden_from_proxies)
 }
 
 /// What a viewer may see and do for a patient: the answer `GET /api/v1/me` gives per profile.

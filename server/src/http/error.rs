@@ -129,6 +129,14 @@ mod tests {
             UnsupportedDocumentType,
             NotPending,
             NotReleased,
+            FeatureDisabled,
+            SlotTaken,
+            SlotUnavailable,
+            BookingLimitReached,
+            TooLateToCancel,
+            AppointmentNotBooked,
+            NothingOrdered,
+            RequestNotPending,
         ];
         let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());

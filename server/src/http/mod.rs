@@ -2,6 +2,7 @@
 //! error rendering and the cross-cutting middleware (request ids, tracing, metrics, limits,
 //! timeouts, compression); it holds no domain rules.
 
+pub mod appointments;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -11,9 +12,11 @@ pub mod integration;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod prescriptions;
 pub mod rate_limit;
 pub mod record;
 pub mod review;
+pub mod sync;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -129,7 +132,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(identity::routes())
         .merge(integration::routes())
         .merge(review::routes())
+        .merge(prescriptions::routes())
         .merge(record::routes())
+        .merge(sync::routes())
+        .merge(appointments::routes())
         .merge(openapi::routes())
 }
 

@@ -21,21 +21,21 @@ use uuid::Uuid;
 
 const SWITCH_ON: (i32, u32, u32) = (2023, 10, 31);
 
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
 /// How a scenario's patient and viewer are set up.
 #[derive(Debug, Clone)]
-struct Rules {
-    access_level: AccessLevel,
-    born: NaiveDate,
-    record_access_from: Option<NaiveDate>,
-    codes: Vec<(&'static str, i64)>,
-    record_feature: bool,
+pub(crate) struct Rules {
+    pub(crate) access_level: AccessLevel,
+    pub(crate) born: NaiveDate,
+    pub(crate) record_access_from: Option<NaiveDate>,
+    pub(crate) codes: Vec<(&'static str, i64)>,
+    pub(crate) record_feature: bool,
     /// None: the patient themself; Some(scopes): a proxy with these scopes.
-    proxy_scopes: Option<&'static str>,
-    grant_ends: Option<NaiveDate>,
+    pub(crate) proxy_scopes: Option<&'static str>,
+    pub(crate) grant_ends: Option<NaiveDate>,
 }
 
 impl Default for Rules {
@@ -54,17 +54,17 @@ impl Default for Rules {
 
 /// One item of a scenario's record, with its marker term.
 #[derive(Debug, Clone)]
-struct Item {
-    marker: String,
-    kind: Kind,
-    date: NaiveDate,
-    hidden: bool,
-    hidden_from_proxies: bool,
-    state: State,
+pub(crate) struct Item {
+    pub(crate) marker: String,
+    pub(crate) kind: Kind,
+    pub(crate) date: NaiveDate,
+    pub(crate) hidden: bool,
+    pub(crate) hidden_from_proxies: bool,
+    pub(crate) state: State,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Allergy,
     Problem,
     Consultation,
@@ -73,14 +73,14 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
+pub(crate) enum State {
     Released,
     Pending,
     Withheld,
     Retracted,
 }
 
-fn item(marker: &str, kind: Kind, date: NaiveDate) -> Item {
+pub(crate) fn item(marker: &str, kind: Kind, date: NaiveDate) -> Item {
     Item {
         marker: marker.to_owned(),
         kind,
@@ -92,7 +92,7 @@ fn item(marker: &str, kind: Kind, date: NaiveDate) -> Item {
 }
 
 /// The standard record every matrix row is checked against.
-fn standard_record() -> Vec<Item> {
+pub(crate) fn standard_record() -> Vec<Item> {
     let old = date(2010, 3, 1);
     let new = date(2024, 2, 1);
     vec![
@@ -192,7 +192,7 @@ fn expected(rules: &Rules, items: &[Item], today: NaiveDate) -> BTreeSet<String>
 }
 
 /// A practice, a patient with `items`, and an access token for the viewer `rules` describe.
-async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uuid, String) {
+pub(crate) async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uuid, String) {
     let now = app.clock.now();
     let mut settings = PracticeSettings::default();
     settings.features.record = rules.record_feature;
@@ -476,7 +476,7 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
 }
 
 /// Every marker the whole-record endpoint returns, or None when the patient is not found.
-async fn visible(app: &TestApp, patient: Uuid, token: &str) -> Option<BTreeSet<String>> {
+pub(crate) async fn visible(app: &TestApp, patient: Uuid, token: &str) -> Option<BTreeSet<String>> {
     let response = app
         .client
         .get(app.url(&format!("/api/v1/patients/{patient}/record")))

@@ -4,9 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 
 mod access;
+mod appointments;
 mod demo;
 mod http_basics;
 mod identity;
 mod import;
 mod migrations;
+mod prescriptions;
 mod review;
+mod sync;

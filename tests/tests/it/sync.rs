@@ -1,0 +1,313 @@
+//! Sync end to end over `POST /api/v1/sync` with the protocol's device peer: documents hydrate
+//! to exactly what the REST read API returns, nothing hidden ever crosses the wire, and a
+//! retraction starts a new generation that erases the item from the device.
+
+use super::access::{Item, Kind, Rules, State, arrange, date, item, standard_record, visible};
+use gp_online::db::entities::results;
+use gp_online_tests::{TestApp, spawn_app};
+use patients_level::AccessLevel;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::collections::BTreeSet;
+use sync_protocol::schema::{DocumentItem, RecordItem, ResultItem};
+use sync_protocol::{DevicePeer, DocumentId, Event, Frame, Section};
+use uuid::Uuid;
+
+mod patients_level {
+    pub use gp_online::db::entities::patients::AccessLevel;
+}
+
+/// Syncs until quiet; returns every byte the server sent and the events seen.
+async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Vec<u8>, Vec<Event>) {
+    device.reconnect();
+    let mut received = Vec::new();
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        let request = device.outgoing();
+        let response = app
+            .client
+            .post(app.url("/api/v1/sync"))
+            .bearer_auth(token)
+            .header("content-type", "application/cbor")
+            .body(request.encode())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        let bytes = response.bytes().await.unwrap().to_vec();
+        let reply = Frame::decode(&bytes).unwrap();
+        received.extend_from_slice(&bytes);
+        let quiet = reply.documents.is_empty() && reply.outcomes.is_empty();
+        events.extend(device.receive(&reply).unwrap());
+        if quiet {
+            return (received, events);
+        }
+    }
+    panic!("sync did not settle");
+}
+
+fn follow_all(device: &mut DevicePeer, patient: Uuid) {
+    for section in [
+        Section::Profile,
+        Section::Record,
+        Section::Results,
+        Section::Documents,
+    ] {
+        device.follow(DocumentId::new(patient, section));
+    }
+}
+
+/// The markers the device holds, read from its documents.
+fn device_markers(device: &DevicePeer, patient: Uuid) -> BTreeSet<String> {
+    let mut markers = BTreeSet::new();
+    for entry in device
+        .item_list::<RecordItem>(DocumentId::new(patient, Section::Record))
+        .unwrap()
+    {
+        markers.insert(entry.term);
+    }
+    for result in device
+        .item_list::<ResultItem>(DocumentId::new(patient, Section::Results))
+        .unwrap()
+    {
+        markers.insert(result.test_name);
+    }
+    for document in device
+        .item_list::<DocumentItem>(DocumentId::new(patient, Section::Documents))
+        .unwrap()
+    {
+        markers.insert(document.title);
+    }
+    markers
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn every_audience_hydrates_to_exactly_what_the_rest_api_returns() {
+    let app = spawn_app().await;
+    let audiences = [
+        Rules {
+            access_level: AccessLevel::Documents,
+            ..Rules::default()
+        },
+        Rules::default(),
+        Rules {
+            access_level: AccessLevel::Summary,
+            ..Rules::default()
+        },
+        Rules {
+            codes: vec![("1364731000000104", 0)],
+            ..Rules::default()
+        },
+        Rules {
+            proxy_scopes: Some("record_summary"),
+            ..Rules::default()
+        },
+        Rules {
+            proxy_scopes: Some("record_detailed,documents"),
+            ..Rules::default()
+        },
+    ];
+    for rules in audiences {
+        let (patient, token) = arrange(&app, &rules, &standard_record()).await;
+        let mut device = DevicePeer::new();
+        follow_all(&mut device, patient);
+        sync(&app, &token, &mut device).await;
+        let rest = visible(&app, patient, &token).await.unwrap();
+        assert_eq!(device_markers(&device, patient), rest, "{rules:?}");
+    }
+}
+
+#[tokio::test]
+async fn nothing_hidden_withheld_pending_or_out_of_scope_crosses_the_wire() {
+    let app = spawn_app().await;
+    let secret = |marker: &str, kind: Kind| Item {
+        marker: format!("LEAK-{marker}"),
+        ..item(marker, kind, date(2024, 3, 1))
+    };
+    let mut record = standard_record();
+    record.extend([
+        Item {
+            hidden: true,
+            ..secret("hidden-consult", Kind::Consultation)
+        },
+        Item {
+            hidden_from_proxies: true,
+            marker: "PROXY-HIDDEN-problem".to_owned(),
+            ..item("p", Kind::Problem, date(2024, 3, 1))
+        },
+        Item {
+            state: State::Pending,
+            ..secret("pending-result", Kind::Result)
+        },
+        Item {
+            state: State::Withheld,
+            ..secret("withheld-result", Kind::Result)
+        },
+        Item {
+            state: State::Pending,
+            ..secret("pending-letter", Kind::Document)
+        },
+        Item {
+            state: State::Retracted,
+            ..secret("retracted-consult", Kind::Consultation)
+        },
+        Item {
+            marker: "LEAK-before-access-date".to_owned(),
+            ..item("old", Kind::Problem, date(2015, 1, 1))
+        },
+    ]);
+    for rules in [
+        Rules {
+            access_level: AccessLevel::Documents,
+            ..Rules::default()
+        },
+        Rules {
+            proxy_scopes: Some("record_summary,record_detailed,documents"),
+            ..Rules::default()
+        },
+        Rules {
+            proxy_scopes: Some("record_summary"),
+            ..Rules::default()
+        },
+    ] {
+        let (patient, token) = arrange(&app, &rules, &record).await;
+        let mut device = DevicePeer::new();
+        follow_all(&mut device, patient);
+        let (received, _) = sync(&app, &token, &mut device).await;
+        assert!(!received.is_empty());
+        assert!(
+            !contains(&received, "LEAK-"),
+            "a hidden marker crossed the wire for {rules:?}"
+        );
+        // Hidden from proxies, not from the patient.
+        let proxy = rules.proxy_scopes.is_some();
+        assert_eq!(
+            contains(&received, "PROXY-HIDDEN-"),
+            !proxy && rules.access_level != AccessLevel::Summary,
+            "{rules:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_retraction_starts_a_new_generation_that_erases_the_result() {
+    let app = spawn_app().await;
+    let (patient, token) = arrange(
+        &app,
+        &Rules::default(),
+        &[
+            item("RETRACT-ME", Kind::Result, date(2024, 5, 1)),
+            item("keep", Kind::Result, date(2024, 6, 1)),
+        ],
+    )
+    .await;
+    let mut device = DevicePeer::new();
+    follow_all(&mut device, patient);
+    sync(&app, &token, &mut device).await;
+    let results_doc = DocumentId::new(patient, Section::Results);
+    assert_eq!(
+        device.item_list::<ResultItem>(results_doc).unwrap().len(),
+        2
+    );
+
+    let target = results::Entity::find()
+        .filter(results::Column::TestName.eq("RETRACT-ME"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut retracted: results::ActiveModel = target.into();
+    retracted.retracted_at = sea_orm::Set(Some(app.clock.now()));
+    sea_orm::ActiveModelTrait::update(retracted, &app.db)
+        .await
+        .unwrap();
+
+    let (received, events) = sync(&app, &token, &mut device).await;
+    assert!(
+        events.contains(&Event::Superseded(results_doc)),
+        "{events:?}"
+    );
+    assert_eq!(device.generation(results_doc), Some(1));
+    let left: Vec<String> = device
+        .item_list::<ResultItem>(results_doc)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.test_name)
+        .collect();
+    assert_eq!(left, ["keep"]);
+    assert!(
+        !contains(&received, "RETRACT-ME"),
+        "the new generation carries nothing of the retracted result"
+    );
+}
+
+#[tokio::test]
+async fn a_section_the_viewer_may_not_see_is_removed_and_another_patient_is_unknown() {
+    let app = spawn_app().await;
+    let (patient, token) = arrange(
+        &app,
+        &Rules {
+            proxy_scopes: Some("record_summary"),
+            ..Rules::default()
+        },
+        &standard_record(),
+    )
+    .await;
+    let mut device = DevicePeer::new();
+    follow_all(&mut device, patient);
+    let stranger = Uuid::new_v4();
+    device.follow(DocumentId::new(stranger, Section::Record));
+    let (_, events) = sync(&app, &token, &mut device).await;
+    assert!(
+        events.contains(&Event::Removed(DocumentId::new(patient, Section::Results))),
+        "{events:?}"
+    );
+    assert!(events.contains(&Event::Removed(DocumentId::new(stranger, Section::Record))));
+    let remaining: Vec<DocumentId> = device.documents().collect();
+    assert_eq!(
+        remaining,
+        vec![
+            DocumentId::new(patient, Section::Profile),
+            DocumentId::new(patient, Section::Record)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_sync_request_must_be_a_cbor_frame() {
+    let app = spawn_app().await;
+    let (_, token) = arrange(&app, &Rules::default(), &[]).await;
+    let json = app
+        .client
+        .post(app.url("/api/v1/sync"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), reqwest::StatusCode::BAD_REQUEST);
+    let garbage = app
+        .client
+        .post(app.url("/api/v1/sync"))
+        .bearer_auth(&token)
+        .header("content-type", "application/cbor")
+        .body(vec![0xff, 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), reqwest::StatusCode::BAD_REQUEST);
+    let anonymous = app
+        .client
+        .post(app.url("/api/v1/sync"))
+        .header("content-type", "application/cbor")
+        .body(Frame::new().encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+}
