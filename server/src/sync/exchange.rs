@@ -3,6 +3,7 @@
 //! with the device's persisted sync state. A document the viewer may no longer see is answered
 //! `removed`; changes a device sends for server-written documents are ignored and counted.
 
+use super::intents;
 use super::projection::{self, audience};
 use crate::access::{slice, viewer};
 use crate::db::entities::device_sync_states;
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use std::collections::BTreeSet;
-use sync_protocol::{DocumentBody, DocumentFrame, Frame, IntentOutcome, OutcomeResult, server};
+use sync_protocol::{DocumentBody, DocumentFrame, Frame, server};
 use uuid::Uuid;
 
 /// Who is syncing.
@@ -109,17 +110,7 @@ pub async fn handle(
         );
         metrics::counter!("sync_ignored_device_changes_total").increment(ignored as u64);
     }
-    // Offline writes arrive with the services that apply them; until then each is answered,
-    // so a device does not resend it forever.
-    reply.outcomes = frame
-        .intents
-        .iter()
-        .map(|intent| IntentOutcome {
-            key: intent.key.clone(),
-            result: OutcomeResult::Rejected {
-                code: "intent_not_supported".to_owned(),
-            },
-        })
-        .collect();
+    reply.outcomes =
+        intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
     Ok(reply)
 }

@@ -8,8 +8,11 @@
 //!   protocol with the device's persisted state, and reports documents the viewer may no longer
 //!   see as removed.
 //!
+//! - [`intents`]: offline writes applied exactly once through the REST service functions.
+//!
 //! Documents are projected on demand when a device syncs, so what a device receives is always
 //! computed from the access module at that moment.
 
 pub mod exchange;
+pub mod intents;
 pub mod projection;

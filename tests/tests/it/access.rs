@@ -953,3 +953,16 @@ fn the_api_returns_exactly_what_the_rules_allow_for_random_records() {
         prop_assert_eq!(got, expected(&rules, &items, today));
     });
 }
+
+/// Another patient (with an account and a session token) at an existing practice.
+pub(crate) async fn second_patient_at(app: &TestApp, practice_id: Uuid) -> (Uuid, String) {
+    let patient = new_patient(
+        app,
+        practice_id,
+        date(1980, 1, 1),
+        AccessLevel::Detailed,
+        None,
+    )
+    .await;
+    (patient, token_for(app, practice_id, patient).await)
+}

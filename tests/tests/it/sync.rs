@@ -311,3 +311,156 @@ async fn a_sync_request_must_be_a_cbor_frame() {
         .unwrap();
     assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
+
+/// An open slot tomorrow at the patient's practice.
+async fn open_slot(app: &TestApp, patient: Uuid) -> Uuid {
+    use gp_online::db::entities::{patients, slots};
+    use sea_orm::ActiveModelTrait;
+    let practice_id = patients::Entity::find_by_id(patient)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .practice_id;
+    let now = app.clock.now();
+    let starts = now + chrono::Duration::days(1);
+    slots::ActiveModel {
+        id: sea_orm::Set(Uuid::new_v4()),
+        practice_id: sea_orm::Set(practice_id),
+        external_id: sea_orm::Set(None),
+        clinician_staff_id: sea_orm::Set(None),
+        clinician_name: sea_orm::Set("Dr A Patel".to_owned()),
+        slot_type: sea_orm::Set("GP appointment".to_owned()),
+        session_name: sea_orm::Set("Morning surgery".to_owned()),
+        location: sea_orm::Set("Main surgery".to_owned()),
+        channel: sea_orm::Set(slots::Channel::InPerson),
+        starts_at: sea_orm::Set(starts),
+        ends_at: sea_orm::Set(starts + chrono::Duration::minutes(10)),
+        status: sea_orm::Set(slots::SlotStatus::Open),
+        created_at: sea_orm::Set(now),
+        updated_at: sea_orm::Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+    .id
+}
+
+fn book(key: &str, patient: Uuid, slot_id: Uuid) -> sync_protocol::Intent {
+    sync_protocol::Intent {
+        key: key.to_owned(),
+        patient_id: patient,
+        action: sync_protocol::IntentAction::BookAppointment {
+            slot_id,
+            reason: Some("Persistent cough".to_owned()),
+        },
+    }
+}
+
+async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
+    let response = app
+        .client
+        .post(app.url("/api/v1/sync"))
+        .bearer_auth(token)
+        .header("content-type", "application/cbor")
+        .body(frame.encode())
+        .send()
+        .await
+        .unwrap();
+    Frame::decode(&response.bytes().await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_offline_booking_is_applied_exactly_once_under_retries_and_reconnects() {
+    use gp_online::db::entities::appointments;
+    use sea_orm::PaginatorTrait;
+    let app = spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &[]).await;
+    let slot = open_slot(&app, patient).await;
+    let mut device = DevicePeer::new();
+    device.queue(book("offline-1", patient, slot));
+
+    // The first delivery's reply is lost; the device resends after reconnecting, twice.
+    let lost = post_frame(&app, &token, &device.outgoing()).await;
+    assert_eq!(lost.outcomes.len(), 1);
+    device.reconnect();
+    let again = post_frame(&app, &token, &device.outgoing()).await;
+    let events = device.receive(&again).unwrap();
+    assert_eq!(
+        again.outcomes, lost.outcomes,
+        "a repeat gets the stored outcome"
+    );
+    assert!(
+        matches!(&events[..], [Event::Settled(outcome)] if matches!(outcome.result, sync_protocol::OutcomeResult::Accepted { .. })),
+        "{events:?}"
+    );
+    assert!(device.pending_intents().is_empty());
+    let booked = appointments::Entity::find()
+        .filter(appointments::Column::PatientId.eq(patient))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(booked, 1);
+
+    // The same key for another intent is refused, not applied.
+    let other_slot = open_slot(&app, patient).await;
+    let reused = post_frame(
+        &app,
+        &token,
+        &Frame {
+            intents: vec![book("offline-1", patient, other_slot)],
+            ..Frame::new()
+        },
+    )
+    .await;
+    assert_eq!(
+        reused.outcomes[0].result,
+        sync_protocol::OutcomeResult::Rejected {
+            code: "idempotency_key_reused".to_owned()
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_offline_booking_of_a_slot_taken_meanwhile_is_rejected_with_slot_taken() {
+    let app = spawn_app().await;
+    let (first, first_token) = arrange(&app, &Rules::default(), &[]).await;
+    let slot = open_slot(&app, first).await;
+    // Someone else at the same practice books the slot through the REST API first.
+    let (second, second_token) = {
+        use gp_online::db::entities::patients;
+        let practice = patients::Entity::find_by_id(first)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .practice_id;
+        super::access::second_patient_at(&app, practice).await
+    };
+    let taken = app
+        .client
+        .post(app.url(&format!("/api/v1/patients/{second}/appointments")))
+        .bearer_auth(&second_token)
+        .json(&serde_json::json!({"slot_id": slot, "reason": "Rash"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.status(),
+        reqwest::StatusCode::CREATED,
+        "{}",
+        taken.text().await.unwrap()
+    );
+
+    let mut device = DevicePeer::new();
+    device.queue(book("offline-2", first, slot));
+    let reply = post_frame(&app, &first_token, &device.outgoing()).await;
+    device.receive(&reply).unwrap();
+    assert_eq!(
+        reply.outcomes[0].result,
+        sync_protocol::OutcomeResult::Rejected {
+            code: "slot_taken".to_owned()
+        }
+    );
+    assert!(device.pending_intents().is_empty());
+}
