@@ -44,7 +44,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -340,16 +340,6 @@ pub fn authorize(
     Ok(())
 }
 
-/// One write transaction: the write lock at `BEGIN` on SQLite, so reads cannot go stale
-/// before the write; PostgreSQL locks rows as they are read.
-async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-}
-
 // ---------------------------------------------------------------------------------------------
 // Searching slots
 // ---------------------------------------------------------------------------------------------
@@ -643,7 +633,7 @@ pub async fn book(
     validator.finish()?;
     let patient_id = facts.patient.id;
 
-    let txn = begin(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     // PostgreSQL: one booking at a time per patient, so the limit holds under concurrency.
     patients::Entity::find_by_id(patient_id)
         .lock_exclusive()
@@ -751,7 +741,7 @@ pub async fn cancel_by_patient(
     validator.finish()?;
     let reason = reason.ok_or_else(|| AppError::new(ErrorCode::ValidationFailed))?;
 
-    let txn = begin(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     let appointment = appointments::Entity::find_by_id(appointment_id)
         .filter(appointments::Column::PatientId.eq(facts.patient.id))
         .lock_exclusive()
@@ -1112,7 +1102,7 @@ pub async fn publish_slots(
     now: DateTime<Utc>,
 ) -> Result<PublishedSlots, AppError> {
     let details = validate_publication(publication, actor.kind == ActorKind::Integration, now)?;
-    let txn = begin(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     // Named clinicians must be active staff of this practice.
     let named: Vec<Uuid> = details
         .iter()
@@ -1293,7 +1283,7 @@ pub async fn cancel_slot_by_practice(
     );
     validator.finish()?;
     let reason = reason.ok_or_else(|| AppError::new(ErrorCode::ValidationFailed))?;
-    let txn = begin(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     let slot = slots::Entity::find_by_id(slot_id)
         .filter(slots::Column::PracticeId.eq(actor.practice_id))
         .lock_exclusive()
@@ -1374,7 +1364,7 @@ pub async fn move_appointment_by_practice(
         .from(patients::Entity)
         .and_where(Expr::col(patients::Column::PracticeId).eq(actor.practice_id))
         .to_owned();
-    let txn = begin(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     let appointment = appointments::Entity::find_by_id(appointment_id)
         .filter(appointments::Column::PatientId.in_subquery(practice_patients))
         .lock_exclusive()

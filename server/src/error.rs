@@ -95,6 +95,14 @@ pub enum ErrorCode {
     NothingOrdered,
     /// The prescription request (or item) is no longer waiting for a decision.
     RequestNotPending,
+    /// The message thread has been closed by the practice: start a new one.
+    ThreadClosed,
+    /// The practice does not let patients delete message threads.
+    MessageDeletionNotAllowed,
+    /// The proxy grant is not in force (revoked, refused or expired), so it cannot change.
+    GrantNotActive,
+    /// Only a patient aged 16 or over, or recorded as competent, can do this.
+    CapacityRequired,
 }
 
 impl ErrorCode {
@@ -141,6 +149,10 @@ impl ErrorCode {
             Self::AppointmentNotBooked => "appointment_not_booked",
             Self::NothingOrdered => "nothing_ordered",
             Self::RequestNotPending => "request_not_pending",
+            Self::GrantNotActive => "grant_not_active",
+            Self::CapacityRequired => "capacity_required",
+            Self::ThreadClosed => "thread_closed",
+            Self::MessageDeletionNotAllowed => "message_deletion_not_allowed",
         }
     }
 
@@ -182,6 +194,10 @@ impl ErrorCode {
             | Self::TooLateToCancel
             | Self::AppointmentNotBooked => StatusCode::CONFLICT,
             Self::NothingOrdered | Self::RequestNotPending => StatusCode::CONFLICT,
+            Self::GrantNotActive => StatusCode::CONFLICT,
+            Self::CapacityRequired => StatusCode::FORBIDDEN,
+            Self::ThreadClosed => StatusCode::CONFLICT,
+            Self::MessageDeletionNotAllowed => StatusCode::FORBIDDEN,
         }
     }
 
@@ -228,6 +244,10 @@ impl ErrorCode {
             Self::AppointmentNotBooked => "The appointment is not booked",
             Self::NothingOrdered => "None of the medicines could be ordered",
             Self::RequestNotPending => "The request is no longer waiting for a decision",
+            Self::GrantNotActive => "The proxy access is no longer in force",
+            Self::CapacityRequired => "Only the patient, with capacity, can do this",
+            Self::ThreadClosed => "The conversation has been closed by the practice",
+            Self::MessageDeletionNotAllowed => "The practice does not allow deleting messages",
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
 //! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
 //! - [`record`]: clinical-system import, review and release, outboxes.
+//! - [`proxy`]: proxy grants and refusals, the patient's view of their proxies, time rules.
+//! - [`messages`]: threads with the practice, replies and read status both ways, closing.
 //! - [`prescriptions`]: repeat courses, orders, the practice's decisions, the nominated pharmacy.
 //! - [`sync`]: offline sync, server side: projection, generations, the exchange.
 //! - [`tls`]: rustls server configuration and the self-signed development certificate.
@@ -36,7 +38,9 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod messages;
 pub mod prescriptions;
+pub mod proxy;
 pub mod record;
 pub mod settings;
 pub mod sync;

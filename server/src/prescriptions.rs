@@ -43,9 +43,8 @@ use crate::validate::{Invalid, InvalidField, Validator};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -479,17 +478,6 @@ async fn ordered_recently(
     Ok(approved.is_some())
 }
 
-/// Begins a transaction that holds SQLite's write lock from the start (so what it reads cannot
-/// go stale before it writes); PostgreSQL rows are locked by `SELECT … FOR UPDATE` instead.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, AppError> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?)
-}
-
 /// Orders repeat courses for the patient: each course is requested or refused on its own. The
 /// request records the orderer, whether they are a proxy, and the pharmacy nominated now.
 pub async fn order(
@@ -502,7 +490,7 @@ pub async fn order(
     let today = now.date_naive();
     require_service(&actor.viewer, facts, today)?;
     let interval = reorder_interval_days(facts);
-    let txn = begin_write(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     let patient = patients::Entity::find_by_id(facts.patient.id)
         .one(&txn)
         .await?
@@ -795,7 +783,7 @@ pub async fn cancel_request(
     now: DateTime<Utc>,
 ) -> Result<RequestView, AppError> {
     require_service(&actor.viewer, facts, now.date_naive())?;
-    let txn = begin_write(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     let request = requests::Entity::find_by_id(request_id)
         .filter(requests::Column::PatientId.eq(facts.patient.id))
         .one(&txn)
@@ -893,7 +881,7 @@ pub async fn set_pharmacy(
     now: DateTime<Utc>,
 ) -> Result<PharmacyView, AppError> {
     require_service(&actor.viewer, facts, now.date_naive())?;
-    let txn = begin_write(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     let patient = patients::Entity::find_by_id(facts.patient.id)
         .lock_exclusive()
         .one(&txn)
@@ -1163,7 +1151,7 @@ pub async fn decide(
 ) -> Result<DecidedItem, AppError> {
     require_clinician(staff)?;
     let today = now.date_naive();
-    let txn = begin_write(db).await?;
+    let txn = crate::db::begin_write(db).await?;
     let request = requests::Entity::find_by_id(request_id)
         .filter(requests::Column::PatientId.in_subquery(patients_of(staff.practice_id)))
         .one(&txn)
@@ -1453,7 +1441,7 @@ pub async fn import_courses(
         }
     }
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let wanted: BTreeSet<&str> = patient_refs.iter().map(|(_, p)| p.as_str()).collect();
     let patients: HashMap<String, Uuid> = patients::Entity::find()
         .filter(patients::Column::PracticeId.eq(client.practice_id))

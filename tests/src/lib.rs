@@ -123,6 +123,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's development certificate, to build other clients.
     pub certificate: reqwest::Certificate,
+    /// The same certificate as PEM.
+    pub certificate_pem: Vec<u8>,
     /// A direct connection to the server's database, for arranging and asserting.
     pub db: DatabaseConnection,
     /// The server's clock (manual: tests move it).
@@ -177,7 +179,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let port = listener.local_addr().unwrap().port();
     let tls = gp_online::tls::rustls_config(&config.server).await.unwrap();
     let (cert_path, _) = gp_online::tls::ensure_dev_certificate(&config.server.data_dir).unwrap();
-    let certificate = reqwest::Certificate::from_pem(&std::fs::read(cert_path).unwrap()).unwrap();
+    let certificate_pem = std::fs::read(cert_path).unwrap();
+    let certificate = reqwest::Certificate::from_pem(&certificate_pem).unwrap();
     let app = gp_online::http::app(db.clone(), clock.clone(), Arc::new(config)).unwrap();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(gp_online::http::serve(
@@ -197,6 +200,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         address: format!("https://127.0.0.1:{port}"),
         client,
         certificate,
+        certificate_pem,
         db,
         clock,
         database,

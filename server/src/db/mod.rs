@@ -6,7 +6,10 @@ pub mod entities;
 use crate::config::Config;
 use gp_online_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use secrecy::ExposeSecret;
 use std::time::Duration;
 
@@ -88,4 +91,17 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
         DatabaseBackend::Postgres => "postgres",
         _ => "other",
     }
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`), so a transaction that reads and then writes never fails because another
+/// writer committed in between (SQLite cannot upgrade a stale read snapshot); waiting for the
+/// lock is bounded by the busy timeout. PostgreSQL locks rows as they are written or read
+/// `FOR UPDATE`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }

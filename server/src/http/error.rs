@@ -137,6 +137,10 @@ mod tests {
             AppointmentNotBooked,
             NothingOrdered,
             RequestNotPending,
+            ThreadClosed,
+            MessageDeletionNotAllowed,
+            GrantNotActive,
+            CapacityRequired,
         ];
         let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());

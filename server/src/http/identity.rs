@@ -18,7 +18,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use utoipa::ToSchema;
@@ -290,7 +290,7 @@ async fn revoke_device(
     Path(device_id): Path<Uuid>,
 ) -> Result<StatusCode, AppError> {
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let revoked =
         crate::identity::sessions::revoke_device(&txn, session.account_id, device_id, now).await?;
     if !revoked {
@@ -314,7 +314,7 @@ async fn sign_out_everywhere(
     session: AccountSession,
 ) -> Result<StatusCode, AppError> {
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let devices = devices::Entity::find()
         .filter(devices::Column::AccountId.eq(session.account_id))
         .filter(devices::Column::RevokedAt.is_null())
@@ -395,7 +395,7 @@ async fn issue_for(
     staff.require_admin()?;
     let subject = subject.ok_or_else(AppError::not_found)?;
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let practice = practices::Entity::find_by_id(staff.practice_id)
         .one(&txn)
         .await?
@@ -536,7 +536,7 @@ async fn revoke_session(
     Path(session_id): Path<Uuid>,
 ) -> Result<StatusCode, AppError> {
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let owned = session_families::Entity::find_by_id(session_id)
         .filter(session_families::Column::AccountId.eq(session.account_id))
         .one(&txn)

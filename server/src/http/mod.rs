@@ -9,10 +9,12 @@ pub mod extract;
 pub mod idempotency;
 pub mod identity;
 pub mod integration;
+pub mod messages;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod prescriptions;
+pub mod proxy;
 pub mod rate_limit;
 pub mod record;
 pub mod review;
@@ -56,14 +58,29 @@ pub struct AppState {
     pub identity: crate::identity::Identity,
     /// Limits on identity attempts.
     pub rate_limits: rate_limit::RateLimits,
+    /// Announcements of changed patients to live sync connections.
+    pub hub: crate::sync::live::Hub,
 }
 
 /// The request id header, set on every request and echoed on every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the application: every route plus the middleware stack. Fails only on an identity
-/// configuration the relying party refuses (the message names the key).
+/// Builds the application: every route plus the middleware stack, and starts this node's
+/// share of the background work (the sync relay and, on PostgreSQL, its listener); call it
+/// inside the Tokio runtime. Fails only on an identity configuration the relying party refuses
+/// (the message names the key).
 pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<Router, String> {
+    let hub = crate::sync::live::Hub::new();
+    tokio::spawn(crate::sync::live::relay(
+        db.clone(),
+        hub.clone(),
+        clock.clone(),
+    ));
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        use secrecy::ExposeSecret;
+        let url = config.database_url().expose_secret().to_owned();
+        tokio::spawn(crate::sync::live::listen(url, hub.clone()));
+    }
     let (routes, openapi) = api_routes().split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     let state = AppState {
@@ -74,6 +91,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
             config.identity.attempts_per_minute,
             config.identity.attempts_per_account_per_minute,
         ),
+        hub,
         config: config.clone(),
         openapi,
     };
@@ -133,6 +151,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(integration::routes())
         .merge(review::routes())
         .merge(prescriptions::routes())
+        .merge(messages::routes())
+        .merge(proxy::routes())
         .merge(record::routes())
         .merge(sync::routes())
         .merge(appointments::routes())

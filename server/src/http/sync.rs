@@ -1,5 +1,7 @@
-//! `POST /api/v1/sync`: one CBOR frame in, one CBOR frame out (the batch transport of the
-//! sync protocol; see `sync-protocol/PROTOCOL.md`).
+//! The sync transports (see `sync-protocol/PROTOCOL.md`): `POST /api/v1/sync`, one CBOR frame
+//! in and one out; and `GET /api/v1/sync/ws`, a WebSocket carrying the same frames both ways,
+//! where the server also pushes changes to followed documents and closes the socket with a
+//! `revoked` frame when the session or device is revoked.
 
 use super::AppState;
 use super::auth::AccountSession;
@@ -16,7 +18,9 @@ use utoipa_axum::routes;
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sync_batch))
+    OpenApiRouter::new()
+        .routes(routes!(sync_batch))
+        .routes(routes!(sync_live))
 }
 
 /// Exchanges one sync frame.
@@ -56,4 +60,93 @@ async fn sync_batch(
     ))
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/cbor")], reply.encode()))
+}
+
+/// How often a live connection re-checks that its session and device are still valid.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Live sync over a WebSocket: binary messages are frames, both ways.
+#[utoipa::path(get, path = "/api/v1/sync/ws", tag = "sync",
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+              (status = 401, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn sync_live(
+    State(state): State<AppState>,
+    session: AccountSession,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> impl IntoResponse {
+    // Small buffers keep an idle connection to a few KiB; frames are capped at the protocol's
+    // limit rather than the library's 64 MiB default.
+    upgrade
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(sync_protocol::envelope::MAX_FRAME_BYTES)
+        .max_frame_size(sync_protocol::envelope::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| live(state, session, socket))
+}
+
+async fn live(state: AppState, session: AccountSession, mut socket: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message;
+    use std::collections::BTreeSet;
+    use tokio::sync::broadcast::error::RecvError;
+    let syncer = Syncer {
+        account_id: session.account_id,
+        device_id: session.device_id,
+    };
+    let mut followed: BTreeSet<sync_protocol::DocumentId> = BTreeSet::new();
+    let mut announcements = state.hub.subscribe();
+    let mut check = tokio::time::interval(SESSION_CHECK);
+    loop {
+        let reply = tokio::select! {
+            message = socket.recv() => match message {
+                Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
+                    Ok(frame) => {
+                        followed.extend(frame.documents.iter().map(|d| d.document));
+                        Box::pin(exchange::handle(&state.db, syncer, &frame, state.clock.now())).await
+                    }
+                    Err(_) => break,
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            },
+            announced = announcements.recv() => {
+                let documents: Vec<_> = match announced {
+                    Ok(patient) => followed.iter().filter(|d| d.patient_id == patient).copied().collect(),
+                    // Missed announcements: bring everything followed up to date.
+                    Err(RecvError::Lagged(_)) => followed.iter().copied().collect(),
+                    Err(RecvError::Closed) => break,
+                };
+                if documents.is_empty() {
+                    continue;
+                }
+                Box::pin(exchange::push(&state.db, syncer, &documents, state.clock.now())).await
+            }
+            _ = check.tick() => {
+                let live = crate::identity::sessions::is_live(&state.db, session.session_id, state.clock.now()).await;
+                if live.unwrap_or(true) {
+                    continue;
+                }
+                let revoked = Frame { revoked: true, ..Frame::new() };
+                let _ = socket.send(Message::Binary(revoked.encode().into())).await;
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        };
+        match reply {
+            Ok(frame) if frame.is_empty() => {}
+            Ok(frame) => {
+                if socket
+                    .send(Message::Binary(frame.encode().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(code = error.code().as_str(), "live sync exchange failed");
+                break;
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use uuid::Uuid;
 use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, PublicKeyCredential};
@@ -48,7 +48,7 @@ pub async fn finish(
     credential: &PublicKeyCredential,
     now: DateTime<Utc>,
 ) -> Result<Tokens, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let (state, ()): (DiscoverableAuthentication, ()) =
         ceremonies::take(&txn, ceremony_id, CeremonyKind::Login, now).await?;
     // Whatever happens next, the ceremony is spent.
@@ -90,7 +90,7 @@ pub async fn finish(
     };
     passkey.update_credential(&result);
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut row = stored.clone().into_active_model();
     row.passkey = Set(serde_json::to_value(&passkey).map_err(AppError::internal)?);
     row.last_used_at = Set(Some(now));

@@ -12,10 +12,7 @@ use crate::db::entities::{devices, passkeys};
 use crate::error::{AppError, ErrorCode};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
@@ -77,7 +74,7 @@ pub async fn finish(
     device_name: &str,
     now: DateTime<Utc>,
 ) -> Result<devices::Model, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let (state, context): (PasskeyRegistration, Context) =
         ceremonies::take(&txn, ceremony_id, CeremonyKind::AddPasskey, now).await?;
     // A ceremony started by one account cannot be finished by another.

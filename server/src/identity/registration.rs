@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -128,7 +128,7 @@ pub async fn finish(
     device_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Tokens, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let (state, context): (PasskeyRegistration, Context) =
         ceremonies::take(&txn, ceremony_id, CeremonyKind::Registration, now).await?;
     let passkey = match identity

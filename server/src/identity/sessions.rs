@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -163,7 +163,7 @@ pub async fn refresh(
     refresh_token: &str,
     now: DateTime<Utc>,
 ) -> Result<Tokens, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let hash = secrets::hash(refresh_token);
     let token = session_tokens::Entity::find_by_id(hash.clone())
         .filter(session_tokens::Column::Kind.eq(TokenKind::Refresh))
@@ -344,4 +344,23 @@ pub async fn revoke_device(
         .exec(db)
         .await?;
     Ok(true)
+}
+
+/// Whether a session is still live: not revoked, within its absolute limit, on a device that
+/// is not revoked. Long-lived connections (live sync) check this periodically.
+pub async fn is_live(
+    db: &impl ConnectionTrait,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let Ok(family) = live_family(db, session_id, now).await else {
+        return Ok(false);
+    };
+    match family.device_id {
+        Some(device_id) => Ok(devices::Entity::find_by_id(device_id)
+            .one(db)
+            .await?
+            .is_some_and(|d| d.revoked_at.is_none())),
+        None => Ok(true),
+    }
 }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -154,7 +154,7 @@ pub async fn finish(
     credential: &RegisterPublicKeyCredential,
     now: DateTime<Utc>,
 ) -> Result<Tokens, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let (state, context): (PasskeyRegistration, Context) =
         ceremonies::take(&txn, ceremony_id, CeremonyKind::StaffEnrolment, now).await?;
     let passkey = match identity

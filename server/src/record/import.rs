@@ -28,7 +28,7 @@ use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, Iterable, QueryFilter, QuerySelect, QueryTrait, TransactionTrait,
+    EntityTrait, IntoActiveModel, Iterable, QueryFilter, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
@@ -929,7 +929,7 @@ pub async fn import_batch(
     let parsed = Parsed::from_batch(&batch, now.date_naive(), &mut v);
     drop(batch);
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let practice = practices::Entity::find_by_id(client.practice_id)
         .one(&txn)
         .await?
@@ -1613,7 +1613,7 @@ pub async fn import_document(
     let content = v.check("content_base64", decode_base64(&upload.content_base64));
     drop(upload);
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let patient = match &patient_external_id {
         Some(external_id) => {
             let patient = patients::Entity::find()

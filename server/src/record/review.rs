@@ -38,7 +38,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
+    QueryOrder, QuerySelect, Value,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -445,12 +445,7 @@ pub async fn decide(
     require_clinician(reviewer)?;
     // SQLite: take the write lock at BEGIN, so the read below cannot go stale before the write.
     // PostgreSQL: the row is locked by `SELECT … FOR UPDATE`.
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
+    let txn = crate::db::begin_write(db).await?;
     let (patient_id, current) = match kind {
         ItemKind::Result => load_locked::<results::Entity>(&txn, id, reviewer.practice_id).await?,
         ItemKind::Document => {

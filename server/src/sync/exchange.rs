@@ -1,7 +1,9 @@
-//! Answers one frame from a device: for each document it follows, resolve the viewer (the
-//! account acting for that patient), project the permitted items, and run the sync protocol
-//! with the device's persisted sync state. A document the viewer may no longer see is answered
-//! `removed`; changes a device sends for server-written documents are ignored and counted.
+//! Answers a device: for each document it follows, resolve the viewer (the account acting for
+//! that patient), project the permitted items, and run the sync protocol with the device's
+//! persisted sync state. A document the viewer may no longer see is answered `removed`; a
+//! device on an old generation is told it is superseded; changes a device sends for
+//! server-written documents are ignored and counted. The same per-document step serves a
+//! device's frame and a live push after a change.
 
 use super::intents;
 use super::projection::{self, audience};
@@ -10,9 +12,9 @@ use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, Set};
 use std::collections::BTreeSet;
-use sync_protocol::{DocumentBody, DocumentFrame, Frame, server};
+use sync_protocol::{DocumentBody, DocumentFrame, DocumentId, Frame, server};
 use uuid::Uuid;
 
 /// Who is syncing.
@@ -24,83 +26,26 @@ pub struct Syncer {
     pub device_id: Uuid,
 }
 
-/// Answers `frame`.
+/// Answers a device's `frame`: its documents, then its intents.
 pub async fn handle(
     db: &DatabaseConnection,
     syncer: Syncer,
     frame: &Frame,
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
-    let today = now.date_naive();
     let mut reply = Frame::new();
     let mut seen = BTreeSet::new();
     let mut ignored = 0;
     for incoming in &frame.documents {
-        let id = incoming.document;
-        if !seen.insert(id) {
+        if !seen.insert(incoming.document) {
             return Err(AppError::new(ErrorCode::MalformedRequest)
                 .with_detail("a frame names each document at most once"));
         }
-        let removed = DocumentFrame {
-            document: id,
-            generation: incoming.generation,
-            body: DocumentBody::Removed,
-        };
-        let Some(facts) = slice::facts(db, id.patient_id).await? else {
-            reply.documents.push(removed);
-            continue;
-        };
-        let Some(viewer) = viewer::for_account(db, syncer.account_id, &facts, today).await? else {
-            reply.documents.push(removed);
-            continue;
-        };
-        let Some(wanted) = projection::permitted(db, &viewer, &facts, id.section, today).await?
-        else {
-            reply.documents.push(removed);
-            continue;
-        };
-        let audience = audience(&viewer, &facts);
-        let key = format!("{audience}/{}", projection::section_name(id.section));
-        let txn = db.begin().await?;
-        let mut projected = projection::project(&txn, &audience, id.section, &wanted, now).await?;
-        let stored = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
-            .one(&txn)
-            .await?
-            .filter(|s| i64::from(s.generation) == i64::from(projected.generation));
-        let mut state = server::device_state(stored.as_ref().map(|s| s.state.as_slice()), false);
-        let answer = server::answer(
-            id,
-            projected.generation,
-            &mut projected.doc,
-            &mut state,
-            false,
-            Some(incoming),
-        )
-        .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
-        ignored += answer.ignored_changes;
-        device_sync_states::Entity::insert(device_sync_states::ActiveModel {
-            device_id: Set(syncer.device_id),
-            document_key: Set(key),
-            generation: Set(i32::try_from(projected.generation).unwrap_or(i32::MAX)),
-            state: Set(state.encode()),
-            updated_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                device_sync_states::Column::DeviceId,
-                device_sync_states::Column::DocumentKey,
-            ])
-            .update_columns([
-                device_sync_states::Column::Generation,
-                device_sync_states::Column::State,
-                device_sync_states::Column::UpdatedAt,
-            ])
-            .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        txn.commit().await?;
-        reply.documents.extend(answer.frames);
+        // Boxed: one document's exchange holds an automerge document across awaits.
+        let (frames, count) =
+            Box::pin(document(db, syncer, incoming.document, Some(incoming), now)).await?;
+        reply.documents.extend(frames);
+        ignored += count;
     }
     if ignored > 0 {
         // Counts only: the changes themselves are never logged.
@@ -113,4 +58,102 @@ pub async fn handle(
     reply.outcomes =
         intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
     Ok(reply)
+}
+
+/// What changed for `documents` since the device's last exchange, unprompted (live push).
+pub async fn push(
+    db: &DatabaseConnection,
+    syncer: Syncer,
+    documents: &[DocumentId],
+    now: DateTime<Utc>,
+) -> Result<Frame, AppError> {
+    let mut reply = Frame::new();
+    for id in documents {
+        let (frames, _) = Box::pin(document(db, syncer, *id, None, now)).await?;
+        reply.documents.extend(frames);
+    }
+    Ok(reply)
+}
+
+/// One document's answer, and how many device changes were ignored.
+async fn document(
+    db: &DatabaseConnection,
+    syncer: Syncer,
+    id: DocumentId,
+    incoming: Option<&DocumentFrame>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<DocumentFrame>, usize), AppError> {
+    let today = now.date_naive();
+    let removed = || {
+        (
+            vec![DocumentFrame {
+                document: id,
+                generation: incoming.map_or(0, |f| f.generation),
+                body: DocumentBody::Removed,
+            }],
+            0,
+        )
+    };
+    let Some(facts) = slice::facts(db, id.patient_id).await? else {
+        return Ok(removed());
+    };
+    let Some(viewer) = viewer::for_account(db, syncer.account_id, &facts, today).await? else {
+        return Ok(removed());
+    };
+    let Some(wanted) = projection::permitted(db, &viewer, &facts, id.section, today).await? else {
+        return Ok(removed());
+    };
+    let audience = audience(&viewer, &facts);
+    let key = format!("{audience}/{}", projection::section_name(id.section));
+    let txn = crate::db::begin_write(db).await?;
+    let mut projected = projection::project(&txn, &audience, id.section, &wanted, now).await?;
+    let stored = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
+        .one(&txn)
+        .await?;
+    let current = stored
+        .as_ref()
+        .filter(|s| i64::from(s.generation) == i64::from(projected.generation));
+    let mut state = server::device_state(current.map(|s| s.state.as_slice()), false);
+    let mut frames = Vec::new();
+    // Pushing to a device whose copy belongs to an older generation: tell it first.
+    if incoming.is_none() && stored.is_some() && current.is_none() {
+        frames.push(DocumentFrame {
+            document: id,
+            generation: projected.generation,
+            body: DocumentBody::Superseded,
+        });
+    }
+    let answer = server::answer(
+        id,
+        projected.generation,
+        &mut projected.doc,
+        &mut state,
+        false,
+        incoming,
+    )
+    .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
+    frames.extend(answer.frames);
+    device_sync_states::Entity::insert(device_sync_states::ActiveModel {
+        device_id: Set(syncer.device_id),
+        document_key: Set(key),
+        generation: Set(i32::try_from(projected.generation).unwrap_or(i32::MAX)),
+        state: Set(state.encode()),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            device_sync_states::Column::DeviceId,
+            device_sync_states::Column::DocumentKey,
+        ])
+        .update_columns([
+            device_sync_states::Column::Generation,
+            device_sync_states::Column::State,
+            device_sync_states::Column::UpdatedAt,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((frames, answer.ignored_changes))
 }

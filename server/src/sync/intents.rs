@@ -7,6 +7,7 @@ use crate::access::{slice, viewer};
 use crate::appointments::{self, BookingRequest, CancellationRequest, PatientActor};
 use crate::db::entities::idempotency_keys;
 use crate::error::{AppError, ErrorCode};
+use crate::messages;
 use crate::prescriptions::{self, Order, OrderOutcome};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
@@ -166,9 +167,40 @@ async fn apply(
                 OrderOutcome::NothingOrdered(_) => Ok(rejected("nothing_ordered")),
             }
         }
-        // Applied once the messages service lands; answered so the device stops resending.
-        IntentAction::SendMessage { .. } | IntentAction::MarkMessageRead { .. } => {
-            Ok(rejected("intent_not_supported"))
+        IntentAction::SendMessage {
+            thread_id,
+            subject,
+            body,
+        } => {
+            let actor = messages::Actor {
+                viewer,
+                device_id: Some(device_id),
+            };
+            let thread = match thread_id {
+                Some(thread_id) => {
+                    messages::reply(db, &actor, &facts, *thread_id, Some(body.clone()), now).await?
+                }
+                None => {
+                    messages::start_thread(
+                        db,
+                        &actor,
+                        &facts,
+                        subject.clone(),
+                        Some(body.clone()),
+                        now,
+                    )
+                    .await?
+                }
+            };
+            Ok(accepted(thread.id))
+        }
+        IntentAction::MarkMessageRead { message_id } => {
+            let actor = messages::Actor {
+                viewer,
+                device_id: Some(device_id),
+            };
+            let receipt = messages::mark_read(db, &actor, &facts, *message_id, now).await?;
+            Ok(accepted(receipt.thread_id))
         }
     }
 }

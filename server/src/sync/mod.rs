@@ -8,6 +8,8 @@
 //!   protocol with the device's persisted state, and reports documents the viewer may no longer
 //!   see as removed.
 //!
+//! - [`live`]: fan-out of changes to live connections, across nodes through PostgreSQL
+//!   `LISTEN/NOTIFY`.
 //! - [`intents`]: offline writes applied exactly once through the REST service functions.
 //!
 //! Documents are projected on demand when a device syncs, so what a device receives is always
@@ -15,4 +17,5 @@
 
 pub mod exchange;
 pub mod intents;
+pub mod live;
 pub mod projection;

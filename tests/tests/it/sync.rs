@@ -464,3 +464,228 @@ async fn an_offline_booking_of_a_slot_taken_meanwhile_is_rejected_with_slot_take
     );
     assert!(device.pending_intents().is_empty());
 }
+
+/// A live sync connection over TLS to the test server.
+struct Live {
+    socket:
+        tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+}
+
+impl Live {
+    async fn connect(app: &TestApp, token: &str) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from_pem_slice(&app.certificate_pem).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let address = app.address.trim_start_matches("https://").to_owned();
+        let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let mut request = format!("wss://{address}/api/v1/sync/ws")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+        Self { socket }
+    }
+
+    async fn send(&mut self, frame: &Frame) {
+        use futures_util::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Binary(
+                frame.encode().into(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame, waiting at most `seconds`.
+    async fn next(&mut self, seconds: u64) -> Option<Frame> {
+        use futures_util::StreamExt;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(seconds), self.socket.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+            if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message {
+                return Some(Frame::decode(&bytes).unwrap());
+            }
+        }
+    }
+
+    /// Exchanges frames until the server has nothing more to say.
+    async fn settle(&mut self, device: &mut DevicePeer) {
+        for _ in 0..20 {
+            let request = device.outgoing();
+            if request.documents.is_empty() && request.intents.is_empty() {
+                return;
+            }
+            self.send(&request).await;
+            match self.next(2).await {
+                Some(reply) => {
+                    device.receive(&reply).unwrap();
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_release_reaches_a_live_device_and_a_revocation_closes_it() {
+    use gp_online::db::entities::{devices, results};
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = spawn_app().await;
+    let (patient, token) = arrange(
+        &app,
+        &Rules::default(),
+        &[Item {
+            state: State::Pending,
+            ..item("LIVE-RESULT", Kind::Result, date(2024, 7, 1))
+        }],
+    )
+    .await;
+    let results_doc = DocumentId::new(patient, Section::Results);
+    let mut device = DevicePeer::new();
+    device.follow(results_doc);
+    let mut live = Live::connect(&app, &token).await;
+    live.settle(&mut device).await;
+    assert!(
+        device
+            .item_list::<ResultItem>(results_doc)
+            .unwrap()
+            .is_empty(),
+        "pending is not sent"
+    );
+
+    // A clinician releases the result; the device hears of it without asking.
+    let pending = results::Entity::find()
+        .filter(results::Column::PatientId.eq(patient))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut released: results::ActiveModel = pending.into();
+    released.review_state = Set(results::ReviewState::Released);
+    released.released_at = Set(Some(app.clock.now()));
+    released.update(&app.db).await.unwrap();
+    gp_online::record::outbox::mark_dirty(
+        &app.db,
+        patient,
+        "results",
+        "result.release",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let pushed = live.next(10).await.expect("a pushed frame");
+    device.receive(&pushed).unwrap();
+    live.settle(&mut device).await;
+    let names: Vec<String> = device
+        .item_list::<ResultItem>(results_doc)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.test_name)
+        .collect();
+    assert_eq!(names, ["LIVE-RESULT"]);
+
+    // The device is revoked: a revoked frame arrives and the socket closes.
+    let device_row = devices::Entity::find().one(&app.db).await.unwrap().unwrap();
+    gp_online::identity::sessions::revoke_device(
+        &app.db,
+        device_row.account_id,
+        device_row.id,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let mut revoked = false;
+    while let Some(frame) = live.next(10).await {
+        if frame.revoked {
+            revoked = device.receive(&frame).unwrap() == vec![Event::Revoked];
+        }
+    }
+    assert!(revoked, "a revoked frame wiped the device");
+    assert!(device.items(results_doc).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_offline_message_is_sent_once_and_read_markers_apply_idempotently() {
+    use gp_online::db::entities::{message_threads, messages};
+    use sea_orm::PaginatorTrait;
+    let app = spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &[]).await;
+    let send = sync_protocol::Intent {
+        key: "msg-1".to_owned(),
+        patient_id: patient,
+        action: sync_protocol::IntentAction::SendMessage {
+            thread_id: None,
+            subject: Some("Blood test results".to_owned()),
+            body: "Could someone explain my latest results?".to_owned(),
+        },
+    };
+    let frame = Frame {
+        intents: vec![send.clone(), send],
+        ..Frame::new()
+    };
+    let first = post_frame(&app, &token, &frame).await;
+    let again = post_frame(&app, &token, &frame).await;
+    assert!(
+        matches!(
+            first.outcomes[0].result,
+            sync_protocol::OutcomeResult::Accepted { .. }
+        ),
+        "{:?}",
+        first.outcomes
+    );
+    assert_eq!(first.outcomes[0], again.outcomes[0]);
+    let threads = message_threads::Entity::find()
+        .filter(message_threads::Column::PatientId.eq(patient))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(threads, 1);
+    assert_eq!(messages::Entity::find().count(&app.db).await.unwrap(), 1);
+
+    // Marking the patient's own message read is harmless and idempotent.
+    let message = messages::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let read = sync_protocol::Intent {
+        key: "read-1".to_owned(),
+        patient_id: patient,
+        action: sync_protocol::IntentAction::MarkMessageRead {
+            message_id: message.id,
+        },
+    };
+    let reply = post_frame(
+        &app,
+        &token,
+        &Frame {
+            intents: vec![read],
+            ..Frame::new()
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            reply.outcomes[0].result,
+            sync_protocol::OutcomeResult::Accepted { .. }
+        ),
+        "{:?}",
+        reply.outcomes
+    );
+}

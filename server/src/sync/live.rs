@@ -1,0 +1,153 @@
+//! Live fan-out: when a patient's record changes, every live connection following that
+//! patient is told, on every node. Domain writes enqueue rows in `projection_outbox` in their
+//! own transaction; the relay on each node claims rows (PostgreSQL: `FOR UPDATE SKIP LOCKED`,
+//! so any number of nodes share the work) and announces the patient ids: in process through a
+//! broadcast channel, and to other nodes through PostgreSQL `NOTIFY`, which each node's
+//! listener forwards to its own channel. On SQLite (one process) the channel is enough.
+
+use crate::clock::Clock;
+use crate::db::entities::projection_outbox;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// The PostgreSQL channel nodes announce changed patients on.
+pub const CHANNEL: &str = "gp_online_sync";
+
+/// How often the relay looks for new outbox rows.
+pub const RELAY_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The in-process announcement of changed patients.
+#[derive(Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Uuid>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub; slow receivers lose old announcements rather than growing memory (they then
+    /// resync everything they follow).
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(1024);
+        Self { sender }
+    }
+
+    /// Receives announcements from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
+        self.sender.subscribe()
+    }
+
+    /// Announces that a patient's documents may have changed.
+    pub fn announce(&self, patient_id: Uuid) {
+        // No receiver (nobody connected) is not an error.
+        let _ = self.sender.send(patient_id);
+    }
+}
+
+/// Claims up to 500 unclaimed outbox rows and returns their patients. On PostgreSQL the claim
+/// skips rows other nodes hold and announces the patients with `NOTIFY` in the same
+/// transaction. Claimed rows are kept for a day (the audit of what was announced), then purged.
+pub async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<BTreeSet<Uuid>, DbErr> {
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    // A plain read first: the write lock is taken only when there is work.
+    let pending = projection_outbox::Entity::find()
+        .filter(projection_outbox::Column::ClaimedUntil.is_null())
+        .one(db)
+        .await?;
+    if pending.is_none() {
+        return Ok(BTreeSet::new());
+    }
+    let txn = crate::db::begin_write(db).await?;
+    projection_outbox::Entity::delete_many()
+        .filter(projection_outbox::Column::ClaimedUntil.lt(now - chrono::Duration::days(1)))
+        .exec(&txn)
+        .await?;
+    let mut query = projection_outbox::Entity::find()
+        .filter(projection_outbox::Column::ClaimedUntil.is_null())
+        .order_by_asc(projection_outbox::Column::Id)
+        .limit(500);
+    if postgres {
+        query = query.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    let rows = query.all(&txn).await?;
+    if rows.is_empty() {
+        txn.commit().await?;
+        return Ok(BTreeSet::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    projection_outbox::Entity::update_many()
+        .col_expr(projection_outbox::Column::ClaimedUntil, Expr::value(now))
+        .col_expr(
+            projection_outbox::Column::ClaimedBy,
+            Expr::value("sync-relay"),
+        )
+        .filter(projection_outbox::Column::Id.is_in(ids))
+        .exec(&txn)
+        .await?;
+    let patients: BTreeSet<Uuid> = rows.iter().map(|r| r.patient_id).collect();
+    if postgres {
+        for patient in &patients {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), patient.to_string().into()],
+            ))
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(patients)
+}
+
+/// Runs the relay until the process ends: claims outbox rows and announces their patients
+/// locally (other nodes hear them through their listener).
+pub async fn relay(db: DatabaseConnection, hub: Hub, clock: Clock) {
+    let local_only = db.get_database_backend() != DatabaseBackend::Postgres;
+    loop {
+        match claim(&db, clock.now()).await {
+            Ok(patients) if local_only => patients.into_iter().for_each(|p| hub.announce(p)),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "sync relay could not claim outbox rows"),
+        }
+        tokio::time::sleep(RELAY_INTERVAL).await;
+    }
+}
+
+/// Forwards PostgreSQL notifications on [`CHANNEL`] (from any node, this one included) to the
+/// local hub, reconnecting after failures.
+pub async fn listen(database_url: String, hub: Hub) {
+    use sea_orm::sqlx::postgres::PgListener;
+    loop {
+        let listener = async {
+            let mut listener = PgListener::connect(&database_url).await?;
+            listener.listen(CHANNEL).await?;
+            loop {
+                let notification = listener.recv().await?;
+                if let Ok(patient) = Uuid::parse_str(notification.payload()) {
+                    hub.announce(patient);
+                }
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sea_orm::sqlx::Error>(())
+        };
+        if let Err(error) = listener.await {
+            tracing::warn!(%error, "sync listener lost its connection; reconnecting");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,649 @@
+//! Proxy access end to end: the practice's grant decisions (granted and refused, validated),
+//! what the proxy then sees, changes and revocations taking effect on the next request, the
+//! patient's own view and revocation, and the time sweep (age suspensions on the day, expiry,
+//! removal after years unused, one warning, idempotent reruns).
+
+use chrono::{Duration, NaiveDate};
+use gp_online::config::IdentityConfig;
+use gp_online::db::entities::{
+    accounts, audit_events, devices, notification_outbox, patients, practices, projection_outbox,
+    proxy_grants, staff,
+};
+use gp_online::identity::sessions::{self, Subject};
+use gp_online::proxy::{self, SweepReport};
+use gp_online::settings::PracticeSettings;
+use gp_online_tests::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+async fn practice(app: &TestApp) -> practices::Model {
+    let now = app.clock.now();
+    practices::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        ods_code: Set(format!("P{:05}", Uuid::new_v4().as_u128() % 100_000)),
+        name: Set("Proxy Surgery".to_owned()),
+        live: Set(true),
+        prospective_access_date: Set(Some(date(2023, 10, 31))),
+        settings: Set(PracticeSettings::default().to_json()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
+    let now = app.clock.now();
+    let member = staff::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(practice_id),
+        display_name: Set(format!("{role:?} One")),
+        role: Set(role),
+        job_title: Set(None),
+        active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let config = IdentityConfig {
+        access_token_secs: 30 * 24 * 3600,
+        ..IdentityConfig::default()
+    };
+    let subject = Subject::Staff {
+        staff_id: member.id,
+    };
+    sessions::open(&app.db, &config, subject, now)
+        .await
+        .unwrap()
+        .access_token
+}
+
+async fn patient(app: &TestApp, practice_id: Uuid, born: NaiveDate, given: &str) -> Uuid {
+    let now = app.clock.now();
+    let id = Uuid::new_v4();
+    patients::ActiveModel {
+        id: Set(id),
+        practice_id: Set(practice_id),
+        external_id: Set(None),
+        nhs_number: Set(format!("{:010}", id.as_u128() % 10_000_000_000)),
+        given_name: Set(given.to_owned()),
+        family_name: Set("Proxy".to_owned()),
+        date_of_birth: Set(born),
+        sex: Set(patients::Sex::Unknown),
+        access_level: Set(patients::AccessLevel::Documents),
+        record_access_from: Set(Some(date(2000, 1, 1))),
+        competent: Set(false),
+        nominated_pharmacy_ods: Set(None),
+        archived_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    id
+}
+
+/// An account for a patient or a carer, signed in for 30 days.
+async fn account_token(
+    app: &TestApp,
+    practice_id: Uuid,
+    patient_id: Option<Uuid>,
+    carer_id: Option<Uuid>,
+) -> String {
+    let now = app.clock.now();
+    let account = accounts::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(practice_id),
+        patient_id: Set(patient_id),
+        carer_id: Set(carer_id),
+        status: Set(accounts::AccountStatus::Active),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let device = devices::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        account_id: Set(account.id),
+        name: Set("Phone".to_owned()),
+        created_at: Set(now),
+        last_seen_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let config = IdentityConfig {
+        access_token_secs: 30 * 24 * 3600,
+        ..IdentityConfig::default()
+    };
+    let subject = Subject::Account {
+        account_id: account.id,
+        device_id: device.id,
+    };
+    sessions::open(&app.db, &config, subject, now)
+        .await
+        .unwrap()
+        .access_token
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
+    send(app, reqwest::Method::GET, token, path, None).await
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    send(app, reqwest::Method::POST, token, path, Some(body)).await
+}
+
+fn grant_body(patient_id: Uuid, proxy: Value, scopes: &[&str], basis: &str) -> Value {
+    json!({
+        "patient_id": patient_id,
+        "proxy": proxy,
+        "relationship": "parent",
+        "scopes": scopes,
+        "legal_basis": basis,
+        "starts_on": "2026-11-01",
+        "ends_on": "2030-01-01",
+        "decision": "granted",
+    })
+}
+
+async fn grant_row(app: &TestApp, id: &Value) -> proxy_grants::Model {
+    let id: Uuid = id.as_str().unwrap().parse().unwrap();
+    proxy_grants::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn actions(app: &TestApp, grant_id: &Value) -> Vec<String> {
+    audit_events::Entity::find()
+        .filter(audit_events::Column::TargetId.eq(grant_id.as_str().unwrap()))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+fn linked(me: &Value, patient_id: Uuid) -> Option<Value> {
+    me["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["patient_id"] == json!(patient_id) && p["acting_as_proxy"] == json!(true))
+        .cloned()
+}
+
+#[tokio::test]
+async fn proxy_grant_lets_the_proxy_act_until_changed_or_revoked_by_staff() {
+    let app = spawn_app().await;
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let clinician = staff_token(&app, practice.id, staff::StaffRole::Clinician).await;
+    let child = patient(&app, practice.id, date(2018, 3, 4), "Child").await;
+    let parent = patient(&app, practice.id, date(1985, 1, 1), "Parent").await;
+    let parent_token = account_token(&app, practice.id, Some(parent), None).await;
+    let body = grant_body(
+        child,
+        json!({"patient_id": parent}),
+        &["record_summary", "record_detailed", "appointments"],
+        "parental_responsibility",
+    );
+
+    // Clinicians may view, not decide.
+    let (status, _) = post(
+        &app,
+        &clinician,
+        "/api/v1/practice/proxy-grants",
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    assert_eq!(grant["status"], "active");
+    assert_eq!(grant["legal_basis"], "parental_responsibility");
+    assert_eq!(grant["proxy_name"]["given_name"], "Parent");
+    assert_eq!(actions(&app, &grant["id"]).await, ["proxy.grant"]);
+    let dirty = projection_outbox::Entity::find()
+        .filter(projection_outbox::Column::PatientId.eq(child))
+        .filter(projection_outbox::Column::Reason.eq("proxy_change"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(dirty, 7);
+
+    let (status, me) = get(&app, &parent_token, "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK);
+    let profile = linked(&me, child).expect("linked profile");
+    assert_eq!(profile["relationship"], "parent");
+    let sections = profile["capabilities"]["record_sections"].clone();
+    assert!(sections.as_array().unwrap().contains(&json!("allergies")));
+    assert!(sections.as_array().unwrap().contains(&json!("results")));
+    let record = format!("/api/v1/patients/{child}/record");
+    assert_eq!(get(&app, &parent_token, &record).await.0, StatusCode::OK);
+
+    // The proxy may not see the patient's own list of proxies.
+    let proxies = format!("/api/v1/patients/{child}/proxies");
+    assert_eq!(
+        get(&app, &parent_token, &proxies).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Clinicians may view the practice's list.
+    let list = format!("/api/v1/practice/patients/{child}/proxy-grants");
+    let (status, grants) = get(&app, &clinician, &list).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(grants.as_array().unwrap().len(), 1);
+
+    // Narrowing removes the record sections at once.
+    let grant_path = format!(
+        "/api/v1/practice/proxy-grants/{}",
+        grant["id"].as_str().unwrap()
+    );
+    let (status, changed) = send(
+        &app,
+        reqwest::Method::PATCH,
+        &admin,
+        &grant_path,
+        Some(json!({"scopes": ["appointments"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["scopes"], json!(["appointments"]));
+    let (_, me) = get(&app, &parent_token, "/api/v1/me").await;
+    let profile = linked(&me, child).expect("still linked");
+    assert_eq!(profile["capabilities"]["record_sections"], json!([]));
+    assert_eq!(profile["capabilities"]["appointments"], true);
+    let change = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("proxy.change"))
+        .filter(audit_events::Column::TargetId.eq(grant["id"].as_str().unwrap()))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        change.detail["from_scopes"],
+        json!(["record_summary", "record_detailed", "appointments"])
+    );
+    assert_eq!(change.detail["to_scopes"], json!(["appointments"]));
+
+    // Revocation by staff takes effect on the very next request.
+    let (status, revoked) = post(
+        &app,
+        &admin,
+        &format!("{grant_path}/revoke"),
+        json!({"reason": "relationship_ended"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["revoked_by"], "staff");
+    assert_eq!(
+        get(&app, &parent_token, &record).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, me) = get(&app, &parent_token, "/api/v1/me").await;
+    assert!(linked(&me, child).is_none());
+    // A change to a revoked grant is refused.
+    let (status, problem) = send(
+        &app,
+        reqwest::Method::PATCH,
+        &admin,
+        &grant_path,
+        Some(json!({"scopes": ["messages"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(problem["code"], "grant_not_active");
+}
+
+#[tokio::test]
+async fn proxy_refusals_are_recorded_and_requests_validated() {
+    let app = spawn_app().await;
+    let practice = practice(&app).await;
+    let other = self::practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let child = patient(&app, practice.id, date(2018, 3, 4), "Child").await;
+    let parent = patient(&app, practice.id, date(1985, 1, 1), "Parent").await;
+    let stranger = patient(&app, other.id, date(1985, 1, 1), "Stranger").await;
+    let parent_token = account_token(&app, practice.id, Some(parent), None).await;
+
+    let mut refused = grant_body(
+        child,
+        json!({"patient_id": parent}),
+        &["record_detailed"],
+        "parental_responsibility",
+    );
+    refused["decision"] = json!("refused");
+    refused["refusal_reason"] = json!("Parental responsibility not evidenced");
+    let (status, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", refused).await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    assert_eq!(grant["status"], "refused");
+    assert_eq!(actions(&app, &grant["id"]).await, ["proxy.refuse"]);
+    let (_, me) = get(&app, &parent_token, "/api/v1/me").await;
+    assert!(linked(&me, child).is_none());
+    let list = format!("/api/v1/practice/patients/{child}/proxy-grants");
+    let (_, grants) = get(&app, &admin, &list).await;
+    assert_eq!(grants[0]["status"], "refused");
+
+    // Every bad field at once.
+    let bad = json!({
+        "patient_id": child,
+        "proxy": {"patient_id": child},
+        "relationship": "",
+        "scopes": ["appointments", "everything"],
+        "legal_basis": "friendship",
+        "starts_on": "2026-12-01",
+        "ends_on": "2026-11-01",
+        "decision": "granted",
+    });
+    let (status, problem) = post(&app, &admin, "/api/v1/practice/proxy-grants", bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut names: Vec<(String, String)> = problem["invalid_params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    names.sort();
+    let expected: Vec<(String, String)> = [
+        ("ends_on", "ends_before_start"),
+        ("legal_basis", "unknown_legal_basis"),
+        ("proxy.patient_id", "same_as_patient"),
+        ("relationship", "required"),
+        ("scopes[1]", "unknown_scope"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    assert_eq!(names, expected);
+
+    // No end date without the recorded exception; no scopes at all.
+    let mut open = grant_body(child, json!({"patient_id": parent}), &[], "patient_consent");
+    open.as_object_mut().unwrap().remove("ends_on");
+    let (status, problem) = post(&app, &admin, "/api/v1/practice/proxy-grants", open).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["invalid_params"].as_array().unwrap().len(), 2);
+
+    // A patient of another practice is not found.
+    let foreign = grant_body(
+        stranger,
+        json!({"patient_id": parent}),
+        &["appointments"],
+        "patient_consent",
+    );
+    let (status, _) = post(&app, &admin, "/api/v1/practice/proxy-grants", foreign).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let foreign_list = format!("/api/v1/practice/patients/{stranger}/proxy-grants");
+    assert_eq!(
+        get(&app, &admin, &foreign_list).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn proxy_patient_sees_and_revokes_their_proxies_at_once() {
+    let app = spawn_app().await;
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let adult = patient(&app, practice.id, date(1950, 6, 1), "Adult").await;
+    let adult_token = account_token(&app, practice.id, Some(adult), None).await;
+    let body = grant_body(
+        adult,
+        json!({"carer": {"given_name": "Cara", "family_name": "Carer", "date_of_birth": "1975-02-03"}}),
+        &["record_summary", "prescriptions"],
+        "patient_consent",
+    );
+    let (status, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let carer: Uuid = grant["proxy_carer_id"].as_str().unwrap().parse().unwrap();
+    let carer_token = account_token(&app, practice.id, None, Some(carer)).await;
+    let record = format!("/api/v1/patients/{adult}/record");
+    assert_eq!(get(&app, &carer_token, &record).await.0, StatusCode::OK);
+
+    let (status, proxies) = get(
+        &app,
+        &adult_token,
+        &format!("/api/v1/patients/{adult}/proxies"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(proxies.as_array().unwrap().len(), 1);
+    assert_eq!(proxies[0]["proxy_name"]["given_name"], "Cara");
+    assert_eq!(
+        proxies[0]["scopes"],
+        json!(["record_summary", "prescriptions"])
+    );
+    assert_eq!(proxies[0]["legal_basis"], "patient_consent");
+    assert_eq!(proxies[0]["ends_on"], "2030-01-01");
+
+    let path = format!(
+        "/api/v1/patients/{adult}/proxies/{}",
+        grant["id"].as_str().unwrap()
+    );
+    // The proxy cannot revoke through the patient's route.
+    let (status, _) = send(&app, reqwest::Method::DELETE, &carer_token, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(&app, reqwest::Method::DELETE, &adult_token, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&app, &carer_token, &record).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let row = grant_row(&app, &grant["id"]).await;
+    assert_eq!(row.status, proxy_grants::GrantStatus::Revoked);
+    assert_eq!(row.revoked_by.as_deref(), Some("patient"));
+    assert_eq!(
+        actions(&app, &grant["id"]).await,
+        ["proxy.grant", "proxy.revoke"]
+    );
+    // Replaying the revocation writes nothing more.
+    let (status, _) = send(&app, reqwest::Method::DELETE, &adult_token, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(actions(&app, &grant["id"]).await.len(), 2);
+
+    // A child without recorded competence cannot revoke.
+    let child = patient(&app, practice.id, date(2016, 6, 1), "Young").await;
+    let child_token = account_token(&app, practice.id, Some(child), None).await;
+    let body = grant_body(
+        child,
+        json!({"patient_id": adult}),
+        &["appointments"],
+        "parental_responsibility",
+    );
+    let (_, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    let path = format!(
+        "/api/v1/patients/{child}/proxies/{}",
+        grant["id"].as_str().unwrap()
+    );
+    let (status, problem) = send(&app, reqwest::Method::DELETE, &child_token, &path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(problem["code"], "capacity_required");
+}
+
+async fn warnings(app: &TestApp, patient_id: Uuid) -> u64 {
+    notification_outbox::Entity::find()
+        .filter(notification_outbox::Column::PatientId.eq(patient_id))
+        .filter(notification_outbox::Column::Kind.eq("proxy_access_ending"))
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn sweep(app: &TestApp) -> SweepReport {
+    proxy::sweep(&app.db, app.clock.now()).await.unwrap()
+}
+
+#[tokio::test]
+async fn proxy_sweep_suspends_parental_record_access_on_the_11th_birthday_after_one_warning() {
+    let app = spawn_app().await; // 2026-11-23
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let child = patient(&app, practice.id, date(2015, 12, 10), "Child").await;
+    let _child_token = account_token(&app, practice.id, Some(child), None).await;
+    let parent = patient(&app, practice.id, date(1985, 1, 1), "Parent").await;
+    let parent_token = account_token(&app, practice.id, Some(parent), None).await;
+    let body = grant_body(
+        child,
+        json!({"patient_id": parent}),
+        &["record_summary", "appointments"],
+        "parental_responsibility",
+    );
+    let (_, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    let record = format!("/api/v1/patients/{child}/record");
+
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    app.clock.advance(Duration::days(3)); // 14 days before: both sides warned, once.
+    assert_eq!(sweep(&app).await.warned, 1);
+    assert_eq!(warnings(&app, child).await, 2);
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    app.clock.advance(Duration::days(1));
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    assert_eq!(warnings(&app, child).await, 2);
+
+    app.clock.advance(Duration::days(12)); // The day before the birthday.
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    assert_eq!(get(&app, &parent_token, &record).await.0, StatusCode::OK);
+
+    app.clock.advance(Duration::days(1)); // The 11th birthday.
+    let report = sweep(&app).await;
+    assert_eq!(report.suspended_age_review, 1, "{report:?}");
+    let row = grant_row(&app, &grant["id"]).await;
+    assert_eq!(row.status, proxy_grants::GrantStatus::Suspended);
+    assert_eq!(row.suspended_reason.as_deref(), Some("age_review"));
+    assert_eq!(
+        get(&app, &parent_token, &record).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    assert_eq!(
+        actions(&app, &grant["id"]).await,
+        ["proxy.grant", "proxy.warn", "proxy.suspend"]
+    );
+}
+
+#[tokio::test]
+async fn proxy_sweep_suspends_at_16_without_consent_and_expires_after_the_end_date() {
+    let app = spawn_app().await; // 2026-11-23
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let teen = patient(&app, practice.id, date(2010, 12, 1), "Teen").await;
+    let parent = patient(&app, practice.id, date(1985, 1, 1), "Parent").await;
+    let body = grant_body(
+        teen,
+        json!({"patient_id": parent}),
+        &["appointments"],
+        "parental_responsibility",
+    );
+    let (_, without) = post(&app, &admin, "/api/v1/practice/proxy-grants", body.clone()).await;
+    let (_, with) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    let mut consented: proxy_grants::ActiveModel = grant_row(&app, &with["id"]).await.into();
+    consented.young_person_consent_at = Set(Some(app.clock.now()));
+    consented.update(&app.db).await.unwrap();
+
+    let adult = patient(&app, practice.id, date(1970, 1, 1), "Adult").await;
+    let mut ending = grant_body(
+        adult,
+        json!({"patient_id": parent}),
+        &["appointments"],
+        "patient_consent",
+    );
+    ending["ends_on"] = json!("2026-12-03");
+    let (_, ending) = post(&app, &admin, "/api/v1/practice/proxy-grants", ending).await;
+
+    app.clock.advance(Duration::days(7)); // 2026-11-30, the day before the 16th birthday.
+    let report = sweep(&app).await;
+    assert_eq!(report.suspended_age_16, 0, "{report:?}");
+    app.clock.advance(Duration::days(1)); // 2026-12-01
+    let report = sweep(&app).await;
+    assert_eq!(report.suspended_age_16, 1, "{report:?}");
+    let row = grant_row(&app, &without["id"]).await;
+    assert_eq!(row.status, proxy_grants::GrantStatus::Suspended);
+    assert_eq!(row.suspended_reason.as_deref(), Some("age_16"));
+    assert_eq!(
+        grant_row(&app, &with["id"]).await.status,
+        proxy_grants::GrantStatus::Active
+    );
+
+    app.clock.advance(Duration::days(2)); // 2026-12-03, the last day.
+    assert_eq!(sweep(&app).await.expired, 0);
+    app.clock.advance(Duration::days(1));
+    assert_eq!(sweep(&app).await.expired, 1);
+    assert_eq!(
+        grant_row(&app, &ending["id"]).await.status,
+        proxy_grants::GrantStatus::Expired
+    );
+    assert!(
+        actions(&app, &ending["id"])
+            .await
+            .contains(&"proxy.expire".to_owned())
+    );
+    assert_eq!(sweep(&app).await, SweepReport::default());
+}
+
+#[tokio::test]
+async fn proxy_sweep_removes_grants_unused_for_five_years() {
+    let app = spawn_app().await; // 2026-11-23
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let adult = patient(&app, practice.id, date(1950, 1, 1), "Adult").await;
+    let helper = patient(&app, practice.id, date(1980, 1, 1), "Helper").await;
+    let mut body = grant_body(
+        adult,
+        json!({"patient_id": helper}),
+        &["appointments"],
+        "lasting_power_of_attorney",
+    );
+    body.as_object_mut().unwrap().remove("ends_on");
+    body["no_end_date_exception"] = json!(true);
+    let (status, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    assert_eq!(grant["ends_on"], Value::Null);
+
+    app.clock.advance(Duration::days(1825)); // 2031-11-22
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    app.clock.advance(Duration::days(1)); // 2031-11-23
+    assert_eq!(sweep(&app).await.revoked_unused, 1);
+    let row = grant_row(&app, &grant["id"]).await;
+    assert_eq!(row.status, proxy_grants::GrantStatus::Revoked);
+    assert_eq!(row.revoked_by.as_deref(), Some("system"));
+    assert_eq!(sweep(&app).await, SweepReport::default());
+}
