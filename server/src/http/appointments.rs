@@ -7,7 +7,6 @@ use super::AppState;
 use super::auth::{AccountSession, IntegrationSession, StaffSession};
 use super::extract::ApiJson;
 use crate::access::rules::PatientFacts;
-use crate::access::{slice, viewer};
 use crate::appointments::{
     self, Appointment, AppointmentList, BookingRequest, CancellationRequest, MoveRequest,
     PatientActor, PracticeActor, PublishSlots, PublishedSlots, SlotCancellation, SlotSearch,
@@ -42,13 +41,7 @@ async fn resolve(
     session: &AccountSession,
     patient_id: Uuid,
 ) -> Result<(PatientActor, PatientFacts), AppError> {
-    let today = state.clock.now().date_naive();
-    let facts = slice::facts(&state.db, patient_id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    let viewer = viewer::for_account(&state.db, session.account_id, &facts, today)
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let (viewer, facts) = super::auth::acting_for(state, session, patient_id).await?;
     let actor = PatientActor {
         viewer,
         device_id: Some(session.device_id),

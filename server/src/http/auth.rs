@@ -128,3 +128,21 @@ impl FromRequestParts<AppState> for IntegrationSession {
             .map(Self)
     }
 }
+
+/// Resolves the signed-in account acting for `patient_id`: the patient themself or a proxy
+/// under a valid grant. An unknown patient and one the account may not act for get the same
+/// 404, so nothing reveals that the patient exists.
+pub async fn acting_for(
+    state: &AppState,
+    session: &AccountSession,
+    patient_id: Uuid,
+) -> Result<(crate::access::Viewer, crate::access::rules::PatientFacts), AppError> {
+    let today = state.clock.now().date_naive();
+    let facts = crate::access::slice::facts(&state.db, patient_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let viewer = crate::access::viewer::for_account(&state.db, session.account_id, &facts, today)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    Ok((viewer, facts))
+}

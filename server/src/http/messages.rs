@@ -11,7 +11,6 @@ use super::auth::{AccountSession, StaffSession};
 use super::error::Problem;
 use super::extract::ApiJson;
 use crate::access::rules::PatientFacts;
-use crate::access::{slice, viewer};
 use crate::error::{AppError, ErrorCode};
 use crate::messages::{
     self as domain, Actor, ReadReceipt, StaffActor, StaffThreadSummary, StaffThreadView,
@@ -45,20 +44,12 @@ async fn resolve(
     session: &AccountSession,
     patient_id: Uuid,
 ) -> Result<(Actor, PatientFacts), AppError> {
-    let today = state.clock.now().date_naive();
-    let facts = slice::facts(&state.db, patient_id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    let viewer = viewer::for_account(&state.db, session.account_id, &facts, today)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    Ok((
-        Actor {
-            viewer,
-            device_id: Some(session.device_id),
-        },
-        facts,
-    ))
+    let (viewer, facts) = super::auth::acting_for(state, session, patient_id).await?;
+    let actor = Actor {
+        viewer,
+        device_id: Some(session.device_id),
+    };
+    Ok((actor, facts))
 }
 
 fn staff_actor(session: &StaffSession) -> StaffActor {

@@ -160,14 +160,7 @@ async fn resolve(
     session: &AccountSession,
     patient_id: Uuid,
 ) -> Result<(Viewer, rules::PatientFacts), AppError> {
-    let today = state.clock.now().date_naive();
-    let facts = slice::facts(&state.db, patient_id)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    let viewer = viewer::for_account(&state.db, session.account_id, &facts, today)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    Ok((viewer, facts))
+    super::auth::acting_for(state, session, patient_id).await
 }
 
 /// A coded entry as the patient sees it.
