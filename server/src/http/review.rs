@@ -61,9 +61,27 @@ async fn review_queue(
     };
     validator.finish()?;
     let limit = limit.unwrap_or(review::DEFAULT_QUEUE_LIMIT);
-    Ok(Json(
-        review::queue(&state.db, session.practice_id, limit, after).await?,
-    ))
+    let queue = review::queue(&state.db, session.practice_id, limit, after).await?;
+    // Seeing a queued result or letter is a read of that patient's record: it is logged.
+    let seen: Vec<_> = queue
+        .items
+        .iter()
+        .map(|item| {
+            let section = match item.kind {
+                review::ItemKind::Result => crate::access::Section::Results,
+                review::ItemKind::Document => crate::access::Section::Documents,
+            };
+            (item.patient.id, section, item.id)
+        })
+        .collect();
+    crate::record::access_log::record_staff_reads(
+        &state.db,
+        session.staff_id,
+        &seen,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(queue))
 }
 
 /// A release, with an optional comment shown to the patient with the item.

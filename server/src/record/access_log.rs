@@ -71,6 +71,50 @@ pub async fn record_read(
     Ok(())
 }
 
+/// Records that a staff member saw items of several patients at once (the review queue): one
+/// line per item, with the staff member's role and the practice as organisation.
+pub async fn record_staff_reads(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    items: &[(Uuid, Section, Uuid)],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use crate::db::entities::practices;
+    if items.is_empty() {
+        return Ok(());
+    }
+    let Some(member) = staff::Entity::find_by_id(staff_id).one(db).await? else {
+        return Ok(());
+    };
+    let organisation = practices::Entity::find_by_id(member.practice_id)
+        .one(db)
+        .await?
+        .map(|p| p.name)
+        .unwrap_or_default();
+    let role = member
+        .job_title
+        .clone()
+        .unwrap_or_else(|| format!("{:?}", member.role).to_lowercase());
+    let rows = items
+        .iter()
+        .map(|(patient_id, section, item_id)| access_log::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            patient_id: Set(*patient_id),
+            viewer_kind: Set(ViewerKind::Staff),
+            viewer_id: Set(staff_id),
+            viewer_role: Set(role.clone()),
+            viewer_organisation: Set(organisation.clone()),
+            section: Set(section.as_str().to_owned()),
+            item_id: Set(Some(*item_id)),
+            device_id: Set(None),
+            accessed_at: Set(now),
+        });
+    access_log::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
 /// One line of the access log as the patient sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccessLogLine {

@@ -728,3 +728,24 @@ async fn concurrent_identical_releases_notify_once() {
     let (projections, notifications, events) = written(&app, ours.patient.id).await;
     assert_eq!((projections, notifications, events.len()), (1, 1, 1));
 }
+
+#[tokio::test]
+async fn a_staff_member_seeing_the_queue_is_in_the_patients_access_log() {
+    let app = spawn_app().await;
+    let ours = setup(&app, "9990000018").await;
+    result(&app, ours.patient.id, ReviewState::Pending, app.clock.now()).await;
+    let (status, _) = get(&app, &ours.clinician, "/api/v1/practice/review-queue").await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/api/v1/patients/{}/access-log", ours.patient.id);
+    let (status, log) = get(&app, &ours.patient_token, &path).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let staff_line = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["viewer"] == "staff")
+        .expect("the staff read is logged");
+    assert_eq!(staff_line["section"], "results");
+    assert!(!staff_line["organisation"].as_str().unwrap().is_empty());
+    assert!(!staff_line["role"].as_str().unwrap().is_empty());
+}
