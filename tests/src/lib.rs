@@ -175,13 +175,37 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let db = database.connect().await;
     gp_online::db::migrate_up(&db).await.unwrap();
     let clock = Clock::manual(test_start());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let tls = gp_online::tls::rustls_config(&config.server).await.unwrap();
+    let (address, shutdown) = start_node(db.clone(), clock.clone(), config.clone()).await;
     let (cert_path, _) = gp_online::tls::ensure_dev_certificate(&config.server.data_dir).unwrap();
     let certificate_pem = std::fs::read(cert_path).unwrap();
     let certificate = reqwest::Certificate::from_pem(&certificate_pem).unwrap();
-    let app = gp_online::http::app(db.clone(), clock.clone(), Arc::new(config)).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([certificate.clone()])
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        certificate,
+        certificate_pem,
+        db,
+        clock,
+        database,
+        shutdown: Some(shutdown),
+    }
+}
+
+/// Serves one node of the application on 127.0.0.1:0 over HTTPS; returns its address and the
+/// sender that stops it.
+async fn start_node(
+    db: DatabaseConnection,
+    clock: Clock,
+    config: Config,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tls = gp_online::tls::rustls_config(&config.server).await.unwrap();
+    let app = gp_online::http::app(db, clock, Arc::new(config)).unwrap();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(gp_online::http::serve(
         app,
@@ -192,19 +216,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
             let _ = stopped.await;
         },
     ));
-    let client = reqwest::Client::builder()
-        .tls_certs_only([certificate.clone()])
-        .build()
-        .unwrap();
-    TestApp {
-        address: format!("https://127.0.0.1:{port}"),
-        client,
-        certificate,
-        certificate_pem,
-        db,
-        clock,
-        database,
-        shutdown: Some(shutdown),
+    (format!("https://127.0.0.1:{port}"), shutdown)
+}
+
+impl TestApp {
+    /// A second server node on the same database (its own pool, relay and listener), as a
+    /// second `gp-online serve` process would be. Dropping the sender stops it.
+    pub async fn second_node(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let db = self.database.connect().await;
+        start_node(db, self.clock.clone(), self.database.config()).await
     }
 }
 

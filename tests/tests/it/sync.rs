@@ -473,6 +473,10 @@ struct Live {
 
 impl Live {
     async fn connect(app: &TestApp, token: &str) -> Self {
+        Self::connect_to(app, &app.address, token).await
+    }
+
+    async fn connect_to(app: &TestApp, node: &str, token: &str) -> Self {
         use rustls::pki_types::pem::PemObject;
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut roots = rustls::RootCertStore::empty();
@@ -482,7 +486,7 @@ impl Live {
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let address = app.address.trim_start_matches("https://").to_owned();
+        let address = node.trim_start_matches("https://").to_owned();
         let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
@@ -688,4 +692,101 @@ async fn an_offline_message_is_sent_once_and_read_markers_apply_idempotently() {
         "{:?}",
         reply.outcomes
     );
+}
+
+/// Cross-node fan-out is PostgreSQL's LISTEN/NOTIFY; a SQLite deployment is one process, so
+/// this runs when the suite runs against PostgreSQL (CI does both).
+#[tokio::test]
+async fn a_release_through_node_a_reaches_a_device_live_on_node_b() {
+    use gp_online::db::entities::{patients, results, staff};
+    use gp_online::identity::sessions::{self, Subject};
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = spawn_app().await;
+    if app.database.backend != "postgres" {
+        eprintln!(
+            "cross-node fan-out needs PostgreSQL: not applicable on {}",
+            app.database.backend
+        );
+        return;
+    }
+    let (patient, token) = arrange(
+        &app,
+        &Rules::default(),
+        &[Item {
+            state: State::Pending,
+            ..item("NODE-B-RESULT", Kind::Result, date(2024, 7, 1))
+        }],
+    )
+    .await;
+    let (node_b, _stop_b) = app.second_node().await;
+    let results_doc = DocumentId::new(patient, Section::Results);
+    let mut device = DevicePeer::new();
+    device.follow(results_doc);
+    let mut live = Live::connect_to(&app, &node_b, &token).await;
+    live.settle(&mut device).await;
+    assert!(
+        device
+            .item_list::<ResultItem>(results_doc)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A clinician releases the result through node A (the test app itself).
+    let practice_id = patients::Entity::find_by_id(patient)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .practice_id;
+    let now = app.clock.now();
+    let clinician = staff::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(practice_id),
+        display_name: Set("Dr N Node".to_owned()),
+        role: Set(staff::StaffRole::Clinician),
+        job_title: Set(None),
+        active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let staff_token = sessions::open(
+        &app.db,
+        &gp_online::config::IdentityConfig::default(),
+        Subject::Staff {
+            staff_id: clinician.id,
+        },
+        now,
+    )
+    .await
+    .unwrap()
+    .access_token;
+    let pending = results::Entity::find()
+        .filter(results::Column::PatientId.eq(patient))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let released = app
+        .client
+        .post(app.url(&format!("/api/v1/practice/results/{}/release", pending.id)))
+        .bearer_auth(&staff_token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(released.status().is_success());
+
+    let pushed = live.next(10).await.expect("node B pushed the release");
+    device.receive(&pushed).unwrap();
+    live.settle(&mut device).await;
+    let names: Vec<String> = device
+        .item_list::<ResultItem>(results_doc)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.test_name)
+        .collect();
+    assert_eq!(names, ["NODE-B-RESULT"]);
 }
