@@ -9,6 +9,7 @@ use gp_online::config::Config;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::sync::Arc;
 
+pub mod fixtures;
 pub mod passkey;
 
 /// Environment variable naming a PostgreSQL server to test against (its admin URL).

@@ -5,14 +5,13 @@
 //! `Idempotency-Key` replay and the clinical system's course feed.
 
 use chrono::{Duration, NaiveDate};
-use gp_online::config::IdentityConfig;
 use gp_online::db::entities::courses::CourseType;
 use gp_online::db::entities::{
-    accounts, audit_events, courses, devices, notification_outbox, patients, practices,
-    prescription_request_items, prescription_requests, projection_outbox, proxy_grants, staff,
+    audit_events, courses, notification_outbox, patients, prescription_request_items,
+    prescription_requests, projection_outbox, proxy_grants, staff,
 };
-use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
+use gp_online_tests::fixtures::{account, patient, practice_with, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -21,120 +20,6 @@ use uuid::Uuid;
 
 fn today(app: &TestApp) -> NaiveDate {
     app.clock.now().date_naive()
-}
-
-async fn practice_with(app: &TestApp, settings: PracticeSettings) -> practices::Model {
-    let now = app.clock.now();
-    practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("P{:05}", Uuid::new_v4().as_u128() % 100_000)),
-        name: Set("Repeat Surgery".to_owned()),
-        live: Set(true),
-        prospective_access_date: Set(NaiveDate::from_ymd_opt(2023, 10, 31)),
-        settings: Set(settings.to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-}
-
-async fn patient(app: &TestApp, practice_id: Uuid, pharmacy: Option<&str>) -> patients::Model {
-    let now = app.clock.now();
-    let id = Uuid::new_v4();
-    patients::ActiveModel {
-        id: Set(id),
-        practice_id: Set(practice_id),
-        external_id: Set(Some(format!("EMIS-{}", id.simple()))),
-        nhs_number: Set(format!("{:010}", id.as_u128() % 10_000_000_000)),
-        given_name: Set("Grace".to_owned()),
-        family_name: Set("Hopper".to_owned()),
-        date_of_birth: Set(NaiveDate::from_ymd_opt(1950, 12, 9).unwrap()),
-        sex: Set(patients::Sex::Female),
-        access_level: Set(patients::AccessLevel::Detailed),
-        record_access_from: Set(None),
-        competent: Set(true),
-        nominated_pharmacy_ods: Set(pharmacy.map(str::to_owned)),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-}
-
-/// An account for a patient, with a device and a long-lived session.
-async fn account(app: &TestApp, patient: &patients::Model) -> (Uuid, String) {
-    let now = app.clock.now();
-    let account = accounts::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(patient.practice_id),
-        patient_id: Set(Some(patient.id)),
-        carer_id: Set(None),
-        status: Set(accounts::AccountStatus::Active),
-        last_login_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let device = devices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(account.id),
-        name: Set("Phone".to_owned()),
-        created_at: Set(now),
-        last_seen_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let subject = Subject::Account {
-        account_id: account.id,
-        device_id: device.id,
-    };
-    let config = IdentityConfig {
-        access_token_secs: 90 * 24 * 3600,
-        session_idle_secs: 90 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    let token = sessions::open(&app.db, &config, subject, now)
-        .await
-        .unwrap()
-        .access_token;
-    (account.id, token)
-}
-
-async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
-    let now = app.clock.now();
-    let member = staff::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        display_name: Set(format!("{role:?} One")),
-        role: Set(role),
-        job_title: Set(None),
-        active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let subject = Subject::Staff {
-        staff_id: member.id,
-    };
-    let config = IdentityConfig {
-        access_token_secs: 90 * 24 * 3600,
-        session_idle_secs: 90 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    sessions::open(&app.db, &config, subject, now)
-        .await
-        .unwrap()
-        .access_token
 }
 
 /// A proxy (another patient of the practice) with a grant of `scopes` for `patient`.
