@@ -15,6 +15,7 @@ mod m20261122_000003_record;
 mod m20261122_000004_services;
 mod m20261122_000005_proxy;
 mod m20261122_000006_platform;
+mod m20261122_000007_sync_digests;
 
 /// The ordered list of every migration of the product.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_services::Migration),
             Box::new(m20261122_000005_proxy::Migration),
             Box::new(m20261122_000006_platform::Migration),
+            Box::new(m20261122_000007_sync_digests::Migration),
         ]
     }
 }

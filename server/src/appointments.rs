@@ -28,8 +28,8 @@
 //! the transaction takes the write lock at `BEGIN`; on PostgreSQL the rows read before a write
 //! are locked (`FOR UPDATE`, or `FOR SHARE` for a slot being booked).
 
-use crate::access::Viewer;
 use crate::access::rules::{self, PatientFacts};
+use crate::access::{Scope, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::appointments::{self, AppointmentStatus};
 use crate::db::entities::audit_events::{ActorKind, Outcome};
@@ -1244,7 +1244,20 @@ async fn notify_booked_slot_changed(
         now,
     )
     .await?;
-    outbox::notify_patient(txn, appointment.patient_id, CHANGED_NOTIFICATION, now).await
+    outbox::notify(
+        txn,
+        appointment.patient_id,
+        CHANGED_NOTIFICATION,
+        now,
+        hears_of_appointments,
+    )
+    .await
+}
+
+/// Who hears that the practice changed an appointment: the patient, and proxies with the
+/// appointments scope (they see every appointment, if not every booking reason).
+fn hears_of_appointments(viewer: &Viewer, facts: &PatientFacts, today: NaiveDate) -> bool {
+    rules::holds_scope(viewer, facts, Scope::Appointments, today)
 }
 
 /// The practice's reason for withdrawing a slot.
@@ -1325,7 +1338,14 @@ pub async fn cancel_slot_by_practice(
             now,
         )
         .await?;
-        outbox::notify_patient(&txn, appointment.patient_id, CHANGED_NOTIFICATION, now).await?;
+        outbox::notify(
+            &txn,
+            appointment.patient_id,
+            CHANGED_NOTIFICATION,
+            now,
+            hears_of_appointments,
+        )
+        .await?;
     }
     actor
         .event("slot.withdraw")
@@ -1407,7 +1427,14 @@ pub async fn move_appointment_by_practice(
         .record(&txn, now)
         .await?;
     outbox::mark_dirty(&txn, patient_id, SECTION, "appointment.move", now).await?;
-    outbox::notify_patient(&txn, patient_id, CHANGED_NOTIFICATION, now).await?;
+    outbox::notify(
+        &txn,
+        patient_id,
+        CHANGED_NOTIFICATION,
+        now,
+        hears_of_appointments,
+    )
+    .await?;
     txn.commit().await?;
     Ok(Appointment::new(appointment, slot, true))
 }

@@ -1,4 +1,5 @@
-//! The `gp-online` command line: `serve`, `migrate up|down|status` and `demo [--json]`.
+//! The `gp-online` command line: `serve`, `migrate up|down|status`, `demo [--json]`,
+//! `staff invite`, `integration create-key`, `sync rebuild` and `proxy sweep`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (e.g. the database is unreachable), 2 a usage or
 //! configuration error (the message names the key).
@@ -58,6 +59,39 @@ pub enum Command {
         #[command(subcommand)]
         action: IntegrationAction,
     },
+    /// Offline sync housekeeping.
+    Sync {
+        /// What to do.
+        #[command(subcommand)]
+        action: SyncAction,
+    },
+    /// Proxy access housekeeping.
+    Proxy {
+        /// What to do.
+        #[command(subcommand)]
+        action: ProxyAction,
+    },
+}
+
+/// Offline sync actions.
+#[derive(Debug, Subcommand)]
+pub enum SyncAction {
+    /// Recompute every stored section document from the access module as a new generation
+    /// (devices download it afresh), empty those no viewer may see and every superseded one,
+    /// and print what was done as JSON.
+    Rebuild {
+        /// Only the documents about this patient (their id).
+        #[arg(long)]
+        patient: Option<uuid::Uuid>,
+    },
+}
+
+/// Proxy access actions.
+#[derive(Debug, Subcommand)]
+pub enum ProxyAction {
+    /// Apply the time rules now (age suspensions, expiry, removal when unused, warnings) and
+    /// print what changed as JSON; the server also does this every `jobs.proxy_sweep_secs`.
+    Sweep,
 }
 
 /// Staff actions.
@@ -206,6 +240,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             writeln!(out, "{}", created.key)?;
             Ok(())
         }
+        Command::Sync {
+            action: SyncAction::Rebuild { patient },
+        } => {
+            db::migrate_up(&db).await?;
+            let report = crate::sync::rebuild::rebuild(&db, patient, Clock::System.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print_json(&report)
+        }
+        Command::Proxy {
+            action: ProxyAction::Sweep,
+        } => {
+            db::migrate_up(&db).await?;
+            let Some(report) = crate::jobs::run_proxy_sweep(&db, Clock::System.now()).await? else {
+                anyhow::bail!("another node is running the proxy sweep; try again shortly");
+            };
+            print_json(&report)
+        }
         Command::Serve(args) => {
             db::migrate_up(&db).await?;
             if args.demo {
@@ -251,6 +303,13 @@ async fn migrate(db: &sea_orm::DatabaseConnection, action: MigrateAction) -> any
             }
         }
     }
+    Ok(())
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
     Ok(())
 }
 

@@ -25,6 +25,67 @@ pub struct Config {
     pub log: LogConfig,
     /// Passkeys, sessions and rate limits.
     pub identity: IdentityConfig,
+    /// Periodic background work.
+    pub jobs: JobsConfig,
+    /// Offline sync.
+    pub sync: SyncConfig,
+}
+
+/// Offline sync: the caps of each personal document (read markers, private notes, hidden items
+/// and drafts an account's devices write). Device changes that would break a cap are refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Most bytes of content (keys and text) in one personal document.
+    pub personal_max_bytes: usize,
+    /// Most entries (read markers, notes, hidden items and drafts together) in one.
+    pub personal_max_entries: usize,
+    /// Most bytes of one private note, or of one draft.
+    pub personal_max_text_bytes: usize,
+    /// Changes a section document may accumulate before a new generation starts from its
+    /// current items, so history (and what a new device downloads) stays short.
+    pub history_threshold: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        let limits = sync_protocol::personal::Limits::default();
+        Self {
+            personal_max_bytes: limits.max_bytes,
+            personal_max_entries: limits.max_entries,
+            personal_max_text_bytes: limits.max_text_bytes,
+            history_threshold: 10_000,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// The caps as the protocol's validation takes them.
+    pub fn personal_limits(&self) -> sync_protocol::personal::Limits {
+        sync_protocol::personal::Limits {
+            max_bytes: self.personal_max_bytes,
+            max_entries: self.personal_max_entries,
+            max_text_bytes: self.personal_max_text_bytes,
+        }
+    }
+}
+
+/// Periodic background work every node runs (safe with several nodes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Seconds between runs of the proxy access time rules (`proxy::sweep`); `0` turns the
+    /// periodic run off (then run `gp-online proxy sweep` from a scheduler of your own).
+    pub proxy_sweep_secs: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        // Hourly: a rule due on a day takes effect within the first hour of that day.
+        Self {
+            proxy_sweep_secs: 3600,
+        }
+    }
 }
 
 /// Passkeys (WebAuthn relying party), sessions and rate limits.
@@ -227,6 +288,21 @@ impl Config {
             }
         }
         crate::identity::Identity::new(&self.identity).map_err(ConfigError)?;
+        if self.sync.personal_max_bytes == 0
+            || self.sync.personal_max_entries == 0
+            || self.sync.personal_max_text_bytes == 0
+        {
+            return Err(ConfigError(
+                "sync.personal_max_bytes, sync.personal_max_entries and \
+                 sync.personal_max_text_bytes must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.sync.history_threshold == 0 {
+            return Err(ConfigError(
+                "sync.history_threshold must be at least 1".to_owned(),
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "database.max_connections must be at least 1".to_owned(),
@@ -383,6 +459,33 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(config.is_ok());
+    }
+
+    #[test]
+    fn personal_document_caps_are_settings() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("GP_ONLINE__SYNC__PERSONAL_MAX_BYTES", "4096"),
+                ("GP_ONLINE__SYNC__PERSONAL_MAX_TEXT_BYTES", "300"),
+            ]),
+        )
+        .map_err(|e| e.to_string());
+        let limits = config.map(|c| c.sync.personal_limits());
+        let defaults = sync_protocol::personal::Limits::default();
+        assert_eq!(
+            limits,
+            Ok(sync_protocol::personal::Limits {
+                max_bytes: 4096,
+                max_entries: defaults.max_entries,
+                max_text_bytes: 300,
+            })
+        );
+        let error = Config::load_from(None, env(&[("GP_ONLINE__SYNC__PERSONAL_MAX_ENTRIES", "0")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("sync.personal_max_entries"), "{error}");
     }
 
     #[test]

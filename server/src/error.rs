@@ -103,6 +103,8 @@ pub enum ErrorCode {
     GrantNotActive,
     /// Only a patient aged 16 or over, or recorded as competent, can do this.
     CapacityRequired,
+    /// The patient is 16 or over: proxy access continues only with their recorded consent.
+    YoungPersonConsentRequired,
 }
 
 impl ErrorCode {
@@ -151,6 +153,7 @@ impl ErrorCode {
             Self::RequestNotPending => "request_not_pending",
             Self::GrantNotActive => "grant_not_active",
             Self::CapacityRequired => "capacity_required",
+            Self::YoungPersonConsentRequired => "young_person_consent_required",
             Self::ThreadClosed => "thread_closed",
             Self::MessageDeletionNotAllowed => "message_deletion_not_allowed",
         }
@@ -196,6 +199,7 @@ impl ErrorCode {
             Self::NothingOrdered | Self::RequestNotPending => StatusCode::CONFLICT,
             Self::GrantNotActive => StatusCode::CONFLICT,
             Self::CapacityRequired => StatusCode::FORBIDDEN,
+            Self::YoungPersonConsentRequired => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ThreadClosed => StatusCode::CONFLICT,
             Self::MessageDeletionNotAllowed => StatusCode::FORBIDDEN,
         }
@@ -246,6 +250,9 @@ impl ErrorCode {
             Self::RequestNotPending => "The request is no longer waiting for a decision",
             Self::GrantNotActive => "The proxy access is no longer in force",
             Self::CapacityRequired => "Only the patient, with capacity, can do this",
+            Self::YoungPersonConsentRequired => {
+                "The patient is 16 or over: proxy access needs their consent"
+            }
             Self::ThreadClosed => "The conversation has been closed by the practice",
             Self::MessageDeletionNotAllowed => "The practice does not allow deleting messages",
         }

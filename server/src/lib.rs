@@ -13,6 +13,7 @@
 //! - [`error`]: the one error type and its stable codes.
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
 //! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
+//! - [`jobs`]: periodic background work (the proxy time rules), safe with several nodes.
 //! - [`record`]: clinical-system import, review and release, outboxes.
 //! - [`proxy`]: proxy grants and refusals, the patient's view of their proxies, time rules.
 //! - [`messages`]: threads with the practice, replies and read status both ways, closing.
@@ -38,6 +39,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod jobs;
 pub mod messages;
 pub mod prescriptions;
 pub mod proxy;

@@ -26,8 +26,8 @@
 //! or the text of a message) and the `messages` projection outbox row; a staff reply also queues
 //! the patient's content-free `message_received` notification.
 
-use crate::access::Viewer;
 use crate::access::rules::{self, PatientFacts};
+use crate::access::{Scope, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::message_threads::{self as threads, ThreadStatus};
@@ -624,6 +624,21 @@ pub async fn get_thread(
     Ok(view)
 }
 
+/// The thread with its messages, oldest first, as [`get_thread`] shows it but without marking
+/// anything read: for the sync documents, where messages become read only when the device
+/// says so (a `mark_message_read` intent).
+pub async fn view_thread(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    facts: &PatientFacts,
+    thread_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<ThreadView, AppError> {
+    require_service(&actor.viewer, facts, now.date_naive())?;
+    let (thread, list) = find_visible(db, actor, facts, thread_id, false).await?;
+    thread_view(db, actor, thread, list).await
+}
+
 /// Marks the practice's messages of a thread read by the patient side, up to and including
 /// `message_id` (a message of the patient's that the viewer may see; else `not_found`).
 /// Idempotent: marking again changes nothing and answers `marked: 0`. Offline sync intents
@@ -1112,7 +1127,17 @@ pub async fn staff_reply(
         .record(&txn, now)
         .await?;
     outbox::mark_dirty(&txn, patient.id, SECTION, "message.reply", now).await?;
-    outbox::notify_patient(&txn, patient.id, "message_received", now).await?;
+    outbox::notify(
+        &txn,
+        patient.id,
+        "message_received",
+        now,
+        |viewer, facts, today| {
+            rules::holds_scope(viewer, facts, Scope::Messages, today)
+                && visible_to(viewer, &thread, &list)
+        },
+    )
+    .await?;
     list.push(message);
     let view = staff_thread_view(&txn, staff, thread, &patient, list).await?;
     txn.commit().await?;

@@ -26,8 +26,8 @@
 //! (codes and ids only: never the note or the rejection reason), the `medications` projection
 //! outbox row and, for decisions, the patient's content-free notification.
 
-use crate::access::Viewer;
 use crate::access::rules::{self, PatientFacts};
+use crate::access::{Scope, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::courses::{self, CourseType};
@@ -1223,7 +1223,17 @@ pub async fn decide(
         .record(&txn, now)
         .await?;
     outbox::mark_dirty(&txn, request.patient_id, SECTION, action, now).await?;
-    outbox::notify_patient(&txn, request.patient_id, "prescription_updated", now).await?;
+    outbox::notify(
+        &txn,
+        request.patient_id,
+        "prescription_updated",
+        now,
+        |viewer, facts, today| {
+            rules::holds_scope(viewer, facts, Scope::Prescriptions, today)
+                && !rules::course_hidden(viewer, &course)
+        },
+    )
+    .await?;
     txn.commit().await?;
     let decided = items::Model {
         status: decision.target(),

@@ -27,6 +27,7 @@ use crate::record::outbox;
 use crate::settings::PracticeSettings;
 use crate::validate::{Invalid, Validator, age_on, parse_date, parse_date_of_birth};
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, QueryFilter, QueryOrder, Set,
@@ -51,6 +52,8 @@ pub const SECTIONS: [&str; 7] = [
 const DIRTY_REASON: &str = "proxy_change";
 /// The notification kind that warns both sides of an end date or suspension.
 pub const WARNING_KIND: &str = "proxy_access_ending";
+/// The notification kind telling both sides that proxy access started, changed or ended.
+pub const CHANGED_KIND: &str = "proxy_access_changed";
 /// The audit action recording that a warning was sent (and the sweep's idempotency marker).
 const WARN_ACTION: &str = "proxy.warn";
 /// Longest relationship label, in characters.
@@ -516,13 +519,16 @@ async fn view(db: &impl ConnectionTrait, grant: proxy_grants::Model) -> Result<G
     })
 }
 
-async fn mark_all_dirty(
+/// Proxy access to a patient started, changed or ended: both sides hear of it (content-free)
+/// and every section is marked dirty, so sync rebuilds the proxy's documents.
+async fn access_changed(
     db: &impl ConnectionTrait,
-    patient_id: Uuid,
+    grant: &proxy_grants::Model,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    notify_both_sides(db, grant, CHANGED_KIND, now).await?;
     for section in SECTIONS {
-        outbox::mark_dirty(db, patient_id, section, DIRTY_REASON, now).await?;
+        outbox::mark_dirty(db, grant.patient_id, section, DIRTY_REASON, now).await?;
     }
     Ok(())
 }
@@ -625,7 +631,7 @@ pub async fn decide(
     .record(&txn, now)
     .await?;
     if granted {
-        mark_all_dirty(&txn, grant.patient_id, now).await?;
+        access_changed(&txn, &grant, now).await?;
     }
     let answer = view(&txn, grant).await?;
     txn.commit().await?;
@@ -749,7 +755,7 @@ pub async fn change(
         }))
         .record(&txn, now)
         .await?;
-    mark_all_dirty(&txn, grant.patient_id, now).await?;
+    access_changed(&txn, &grant, now).await?;
     let updated = practice_grant(&txn, decider.practice_id, grant_id).await?;
     let answer = view(&txn, updated).await?;
     txn.commit().await?;
@@ -790,6 +796,81 @@ pub async fn revoke_by_staff(
     Ok(answer)
 }
 
+/// The practice's review of a grant ([`review`]).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantReview {
+    /// The young person has told the practice they consent to this proxy access continuing
+    /// (recorded with the time; needed from their 16th birthday).
+    #[serde(default)]
+    pub young_person_consent: bool,
+}
+
+/// The practice reviews a grant: records the young person's consent when given, and lifts a
+/// suspension of the time rules (the age review at 11–13, or the one at 16). Lifting is a new
+/// decision taken with the patient's age in view, so `decided_at` moves to now and the age
+/// rule that suspended the grant does not apply again; from the patient's 16th birthday it
+/// needs their consent (`young_person_consent_required`). Narrow the scopes first with
+/// [`change`] if the review grants less. Admins only; only active or suspended grants.
+pub async fn review(
+    db: &DatabaseConnection,
+    decider: &Decider,
+    grant_id: Uuid,
+    body: &GrantReview,
+    now: DateTime<Utc>,
+) -> Result<Grant, AppError> {
+    require_admin(decider)?;
+    let txn = crate::db::begin_write(db).await?;
+    let grant = practice_grant(&txn, decider.practice_id, grant_id).await?;
+    require_in_force(&grant)?;
+    let patient = patients::Entity::find_by_id(grant.patient_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let consent_at = match grant.young_person_consent_at {
+        Some(at) => Some(at),
+        None => body.young_person_consent.then_some(now),
+    };
+    let reinstate = grant.status == GrantStatus::Suspended;
+    if reinstate && consent_at.is_none() && age_on(patient.date_of_birth, now.date_naive()) >= 16 {
+        return Err(AppError::new(ErrorCode::YoungPersonConsentRequired));
+    }
+    let mut update = proxy_grants::ActiveModel {
+        young_person_consent_at: Set(consent_at),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    if reinstate {
+        update.status = Set(GrantStatus::Active);
+        update.suspended_at = Set(None);
+        update.suspended_reason = Set(None);
+        update.decided_at = Set(now);
+        update.decided_by_staff_id = Set(Some(decider.staff_id));
+    }
+    if !update_if_status(&txn, &grant, update).await? {
+        return Err(AppError::new(ErrorCode::Conflict));
+    }
+    AuditEvent::new("proxy.review", ActorKind::Staff, Outcome::Success)
+        .actor(decider.staff_id)
+        .practice(decider.practice_id)
+        .acting_for(grant.patient_id)
+        .target("proxy_grant", grant.id)
+        .detail(serde_json::json!({
+            "young_person_consent": consent_at.is_some(),
+            "reinstated": reinstate,
+            "suspended_reason": grant.suspended_reason,
+        }))
+        .record(&txn, now)
+        .await?;
+    if reinstate {
+        access_changed(&txn, &grant, now).await?;
+    }
+    let updated = practice_grant(&txn, decider.practice_id, grant_id).await?;
+    let answer = view(&txn, updated).await?;
+    txn.commit().await?;
+    Ok(answer)
+}
+
 async fn revoke(
     db: &impl ConnectionTrait,
     grant: &proxy_grants::Model,
@@ -822,7 +903,7 @@ async fn revoke(
         event = event.actor(actor);
     }
     event.record(db, now).await?;
-    mark_all_dirty(db, grant.patient_id, now).await?;
+    access_changed(db, grant, now).await?;
     Ok(())
 }
 
@@ -910,6 +991,27 @@ pub async fn revoke_by_patient(
     )
     .await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// Records that a proxy used their grant now, for the rule that removes grants unused for
+/// years. Written at most once a day per grant, so a busy proxy costs one small update a day.
+pub async fn record_use(
+    db: &impl ConnectionTrait,
+    grant: &proxy_grants::Model,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if grant
+        .last_used_at
+        .is_some_and(|used| now - used < Duration::days(1))
+    {
+        return Ok(());
+    }
+    proxy_grants::Entity::update_many()
+        .col_expr(proxy_grants::Column::LastUsedAt, Expr::value(now))
+        .filter(proxy_grants::Column::Id.eq(grant.id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -1065,6 +1167,19 @@ async fn both_sides(
         .collect())
 }
 
+/// Queues a content-free notification of `kind` for both sides of a grant.
+async fn notify_both_sides(
+    db: &impl ConnectionTrait,
+    grant: &proxy_grants::Model,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for account in both_sides(db, grant).await? {
+        notify_account(db, account, grant.patient_id, kind, now).await?;
+    }
+    Ok(())
+}
+
 /// Whether both sides were already warned of the end falling on `ending`.
 async fn already_warned(
     db: &impl ConnectionTrait,
@@ -1164,9 +1279,7 @@ async fn apply(
             if already_warned(txn, grant.id, *ending).await? {
                 return Ok(false);
             }
-            for account in both_sides(txn, grant).await? {
-                notify_account(txn, account, grant.patient_id, WARNING_KIND, now).await?;
-            }
+            notify_both_sides(txn, grant, WARNING_KIND, now).await?;
             system(WARN_ACTION, serde_json::json!({ "ending_on": ending }))
                 .record(txn, now)
                 .await?;
@@ -1215,6 +1328,6 @@ async fn apply(
         return Ok(false);
     }
     event.record(txn, now).await?;
-    mark_all_dirty(txn, grant.patient_id, now).await?;
+    access_changed(txn, grant, now).await?;
     Ok(true)
 }

@@ -266,3 +266,38 @@ fn staff_invite_and_integration_keys_are_printed_once_for_the_practice() {
         stderr(&unknown)
     );
 }
+
+#[test]
+fn housekeeping_commands_print_what_they_did_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = gp_online(dir.path())
+        .args(["demo", "--json"])
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    let run = |args: &[&str]| {
+        let output = gp_online(dir.path()).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let sweep = run(&["proxy", "sweep"]);
+    for key in [
+        "suspended_age_review",
+        "suspended_age_16",
+        "expired",
+        "revoked_unused",
+        "warned",
+    ] {
+        assert!(sweep[key].is_u64(), "{key} in {sweep}");
+    }
+    // A second run the same day has nothing left to do.
+    let again = run(&["proxy", "sweep"]);
+    assert!(
+        again.as_object().unwrap().values().all(|v| v == 0),
+        "{again}"
+    );
+    // Nothing has synced yet, so there is nothing to rebuild.
+    let rebuild = run(&["sync", "rebuild"]);
+    assert_eq!(rebuild["rebuilt"], 0, "{rebuild}");
+    assert_eq!(rebuild["removed"], 0, "{rebuild}");
+}

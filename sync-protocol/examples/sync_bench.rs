@@ -363,6 +363,7 @@ struct Report {
     saved_bytes: usize,
     save_time: Duration,
     load_time: Duration,
+    path: ServerPath,
 }
 
 fn measure(count: usize, reps: usize, loop_for: Duration) -> Res<Report> {
@@ -454,6 +455,10 @@ fn measure(count: usize, reps: usize, loop_for: Duration) -> Res<Report> {
     }
     let elapsed = start.elapsed();
 
+    // 6. The server's whole projection path for one document, as the server runs it.
+    exchange(&mut device, &mut served)?;
+    let path = server_path(id, &served, &mut device, &wanted, next + 1, reps)?;
+
     Ok(Report {
         count,
         term_chars,
@@ -471,7 +476,227 @@ fn measure(count: usize, reps: usize, loop_for: Duration) -> Res<Report> {
         saved_bytes: saved.len(),
         save_time,
         load_time,
+        path,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The server's projection path: what one exchange costs the server between reading the
+//    stored row and writing it back, step by step, for one released item (a push) and for the
+//    device's acknowledgement that follows it (nothing changed). Each repetition starts from the
+//    same stored row and the same persisted device state.
+
+/// The stored row, as the server reads it: the saved document, its item digests and the
+/// device's persisted sync state.
+struct Row {
+    document: Vec<u8>,
+    digests: Vec<u8>,
+    state: Vec<u8>,
+}
+
+/// Step times of one projection path (medians).
+#[derive(Default, Clone, Copy)]
+struct Steps {
+    digest: Duration,
+    load: Duration,
+    read: Duration,
+    reconcile: Duration,
+    count: Duration,
+    save: Duration,
+    answer: Duration,
+    bytes_written: usize,
+    reply_bytes: usize,
+}
+
+impl Steps {
+    fn total(&self) -> Duration {
+        self.digest + self.load + self.read + self.reconcile + self.count + self.save + self.answer
+    }
+}
+
+#[derive(Default)]
+struct ServerPath {
+    /// Before: load, read every item, reconcile (which reads them again), count every change,
+    /// save the whole document.
+    before_change: Steps,
+    before_same: Steps,
+    /// After: digests decide; only changed items are read and written; the new changes are
+    /// appended to the stored document; an unchanged projection does no automerge work.
+    after_change: Steps,
+    after_same: Steps,
+    /// Loading the stored document with 1, 10 and 100 appended changes.
+    load_appended: Vec<(usize, Duration)>,
+}
+
+fn median_steps(runs: &[Steps]) -> Steps {
+    let pick = |f: &dyn Fn(&Steps) -> Duration| median(&runs.iter().map(f).collect::<Vec<_>>());
+    Steps {
+        digest: pick(&|s| s.digest),
+        load: pick(&|s| s.load),
+        read: pick(&|s| s.read),
+        reconcile: pick(&|s| s.reconcile),
+        count: pick(&|s| s.count),
+        save: pick(&|s| s.save),
+        answer: pick(&|s| s.answer),
+        bytes_written: runs.first().map_or(0, |s| s.bytes_written),
+        reply_bytes: runs.first().map_or(0, |s| s.reply_bytes),
+    }
+}
+
+/// The server's answer from a persisted state: (reply frame bytes, time).
+fn timed_answer(
+    id: DocumentId,
+    doc: &mut AutoCommit,
+    persisted: &[u8],
+    incoming: Option<&Frame>,
+) -> Res<(Vec<u8>, Duration)> {
+    let start = Instant::now();
+    let mut state = server::device_state(Some(persisted), false);
+    let frame = incoming.and_then(|f| f.documents.iter().find(|d| d.document == id));
+    let answer = server::answer(id, 0, doc, &mut state, false, frame)?;
+    let reply = Frame {
+        documents: answer.frames,
+        ..Frame::new()
+    };
+    let bytes = reply.encode();
+    std::hint::black_box(state.encode());
+    Ok((bytes, start.elapsed()))
+}
+
+/// The projection as it was: every item read back, twice, and the whole document saved.
+fn before_path(id: DocumentId, row: &Row, wanted: &Items, incoming: Option<&Frame>) -> Res<Steps> {
+    let mut steps = Steps::default();
+    let start = Instant::now();
+    let mut doc = AutoCommit::load(&row.document)?;
+    steps.load = start.elapsed();
+    let start = Instant::now();
+    let current = items::read_items(&doc)?;
+    if current.keys().any(|id| !wanted.contains_key(id)) {
+        return Err("an item would be removed".into());
+    }
+    steps.read = start.elapsed();
+    let start = Instant::now();
+    let changed = items::reconcile(&mut doc, wanted)?;
+    steps.reconcile = start.elapsed();
+    if changed > 0 {
+        let start = Instant::now();
+        let mut copy = doc.clone();
+        std::hint::black_box(copy.get_changes(&[]).len());
+        steps.count = start.elapsed();
+        let start = Instant::now();
+        steps.bytes_written = copy.save().len();
+        steps.save = start.elapsed();
+    }
+    let (reply, time) = timed_answer(id, &mut doc, &row.state, incoming)?;
+    steps.answer = time;
+    steps.reply_bytes = reply.len();
+    Ok(steps)
+}
+
+/// The projection with item digests: nothing is read unless its digest changed, and only the
+/// new changes are written (appended to the stored document).
+fn after_path(id: DocumentId, row: &Row, wanted: &Items, incoming: Option<&Frame>) -> Res<Steps> {
+    let mut steps = Steps::default();
+    let start = Instant::now();
+    let stored = items::decode_digests(&row.digests).ok_or("bad digests")?;
+    let wanted_digests = items::digests(wanted);
+    if stored.keys().any(|id| !wanted.contains_key(id)) {
+        return Err("an item would be removed".into());
+    }
+    let same = stored == wanted_digests;
+    steps.digest = start.elapsed();
+    let start = Instant::now();
+    let mut doc = AutoCommit::load(&row.document)?;
+    steps.load = start.elapsed();
+    if !same {
+        let start = Instant::now();
+        let before = doc.get_heads();
+        items::reconcile_known(&mut doc, wanted, &wanted_digests, &stored)?;
+        steps.reconcile = start.elapsed();
+        let start = Instant::now();
+        let changes = doc.get_changes(&before);
+        let mut appended = row.document.clone();
+        for change in &changes {
+            appended.extend_from_slice(change.raw_bytes());
+        }
+        let digests = items::encode_digests(&wanted_digests);
+        steps.bytes_written = appended.len() - row.document.len() + digests.len();
+        std::hint::black_box((changes.len(), appended, digests));
+        steps.save = start.elapsed();
+    }
+    let (reply, time) = timed_answer(id, &mut doc, &row.state, incoming)?;
+    steps.answer = time;
+    steps.reply_bytes = reply.len();
+    Ok(steps)
+}
+
+fn server_path(
+    id: DocumentId,
+    served: &Served,
+    device: &mut DevicePeer,
+    wanted: &Items,
+    next: usize,
+    reps: usize,
+) -> Res<ServerPath> {
+    let mut doc = served.doc.clone();
+    let row = Row {
+        document: doc.save(),
+        digests: items::encode_digests(&items::digests(wanted)),
+        state: served.state.encode(),
+    };
+    let mut changed = wanted.clone();
+    changed.insert(item_id(next), items::fields_of(&record_item(next))?);
+
+    // The device's acknowledgement of the push, answered when nothing has changed since.
+    let mut pushed = AutoCommit::load(&row.document)?;
+    items::reconcile(&mut pushed, &changed)?;
+    let (push, _) = timed_answer(id, &mut pushed, &row.state, None)?;
+    device.receive(&Frame::decode(&push)?)?;
+    let ack = device.outgoing();
+    let mut acked_doc = pushed.clone();
+    let acked = Row {
+        document: acked_doc.save(),
+        digests: items::encode_digests(&items::digests(&changed)),
+        state: row.state.clone(),
+    };
+
+    let mut path = ServerPath::default();
+    let (mut bc, mut bs, mut ac, mut as_) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        bc.push(before_path(id, &row, &changed, None)?);
+        bs.push(before_path(id, &acked, &changed, Some(&ack))?);
+        ac.push(after_path(id, &row, &changed, None)?);
+        as_.push(after_path(id, &acked, &changed, Some(&ack))?);
+    }
+    path.before_change = median_steps(&bc);
+    path.before_same = median_steps(&bs);
+    path.after_change = median_steps(&ac);
+    path.after_same = median_steps(&as_);
+
+    for appended in [1, 10, 100] {
+        let mut log = AutoCommit::load(&row.document)?;
+        let before = log.get_heads();
+        let mut more = wanted.clone();
+        for n in 0..appended {
+            more.insert(
+                item_id(next + 1 + n),
+                items::fields_of(&record_item(next + 1 + n))?,
+            );
+        }
+        items::reconcile(&mut log, &more)?;
+        let mut bytes = row.document.clone();
+        for change in log.get_changes(&before) {
+            bytes.extend_from_slice(change.raw_bytes());
+        }
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            let start = Instant::now();
+            std::hint::black_box(AutoCommit::load(&bytes)?);
+            times.push(start.elapsed());
+        }
+        path.load_appended.push((appended, median(&times)));
+    }
+    Ok(path)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,6 +849,42 @@ fn main() -> Res<()> {
     });
     row("save / load the document", &|r| {
         format!("{} / {}", ms(r.save_time), ms(r.load_time))
+    });
+
+    let steps = |s: &Steps| {
+        format!(
+            "**{}**: digests {} · load {} · read {} · reconcile {} · count {} · save {} · answer {}; writes {}, replies {}",
+            ms(s.total()),
+            ms(s.digest),
+            ms(s.load),
+            ms(s.read),
+            ms(s.reconcile),
+            ms(s.count),
+            ms(s.save),
+            ms(s.answer),
+            bytes(s.bytes_written),
+            bytes(s.reply_bytes)
+        )
+    };
+    row("**6. server projection, one new item** (before)", &|r| {
+        steps(&r.path.before_change)
+    });
+    row("server projection, one new item (after)", &|r| {
+        steps(&r.path.after_change)
+    });
+    row("**server projection, nothing changed** (before)", &|r| {
+        steps(&r.path.before_same)
+    });
+    row("server projection, nothing changed (after)", &|r| {
+        steps(&r.path.after_same)
+    });
+    row("load with 1 / 10 / 100 appended changes", &|r| {
+        r.path
+            .load_appended
+            .iter()
+            .map(|(_, t)| ms(*t))
+            .collect::<Vec<_>>()
+            .join(" / ")
     });
 
     println!(

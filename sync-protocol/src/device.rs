@@ -26,6 +26,14 @@ pub enum Event {
     Removed(DocumentId),
     /// The device was revoked: every document was destroyed.
     Revoked,
+    /// The server refused the device's changes to a document it writes: the local copy (with
+    /// the refused changes) was destroyed and is synced again from the server's.
+    Rejected {
+        /// Which document.
+        document: DocumentId,
+        /// Why: `too_large` or `invalid_shape`.
+        code: String,
+    },
     /// An intent was settled.
     Settled(IntentOutcome),
 }
@@ -147,6 +155,16 @@ impl DevicePeer {
                         events.push(Event::Removed(id));
                     }
                 }
+                DocumentBody::Rejected { code } => {
+                    // The refused changes can never be accepted: start again from the server's.
+                    if let Some(local) = self.documents.get_mut(&id) {
+                        *local = Local::empty(document.generation);
+                        events.push(Event::Rejected {
+                            document: id,
+                            code: code.clone(),
+                        });
+                    }
+                }
                 DocumentBody::Superseded => {
                     let local = self.documents.entry(id).or_insert_with(|| Local::empty(0));
                     if local.generation < document.generation {
@@ -199,9 +217,28 @@ impl DevicePeer {
         self.items(id)?.values().map(items::item_from).collect()
     }
 
-    /// Writes the device's own items into a document it may write (the personal document).
-    pub fn write(&mut self, id: DocumentId, wanted: &Items) -> Result<usize, ItemError> {
+    /// The device's copy of a document, to read (for the personal document with
+    /// [`crate::personal::read`]).
+    pub fn document(&self, id: DocumentId) -> Option<&AutoCommit> {
+        self.documents.get(&id).map(|local| &local.doc)
+    }
+
+    /// Edits the device's copy of a document it may write (the personal document), typically
+    /// with the helpers of [`crate::personal`]; the changes go out in the next [`outgoing`]
+    /// frame. Returns `None`, changing nothing, for a document devices may not write.
+    ///
+    /// [`outgoing`]: DevicePeer::outgoing
+    pub fn edit<R>(
+        &mut self,
+        id: DocumentId,
+        edit: impl FnOnce(&mut AutoCommit) -> R,
+    ) -> Option<R> {
+        if !id.section.device_writable() {
+            return None;
+        }
         let local = self.documents.entry(id).or_insert_with(|| Local::empty(0));
-        items::reconcile(&mut local.doc, wanted)
+        let result = edit(&mut local.doc);
+        local.doc.commit();
+        Some(result)
     }
 }

@@ -58,6 +58,15 @@ pub enum DocumentBody {
     Superseded,
     /// Server → device: the viewer may no longer see this document at all; destroy it.
     Removed,
+    /// Server → device: the device's changes to a document it writes (the personal document)
+    /// were refused, and the server's copy is unchanged. The device must destroy its local copy
+    /// and sync state and sync this generation again from empty (a `sync` message from the
+    /// server's fresh state may follow in the same frame). `code` is `too_large` or
+    /// `invalid_shape`. Added within wire version 1; sent only for device-written documents.
+    Rejected {
+        /// Why: `too_large` or `invalid_shape`.
+        code: String,
+    },
 }
 
 /// Why a frame could not be read.
@@ -145,6 +154,21 @@ mod tests {
         };
         // 300 payload bytes plus the envelope: an array of integers would be ~600 bytes.
         assert!(frame.encode().len() < 450, "{}", frame.encode().len());
+    }
+
+    #[test]
+    fn a_rejection_round_trips_through_cbor() {
+        let frame = Frame {
+            documents: vec![DocumentFrame {
+                document: DocumentId::new(Uuid::nil(), Section::Personal),
+                generation: 0,
+                body: DocumentBody::Rejected {
+                    code: "too_large".to_owned(),
+                },
+            }],
+            ..Frame::new()
+        };
+        assert_eq!(Frame::decode(&frame.encode()), Ok(frame));
     }
 
     #[test]

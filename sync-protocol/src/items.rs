@@ -158,30 +158,176 @@ pub fn reconcile(doc: &mut AutoCommit, wanted: &Items) -> Result<usize, ItemErro
         if existing == Some(fields) {
             continue;
         }
-        let item = match existing {
-            Some(_) => match doc.get(&map, id.as_str())? {
-                Some((Value::Object(ObjType::Map), item)) => item,
-                _ => doc.put_object(&map, id.as_str(), ObjType::Map)?,
-            },
-            None => doc.put_object(&map, id.as_str(), ObjType::Map)?,
-        };
-        for (name, value) in fields {
-            if existing.and_then(|e| e.get(name)) != Some(value) {
-                doc.put(&item, name.as_str(), scalar(value))?;
-            }
-        }
-        if let Some(existing) = existing {
-            for name in existing.keys().filter(|name| !fields.contains_key(*name)) {
-                doc.delete(&item, name.as_str())?;
-            }
-        }
-        doc.commit();
+        write_item(doc, &map, id, fields, existing)?;
         changed += 1;
     }
     for id in current.keys().filter(|id| !wanted.contains_key(*id)) {
         doc.delete(&map, id.as_str())?;
         doc.commit();
         changed += 1;
+    }
+    Ok(changed)
+}
+
+/// Writes one item as its own change: the fields that differ from `existing`, and deletes the
+/// fields it no longer has.
+fn write_item(
+    doc: &mut AutoCommit,
+    map: &ObjId,
+    id: &str,
+    fields: &Fields,
+    existing: Option<&Fields>,
+) -> Result<(), ItemError> {
+    let item = match existing {
+        Some(_) => match doc.get(map, id)? {
+            Some((Value::Object(ObjType::Map), item)) => item,
+            _ => doc.put_object(map, id, ObjType::Map)?,
+        },
+        None => doc.put_object(map, id, ObjType::Map)?,
+    };
+    for (name, value) in fields {
+        if existing.and_then(|e| e.get(name)) != Some(value) {
+            doc.put(&item, name.as_str(), scalar(value))?;
+        }
+    }
+    if let Some(existing) = existing {
+        for name in existing.keys().filter(|name| !fields.contains_key(*name)) {
+            doc.delete(&item, name.as_str())?;
+        }
+    }
+    doc.commit();
+    Ok(())
+}
+
+/// Reads one item of the `items` map, if the document holds it.
+fn read_item(doc: &AutoCommit, map: &ObjId, id: &str) -> Result<Option<Fields>, ItemError> {
+    let Some((Value::Object(ObjType::Map), item)) = doc.get(map, id)? else {
+        return Ok(None);
+    };
+    let mut fields = Fields::new();
+    for name in doc.keys(&item) {
+        if let Some((Value::Scalar(value), _)) = doc.get(&item, name.as_str())? {
+            fields.insert(name, field(&value));
+        }
+    }
+    Ok(Some(fields))
+}
+
+/// A digest of one item's fields: the first 16 bytes of SHA-256 over an unambiguous encoding
+/// of its names and values. Equal fields have equal digests, on every platform and release.
+pub type Digest = [u8; 16];
+
+/// The digest of every item of a document, by id: kept beside a stored document so the next
+/// reconcile knows which items differ without reading the document.
+pub type Digests = BTreeMap<String, Digest>;
+
+/// The digest of one item.
+pub fn digest(fields: &Fields) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    let mut bytes = |data: &[u8]| {
+        hasher.update((data.len() as u64).to_le_bytes());
+        hasher.update(data);
+    };
+    for (name, value) in fields {
+        bytes(name.as_bytes());
+        match value {
+            Field::Null => bytes(b"n"),
+            Field::Bool(b) => bytes(if *b { b"t" } else { b"f" }),
+            Field::Int(i) => {
+                bytes(b"i");
+                bytes(&i.to_le_bytes());
+            }
+            Field::Float(f) => {
+                bytes(b"d");
+                bytes(&f.to_bits().to_le_bytes());
+            }
+            Field::Text(s) => {
+                bytes(b"s");
+                bytes(s.as_bytes());
+            }
+        }
+    }
+    let full = hasher.finalize();
+    let mut out = Digest::default();
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// The digest of every item.
+pub fn digests(items: &Items) -> Digests {
+    items
+        .iter()
+        .map(|(id, fields)| (id.clone(), digest(fields)))
+        .collect()
+}
+
+/// The stored form of [`Digests`]: a version byte, then per item (in id order) the id's length
+/// (u32, little-endian), the id and its 16-byte digest.
+pub fn encode_digests(digests: &Digests) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + digests.len() * (4 + 36 + 16));
+    out.push(1);
+    for (id, digest) in digests {
+        // An id is far shorter than 4 GiB; a longer one would not decode (and be rebuilt).
+        let len = u32::try_from(id.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(digest);
+    }
+    out
+}
+
+/// Reads [`encode_digests`]' output back; `None` when it is not well-formed.
+pub fn decode_digests(mut bytes: &[u8]) -> Option<Digests> {
+    let (&1, rest) = bytes.split_first()? else {
+        return None;
+    };
+    bytes = rest;
+    let mut digests = Digests::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let (id, rest) = rest.split_at_checked(len)?;
+        let (digest, rest) = rest.split_first_chunk::<16>()?;
+        digests.insert(std::str::from_utf8(id).ok()?.to_owned(), *digest);
+        bytes = rest;
+    }
+    Some(digests)
+}
+
+/// [`reconcile`] for a document whose items are known to have the digests `stored` (kept from
+/// the last reconcile): only the items whose digest differs from `wanted_digests` (the
+/// [`digests`] of `wanted`) are read and written, so the cost follows the change, not the
+/// document. Returns how many items changed.
+pub fn reconcile_known(
+    doc: &mut AutoCommit,
+    wanted: &Items,
+    wanted_digests: &Digests,
+    stored: &Digests,
+) -> Result<usize, ItemError> {
+    let map = items_map(doc)?;
+    let mut changed = 0;
+    for (id, fields) in wanted {
+        let known = stored.get(id);
+        if known.is_some() && known == wanted_digests.get(id) {
+            continue;
+        }
+        let existing = match known {
+            Some(_) => read_item(doc, &map, id)?,
+            None => None,
+        };
+        if existing.as_ref() == Some(fields) {
+            continue;
+        }
+        write_item(doc, &map, id, fields, existing.as_ref())?;
+        changed += 1;
+    }
+    for id in stored.keys().filter(|id| !wanted.contains_key(*id)) {
+        if doc.get(&map, id.as_str())?.is_some() {
+            doc.delete(&map, id.as_str())?;
+            doc.commit();
+            changed += 1;
+        }
     }
     Ok(changed)
 }
@@ -240,5 +386,44 @@ mod tests {
         assert_eq!(reconcile(&mut doc, &wanted).unwrap(), 2);
         assert_eq!(read_items(&doc).unwrap(), wanted);
         assert_eq!(doc.get_changes(&[]).len(), changes_before + 2);
+    }
+
+    #[test]
+    fn digests_round_trip_and_reconcile_known_touches_only_changed_items() {
+        let mut doc = AutoCommit::new();
+        let mut wanted = Items::new();
+        for (id, term) in [("a", "Asthma"), ("b", "Eczema"), ("c", "Gout")] {
+            wanted.insert(id.to_owned(), fields_of(&entry(term)).unwrap());
+        }
+        reconcile(&mut doc, &wanted).unwrap();
+        let stored = digests(&wanted);
+        assert_eq!(
+            decode_digests(&encode_digests(&stored)),
+            Some(stored.clone())
+        );
+        assert_eq!(decode_digests(&[1, 5, 0, 0, 0, b'a']), None, "truncated");
+        assert_eq!(decode_digests(&[]), None);
+        assert_ne!(stored["a"], stored["b"]);
+        let mut other = entry("Asthma");
+        other.value = None;
+        assert_ne!(digest(&fields_of(&other).unwrap()), stored["a"]);
+
+        let same = digests(&wanted);
+        assert_eq!(
+            reconcile_known(&mut doc, &wanted, &same, &stored).unwrap(),
+            0
+        );
+
+        let changes_before = doc.get_changes(&[]).len();
+        wanted.insert("b".to_owned(), fields_of(&entry("Atopic eczema")).unwrap());
+        wanted.insert("d".to_owned(), fields_of(&entry("Migraine")).unwrap());
+        wanted.remove("c");
+        let next = digests(&wanted);
+        assert_eq!(
+            reconcile_known(&mut doc, &wanted, &next, &stored).unwrap(),
+            3
+        );
+        assert_eq!(read_items(&doc).unwrap(), wanted);
+        assert_eq!(doc.get_changes(&[]).len(), changes_before + 3);
     }
 }

@@ -15,6 +15,9 @@
 //!   are ignored and counted).
 //! - [`device`]: the device's half, a state machine the SDK wraps and tests use as the device.
 //! - [`intents`]: offline writes with idempotency keys, and their outcomes.
+//! - [`personal`]: the personal document the account's devices write (read markers, private
+//!   notes, hidden items, drafts): its shape, validation against size limits, and the helpers a
+//!   device writes it with.
 //!
 //! `PROTOCOL.md` beside this crate describes the protocol for outside implementers.
 //!
@@ -59,9 +62,11 @@ pub mod documents;
 pub mod envelope;
 pub mod intents;
 pub mod items;
+pub mod personal;
 pub mod schema;
 pub mod server;
 
+pub use automerge;
 pub use device::{DevicePeer, Event};
 pub use documents::{DocumentId, Section};
 pub use envelope::{DocumentBody, DocumentFrame, Frame, WIRE_VERSION};

@@ -1,10 +1,13 @@
 //! The server's half of a document exchange, without I/O: given the stored document, its
 //! generation and the device's sync state, answer one incoming document frame (or push after a
 //! change). Section documents are read-only for devices: their changes are not applied, only
-//! counted, so the caller can log them (without content).
+//! counted, so the caller can log them (without content). A document devices write (the
+//! personal document) is answered by [`answer_validated`]: the device's changes are applied to a
+//! fork, and adopted only if the fork passes validation; otherwise they are rejected.
 
 use crate::documents::DocumentId;
 use crate::envelope::{DocumentBody, DocumentFrame};
+use crate::personal::Invalid;
 use automerge::AutoCommit;
 use automerge::sync::{self, SyncDoc};
 
@@ -37,8 +40,14 @@ pub struct Answer {
     pub frames: Vec<DocumentFrame>,
     /// Changes the device sent for a document it may not write, ignored.
     pub ignored_changes: usize,
-    /// Whether the device's sync state was reset (it was on an old generation).
+    /// Whether the device's sync state was reset (it was on an old generation, or its changes
+    /// were rejected).
     pub state_reset: bool,
+    /// Whether the device's changes were adopted and changed the document (the caller stores
+    /// it).
+    pub changed: bool,
+    /// Why the device's changes were rejected, if they were (the document is unchanged).
+    pub rejected: Option<Invalid>,
 }
 
 /// Answers `incoming` (or, when `None`, pushes what the device lacks) for one document.
@@ -84,4 +93,183 @@ pub fn answer(
         });
     }
     Ok(answer)
+}
+
+/// Answers `incoming` for a document the device writes. A sync message carrying changes is
+/// applied to a fork of `doc` with a copy of `state`; when the fork passes `validate` both are
+/// adopted. Otherwise `doc` is left as it was, the device's state is reset (the server must not
+/// believe the device shares the rejected changes, and the device starts again from empty), and
+/// the answer is a `rejected` notice followed by a sync message from the fresh state.
+pub fn answer_validated(
+    id: DocumentId,
+    generation: u32,
+    doc: &mut AutoCommit,
+    state: &mut sync::State,
+    incoming: Option<&DocumentFrame>,
+    validate: impl FnOnce(&AutoCommit) -> Result<(), Invalid>,
+) -> Result<Answer, ExchangeError> {
+    let Some(DocumentFrame {
+        generation: sent_generation,
+        body: DocumentBody::Sync(bytes),
+        ..
+    }) = incoming
+    else {
+        return answer(id, generation, doc, state, true, incoming);
+    };
+    if *sent_generation != generation {
+        return answer(id, generation, doc, state, true, incoming);
+    }
+    let message =
+        sync::Message::decode(bytes).map_err(|e| ExchangeError::Malformed(e.to_string()))?;
+    let mut answer = Answer::default();
+    if message.changes.is_empty() {
+        // Heads and bloom filters only: nothing to validate.
+        doc.sync().receive_sync_message(state, message)?;
+    } else {
+        let before = doc.get_heads();
+        let mut fork = doc.fork();
+        let mut fork_state = state.clone();
+        let applied = fork.sync().receive_sync_message(&mut fork_state, message);
+        let verdict = applied
+            .map_err(Invalid::from)
+            .and_then(|()| validate(&fork));
+        match verdict {
+            Ok(()) => {
+                answer.changed = fork.get_heads() != before;
+                *doc = fork;
+                *state = fork_state;
+            }
+            Err(invalid) => {
+                *state = device_state(None, true);
+                answer.state_reset = true;
+                answer.rejected = Some(invalid);
+                answer.frames.push(DocumentFrame {
+                    document: id,
+                    generation,
+                    body: DocumentBody::Rejected {
+                        code: invalid.code().to_owned(),
+                    },
+                });
+            }
+        }
+    }
+    if let Some(message) = doc.sync().generate_sync_message(state) {
+        answer.frames.push(DocumentFrame {
+            document: id,
+            generation,
+            body: DocumentBody::Sync(message.encode()),
+        });
+    }
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{DevicePeer, Event};
+    use crate::documents::Section;
+    use crate::envelope::Frame;
+    use crate::personal::{self, Limits};
+
+    const LIMITS: Limits = Limits {
+        max_bytes: 10_000,
+        max_entries: 100,
+        max_text_bytes: 50,
+    };
+
+    /// Exchanges frames until quiet; returns the events and every frame the server sent.
+    fn settle(
+        id: DocumentId,
+        device: &mut DevicePeer,
+        doc: &mut AutoCommit,
+        state: &mut sync::State,
+    ) -> (Vec<Event>, Vec<DocumentFrame>, bool) {
+        let (mut events, mut sent, mut changed) = (Vec::new(), Vec::new(), false);
+        for _ in 0..10 {
+            let request = device.outgoing();
+            let incoming = request.documents.iter().find(|d| d.document == id);
+            let answer = answer_validated(id, 0, doc, state, incoming, |fork| {
+                personal::validate(fork, &LIMITS)
+            })
+            .unwrap();
+            changed |= answer.changed;
+            let reply = Frame {
+                documents: answer.frames,
+                ..Frame::new()
+            };
+            sent.extend(reply.documents.clone());
+            let quiet = request.is_empty() && reply.is_empty();
+            events.extend(device.receive(&reply).unwrap());
+            if quiet {
+                return (events, sent, changed);
+            }
+        }
+        panic!("no convergence");
+    }
+
+    #[test]
+    fn valid_changes_are_adopted_and_invalid_ones_rejected_leaving_the_document_unchanged() {
+        let id = DocumentId::new(uuid::Uuid::nil(), Section::Personal);
+        let mut stored = AutoCommit::new();
+        let mut state = device_state(None, true);
+        let mut device = DevicePeer::new();
+        device.follow(id);
+        device
+            .edit(id, |doc| personal::set_note(doc, "e1", "kept"))
+            .unwrap()
+            .unwrap();
+        let (_, _, changed) = settle(id, &mut device, &mut stored, &mut state);
+        assert!(changed);
+        assert_eq!(personal::read(&stored).unwrap().notes["e1"], "kept");
+        let heads = stored.get_heads();
+
+        // Too long a note: refused, the stored copy is as it was, the device starts again.
+        device
+            .edit(id, |doc| personal::set_note(doc, "e2", &"x".repeat(51)))
+            .unwrap()
+            .unwrap();
+        let (events, sent, changed) = settle(id, &mut device, &mut stored, &mut state);
+        assert!(!changed);
+        assert_eq!(
+            stored.get_heads(),
+            heads,
+            "the stored document is unchanged"
+        );
+        assert!(
+            events.contains(&Event::Rejected {
+                document: id,
+                code: "too_large".to_owned()
+            }),
+            "{events:?}"
+        );
+        assert!(sent.iter().all(|f| {
+            match &f.body {
+                DocumentBody::Sync(bytes) => sync::Message::decode(bytes)
+                    .unwrap()
+                    .changes
+                    .iter()
+                    .all(|c| c.windows(51).all(|w| w != [b'x'; 51])),
+                _ => true,
+            }
+        }));
+        let on_device = personal::read(device.document(id).unwrap()).unwrap();
+        assert_eq!(on_device.notes.keys().collect::<Vec<_>>(), ["e1"]);
+
+        // After the reset the device writes again, and its valid change is adopted.
+        device
+            .edit(id, |doc| personal::hide(doc, "e1"))
+            .unwrap()
+            .unwrap();
+        let (_, _, changed) = settle(id, &mut device, &mut stored, &mut state);
+        assert!(changed);
+        assert!(personal::read(&stored).unwrap().hidden.contains("e1"));
+    }
+
+    #[test]
+    fn devices_may_edit_only_the_personal_document() {
+        let mut device = DevicePeer::new();
+        let record = DocumentId::new(uuid::Uuid::nil(), Section::Record);
+        assert!(device.edit(record, |_| ()).is_none());
+        assert!(device.document(record).is_none());
+    }
 }

@@ -6,7 +6,7 @@
 use crate::TestApp;
 use chrono::NaiveDate;
 use gp_online::config::IdentityConfig;
-use gp_online::db::entities::{accounts, devices, patients, practices, staff};
+use gp_online::db::entities::{accounts, devices, patients, practices, proxy_grants, staff};
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
 use sea_orm::{ActiveModelTrait, Set};
@@ -127,4 +127,60 @@ pub async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRol
         .await
         .unwrap()
         .access_token
+}
+
+/// A proxy grant letting the patient `proxy_patient_id` act for `patient` with `scopes`
+/// (comma-separated wire names), active from 2020 to 2030 unless `adjust` changes it (e.g. a
+/// past end date or a suspension), written straight to the database.
+pub async fn proxy_grant(
+    app: &TestApp,
+    patient: &patients::Model,
+    proxy_patient_id: Uuid,
+    scopes: &str,
+    adjust: impl FnOnce(&mut proxy_grants::Model),
+) -> proxy_grants::Model {
+    let now = app.clock.now();
+    let mut grant = proxy_grants::Model {
+        id: Uuid::new_v4(),
+        practice_id: patient.practice_id,
+        patient_id: patient.id,
+        proxy_patient_id: Some(proxy_patient_id),
+        proxy_carer_id: None,
+        relationship: "carer".to_owned(),
+        status: proxy_grants::GrantStatus::Active,
+        scopes: scopes.to_owned(),
+        legal_basis: proxy_grants::LegalBasis::PatientConsent,
+        decided_by_staff_id: None,
+        decided_at: now,
+        starts_on: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        ends_on: NaiveDate::from_ymd_opt(2030, 1, 1),
+        no_end_date_exception: false,
+        young_person_consent_at: None,
+        suspended_at: None,
+        suspended_reason: None,
+        revoked_at: None,
+        revoked_by: None,
+        refusal_reason: None,
+        last_used_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    adjust(&mut grant);
+    proxy_grants::ActiveModel::from(grant)
+        .insert(&app.db)
+        .await
+        .unwrap()
+}
+
+/// A clinical-system integration key for the practice (the bearer secret, shown once).
+pub async fn integration_key(app: &TestApp, practice: &practices::Model) -> String {
+    gp_online::identity::integration::create_key(
+        &app.db,
+        &practice.ods_code,
+        "Clinical system",
+        app.clock.now(),
+    )
+    .await
+    .unwrap()
+    .key
 }

@@ -70,6 +70,9 @@ impl TestDatabase {
         config.database.url = Some(self.url.clone().into());
         config.database.max_connections = 8;
         config.server.data_dir = self._dir.path().to_path_buf();
+        // Tests run the proxy sweep themselves, at the time they choose; a test of the
+        // schedule turns it back on.
+        config.jobs.proxy_sweep_secs = 0;
         config
     }
 }

@@ -423,6 +423,17 @@ pub struct Capabilities {
     pub access_log: bool,
 }
 
+/// Whether a patient or proxy viewer may act in `scope` for the patient today: the patient
+/// always, a proxy when their valid grant includes it (feature switches aside).
+pub fn holds_scope(viewer: &Viewer, facts: &PatientFacts, scope: Scope, today: NaiveDate) -> bool {
+    let viewable = may_view_patient(viewer, facts, today);
+    match viewer {
+        Viewer::Patient { .. } => viewable,
+        Viewer::Proxy { grant, .. } => viewable && Scope::of_grant(grant).contains(&scope),
+        Viewer::Staff { .. } => false,
+    }
+}
+
 /// The capabilities of a patient or proxy viewer (staff use the staff API instead).
 pub fn capabilities(viewer: &Viewer, facts: &PatientFacts, today: NaiveDate) -> Capabilities {
     let settings = facts.settings();
@@ -431,11 +442,7 @@ pub fn capabilities(viewer: &Viewer, facts: &PatientFacts, today: NaiveDate) -> 
         .filter(|s| section_access(viewer, facts, *s, today) != SectionAccess::Denied)
         .collect();
     let viewable = may_view_patient(viewer, facts, today);
-    let scoped = |scope: Scope| match viewer {
-        Viewer::Patient { .. } => viewable,
-        Viewer::Proxy { grant, .. } => viewable && Scope::of_grant(grant).contains(&scope),
-        Viewer::Staff { .. } => false,
-    };
+    let scoped = |scope: Scope| holds_scope(viewer, facts, scope, today);
     Capabilities {
         record_sections,
         appointments: settings.features.appointments && scoped(Scope::Appointments),

@@ -33,6 +33,46 @@ pub async fn for_account(
     Ok(None)
 }
 
+/// Everyone who may act for the patient today: the patient's own account, and each proxy's
+/// account under a valid grant. Who hears of a change is decided from this list.
+pub async fn audiences(
+    db: &impl ConnectionTrait,
+    facts: &PatientFacts,
+    today: NaiveDate,
+) -> Result<Vec<Viewer>, DbErr> {
+    let mut viewers: Vec<Viewer> = accounts::Entity::find()
+        .filter(accounts::Column::PatientId.eq(facts.patient.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|account| Viewer::Patient {
+            account_id: account.id,
+        })
+        .filter(|viewer| rules::may_view_patient(viewer, facts, today))
+        .collect();
+    let grants = proxy_grants::Entity::find()
+        .filter(proxy_grants::Column::PatientId.eq(facts.patient.id))
+        .all(db)
+        .await?;
+    for grant in grants {
+        if !rules::grant_is_valid(&grant, facts, today) {
+            continue;
+        }
+        let holder = match (grant.proxy_patient_id, grant.proxy_carer_id) {
+            (Some(patient_id), _) => accounts::Column::PatientId.eq(patient_id),
+            (None, Some(carer_id)) => accounts::Column::CarerId.eq(carer_id),
+            (None, None) => continue,
+        };
+        for account in accounts::Entity::find().filter(holder).all(db).await? {
+            viewers.push(Viewer::Proxy {
+                account_id: account.id,
+                grant: Box::new(grant.clone()),
+            });
+        }
+    }
+    Ok(viewers)
+}
+
 /// Every grant naming the account holder as proxy (valid or not; callers check validity).
 pub async fn grants_held(
     db: &impl ConnectionTrait,

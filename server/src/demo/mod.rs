@@ -518,10 +518,19 @@ async fn stored_summary(
 }
 
 /// Loads the demo practice in one transaction, or, when it is already there, writes nothing
-/// and returns the summary of what is stored.
+/// and returns the summary of what is stored. A database that holds any other practice is
+/// refused: the demo's linkage details derive from a public seed, so it must never share a
+/// database with real patients.
 pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<DemoSummary, DbErr> {
     if let Some(practice) = find_practice(db).await? {
         return stored_summary(db, &practice, now).await;
+    }
+    if practices::Entity::find().one(db).await?.is_some() {
+        return Err(DbErr::Custom(
+            "this database holds other practices: the demo practice is only for development \
+             databases"
+                .to_owned(),
+        ));
     }
     let rows = generate(now);
     let outcome = async {

@@ -130,8 +130,9 @@ impl FromRequestParts<AppState> for IntegrationSession {
 }
 
 /// Resolves the signed-in account acting for `patient_id`: the patient themself or a proxy
-/// under a valid grant. An unknown patient and one the account may not act for get the same
-/// 404, so nothing reveals that the patient exists.
+/// under a valid grant (whose use is recorded, for the rule that removes unused grants). An
+/// unknown patient and one the account may not act for get the same 404, so nothing reveals
+/// that the patient exists.
 pub async fn acting_for(
     state: &AppState,
     session: &AccountSession,
@@ -144,5 +145,8 @@ pub async fn acting_for(
     let viewer = crate::access::viewer::for_account(&state.db, session.account_id, &facts, today)
         .await?
         .ok_or_else(AppError::not_found)?;
+    if let crate::access::Viewer::Proxy { grant, .. } = &viewer {
+        crate::proxy::record_use(&state.db, grant, state.clock.now()).await?;
+    }
     Ok((viewer, facts))
 }

@@ -141,6 +141,7 @@ mod tests {
             MessageDeletionNotAllowed,
             GrantNotActive,
             CapacityRequired,
+            YoungPersonConsentRequired,
         ];
         let names: std::collections::HashSet<&str> = all.iter().map(|c| c.as_str()).collect();
         assert_eq!(names.len(), all.len());

@@ -66,7 +66,8 @@ pub struct AppState {
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the application: every route plus the middleware stack, and starts this node's
-/// share of the background work (the sync relay and, on PostgreSQL, its listener); call it
+/// share of the background work (the sync relay and, on PostgreSQL, its listener; the periodic
+/// [`crate::jobs`]); call it
 /// inside the Tokio runtime. Fails only on an identity configuration the relying party refuses
 /// (the message names the key).
 pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<Router, String> {
@@ -81,6 +82,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
         let url = config.database_url().expose_secret().to_owned();
         tokio::spawn(crate::sync::live::listen(url, hub.clone()));
     }
+    crate::jobs::start(db.clone(), clock.clone(), &config.jobs);
     let (routes, openapi) = api_routes().split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     let state = AppState {

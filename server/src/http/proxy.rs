@@ -7,7 +7,7 @@ use super::AppState;
 use super::auth::{AccountSession, StaffSession};
 use super::extract::ApiJson;
 use crate::error::AppError;
-use crate::proxy::{self, Decider, Grant, GrantChange, GrantRequest, RevokeReason};
+use crate::proxy::{self, Decider, Grant, GrantChange, GrantRequest, GrantReview, RevokeReason};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(practice_grants))
         .routes(routes!(change_grant))
         .routes(routes!(revoke_grant))
+        .routes(routes!(review_grant))
         .routes(routes!(my_proxies))
         .routes(routes!(revoke_my_proxy))
 }
@@ -127,6 +128,35 @@ async fn revoke_grant(
             &decider(&session),
             grant_id,
             body.reason,
+            state.clock.now(),
+        )
+        .await?,
+    ))
+}
+
+/// The practice's review of a grant: records the young person's consent and lifts a suspension
+/// of the time rules (the age review at 11–13, or the one at 16, which needs the consent).
+/// Admins only.
+#[utoipa::path(post, path = "/api/v1/practice/proxy-grants/{grant_id}/review", tag = "proxy",
+    params(("grant_id" = Uuid, Path, description = "The grant")),
+    request_body = GrantReview,
+    responses((status = 200, body = Grant), (status = 403, body = super::error::Problem),
+              (status = 404, body = super::error::Problem),
+              (status = 409, description = "`grant_not_active`: revoked, refused or expired", body = super::error::Problem),
+              (status = 422, description = "`young_person_consent_required`: the patient is 16 or over", body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn review_grant(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path(grant_id): Path<Uuid>,
+    ApiJson(body): ApiJson<GrantReview>,
+) -> Result<Json<Grant>, AppError> {
+    Ok(Json(
+        proxy::review(
+            &state.db,
+            &decider(&session),
+            grant_id,
+            &body,
             state.clock.now(),
         )
         .await?,

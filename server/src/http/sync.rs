@@ -56,6 +56,7 @@ async fn sync_batch(
         &state.db,
         syncer,
         &frame,
+        &state.config.sync,
         state.clock.now(),
     ))
     .await?;
@@ -102,7 +103,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                 Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
                     Ok(frame) => {
                         followed.extend(frame.documents.iter().map(|d| d.document));
-                        Box::pin(exchange::handle(&state.db, syncer, &frame, state.clock.now())).await
+                        Box::pin(exchange::handle(&state.db, syncer, &frame, &state.config.sync, state.clock.now())).await
                     }
                     Err(_) => break,
                 },
@@ -119,7 +120,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                 if documents.is_empty() {
                     continue;
                 }
-                Box::pin(exchange::push(&state.db, syncer, &documents, state.clock.now())).await
+                Box::pin(exchange::push(&state.db, syncer, &documents, &state.config.sync, state.clock.now())).await
             }
             _ = check.tick() => {
                 let live = crate::identity::sessions::is_live(&state.db, session.session_id, state.clock.now()).await;

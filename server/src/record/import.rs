@@ -12,6 +12,8 @@
 //! - **No clinical text leaves this module** except into its own rows: the audit event and
 //!   the outbox carry counts, ids and section names only, and nothing here logs.
 
+use crate::access::Section;
+use crate::access::rules;
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::documents::{self, DocumentType};
@@ -32,7 +34,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -875,8 +877,8 @@ impl Parsed {
 struct Changes {
     /// (patient, section) pairs whose projection must be reconciled.
     dirty: BTreeSet<(Uuid, &'static str)>,
-    /// Patients with a result released by this batch.
-    released: BTreeSet<Uuid>,
+    /// Results released by this batch, by patient.
+    released: BTreeMap<Uuid, Vec<Uuid>>,
 }
 
 impl Changes {
@@ -1047,8 +1049,22 @@ pub async fn import_batch(
     for (patient_id, section) in &changes.dirty {
         outbox::mark_dirty(&txn, *patient_id, section, "import", now).await?;
     }
-    for patient_id in &changes.released {
-        outbox::notify_patient(&txn, *patient_id, "result_released", now).await?;
+    for (patient_id, ids) in &changes.released {
+        let released = results::Entity::find()
+            .filter(results::Column::Id.is_in(ids.iter().copied()))
+            .all(&txn)
+            .await?;
+        outbox::notify(
+            &txn,
+            *patient_id,
+            "result_released",
+            now,
+            |viewer, facts, today| {
+                let access = rules::section_access(viewer, facts, Section::Results, today);
+                released.iter().any(|r| rules::result_visible(access, r))
+            },
+        )
+        .await?;
     }
     AuditEvent::new(
         "integration.import",
@@ -1394,8 +1410,9 @@ async fn upsert_results(
             (ReviewState::Pending, None)
         };
         let Some(row) = existing.get(&(patient_id, item.external_id.clone())) else {
+            let id = Uuid::new_v4();
             inserts.push(results::ActiveModel {
-                id: Set(Uuid::new_v4()),
+                id: Set(id),
                 patient_id: Set(patient_id),
                 external_id: Set(Some(item.external_id.clone())),
                 test_code: Set(item.test_code.clone()),
@@ -1425,7 +1442,7 @@ async fn upsert_results(
             });
             changes.dirty.insert((patient_id, "results"));
             if release_now {
-                changes.released.insert(patient_id);
+                changes.released.entry(patient_id).or_default().push(id);
                 released += 1;
             }
             counts.created += 1;
@@ -1470,7 +1487,7 @@ async fn upsert_results(
             update.clinician_comment = Set(None);
             update.withhold_reason = Set(None);
             if release_now {
-                changes.released.insert(patient_id);
+                changes.released.entry(patient_id).or_default().push(row.id);
                 released += 1;
             }
         }

@@ -2,11 +2,11 @@
 //! the change and the work it causes commit together. Rows carry ids and codes only: never
 //! clinical text.
 
-use crate::db::entities::{accounts, notification_outbox, projection_outbox};
-use chrono::{DateTime, Duration, Utc};
-use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
-};
+use crate::access::rules::PatientFacts;
+use crate::access::{Viewer, slice, viewer};
+use crate::db::entities::{notification_outbox, projection_outbox};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::{ActiveValue::NotSet, ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
 /// Marks a patient's record section as changed, for every audience that can see it.
@@ -32,36 +32,45 @@ pub async fn mark_dirty(
     Ok(())
 }
 
-/// Queues a content-free notification of `kind` (e.g. `result_released`) for the patient's own
-/// account, if they have one. Proxies are notified once proxy grants exist (a later step).
-pub async fn notify_patient(
+/// Queues a content-free notification of `kind` (e.g. `result_released`) for each account that
+/// acts for the patient (their own, and each proxy's under a valid grant) when `may_hear` says
+/// the change is within what that viewer may see: the caller asks the access rules, so a proxy
+/// never hears of an item hidden from them, even without its content.
+pub async fn notify(
     db: &impl ConnectionTrait,
     patient_id: Uuid,
     kind: &str,
     now: DateTime<Utc>,
+    may_hear: impl Fn(&Viewer, &PatientFacts, NaiveDate) -> bool,
 ) -> Result<(), DbErr> {
-    let Some(account) = accounts::Entity::find()
-        .filter(accounts::Column::PatientId.eq(patient_id))
-        .one(db)
-        .await?
-    else {
+    let today = now.date_naive();
+    let Some(facts) = slice::facts(db, patient_id).await? else {
         return Ok(());
     };
-    notification_outbox::Entity::insert(notification_outbox::ActiveModel {
-        id: NotSet,
-        account_id: Set(account.id),
-        patient_id: Set(Some(patient_id)),
-        kind: Set(kind.to_owned()),
-        // Collapsed by topic: several releases in a row make one notification.
-        topic: Set("record".to_owned()),
-        created_at: Set(now),
-        not_before: Set(now),
-        expires_at: Set(now + Duration::days(7)),
-        claimed_until: Set(None),
-        attempts: Set(0),
-        delivered_at: Set(None),
-    })
-    .exec(db)
-    .await?;
+    for audience in viewer::audiences(db, &facts, today).await? {
+        let account_id = match &audience {
+            Viewer::Patient { account_id } | Viewer::Proxy { account_id, .. } => *account_id,
+            Viewer::Staff { .. } => continue,
+        };
+        if !may_hear(&audience, &facts, today) {
+            continue;
+        }
+        notification_outbox::Entity::insert(notification_outbox::ActiveModel {
+            id: NotSet,
+            account_id: Set(account_id),
+            patient_id: Set(Some(patient_id)),
+            kind: Set(kind.to_owned()),
+            // Collapsed by topic: several releases in a row make one notification.
+            topic: Set("record".to_owned()),
+            created_at: Set(now),
+            not_before: Set(now),
+            expires_at: Set(now + Duration::days(7)),
+            claimed_until: Set(None),
+            attempts: Set(0),
+            delivered_at: Set(None),
+        })
+        .exec(db)
+        .await?;
+    }
     Ok(())
 }

@@ -22,6 +22,8 @@
 //! outbox row (the section is dirty) and, for releases, the patient's notification. Items are
 //! scoped to the reviewer's practice: another practice's item is not found.
 
+use crate::access::Section;
+use crate::access::rules;
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::documents::{self, DocumentType};
@@ -485,7 +487,7 @@ pub async fn decide(
         .await?;
     outbox::mark_dirty(&txn, patient_id, kind.section(), action, now).await?;
     if matches!(decision, Decision::Release { .. }) {
-        outbox::notify_patient(&txn, patient_id, kind.released_notification(), now).await?;
+        notify_release(&txn, kind, id, patient_id, now).await?;
     }
     txn.commit().await?;
     Ok(ItemReview::new(kind, id, patient_id, next))
@@ -649,6 +651,52 @@ async fn load_locked<E: Reviewable>(
 }
 
 /// Writes the review fields of one (locked) item.
+/// Tells everyone who may now see the released item (the patient, and proxies whose scopes
+/// cover it and from whom it is not hidden) that something was released.
+async fn notify_release(
+    txn: &impl ConnectionTrait,
+    kind: ItemKind,
+    id: Uuid,
+    patient_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let notification = kind.released_notification();
+    match kind {
+        ItemKind::Result => {
+            let Some(result) = results::Entity::find_by_id(id).one(txn).await? else {
+                return Ok(());
+            };
+            outbox::notify(
+                txn,
+                patient_id,
+                notification,
+                now,
+                |viewer, facts, today| {
+                    let access = rules::section_access(viewer, facts, Section::Results, today);
+                    rules::result_visible(access, &result)
+                },
+            )
+            .await
+        }
+        ItemKind::Document => {
+            let Some(document) = documents::Entity::find_by_id(id).one(txn).await? else {
+                return Ok(());
+            };
+            outbox::notify(
+                txn,
+                patient_id,
+                notification,
+                now,
+                |viewer, facts, today| {
+                    let access = rules::section_access(viewer, facts, Section::Documents, today);
+                    rules::document_visible(access, &document)
+                },
+            )
+            .await
+        }
+    }
+}
+
 async fn write<E: Reviewable>(
     txn: &impl ConnectionTrait,
     id: Uuid,

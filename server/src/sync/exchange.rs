@@ -3,18 +3,21 @@
 //! persisted sync state. A document the viewer may no longer see is answered `removed`; a
 //! device on an old generation is told it is superseded; changes a device sends for
 //! server-written documents are ignored and counted. The same per-document step serves a
-//! device's frame and a live push after a change.
+//! device's frame and a live push after a change. The personal document, which devices write,
+//! is answered by [`super::personal`] once the account is known to act for the patient.
 
 use super::intents;
+use super::personal;
 use super::projection::{self, audience};
 use crate::access::{slice, viewer};
+use crate::config::SyncConfig;
 use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
 use std::collections::BTreeSet;
-use sync_protocol::{DocumentBody, DocumentFrame, DocumentId, Frame, server};
+use sync_protocol::{DocumentBody, DocumentFrame, DocumentId, Frame, Section, server};
 use uuid::Uuid;
 
 /// Who is syncing.
@@ -26,24 +29,36 @@ pub struct Syncer {
     pub device_id: Uuid,
 }
 
-/// Answers a device's `frame`: its documents, then its intents.
+/// Answers a device's `frame`: first its intents, so the documents in the same reply already
+/// show their outcomes, then its documents. Changes to the personal document are validated
+/// against the caps in `settings`. A malformed frame applies nothing.
 pub async fn handle(
     db: &DatabaseConnection,
     syncer: Syncer,
     frame: &Frame,
+    settings: &SyncConfig,
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
-    let mut reply = Frame::new();
     let mut seen = BTreeSet::new();
+    if !frame.documents.iter().all(|d| seen.insert(d.document)) {
+        return Err(AppError::new(ErrorCode::MalformedRequest)
+            .with_detail("a frame names each document at most once"));
+    }
+    let mut reply = Frame::new();
+    reply.outcomes =
+        intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
     let mut ignored = 0;
     for incoming in &frame.documents {
-        if !seen.insert(incoming.document) {
-            return Err(AppError::new(ErrorCode::MalformedRequest)
-                .with_detail("a frame names each document at most once"));
-        }
         // Boxed: one document's exchange holds an automerge document across awaits.
-        let (frames, count) =
-            Box::pin(document(db, syncer, incoming.document, Some(incoming), now)).await?;
+        let (frames, count) = Box::pin(document(
+            db,
+            syncer,
+            incoming.document,
+            Some(incoming),
+            settings,
+            now,
+        ))
+        .await?;
         reply.documents.extend(frames);
         ignored += count;
     }
@@ -55,8 +70,6 @@ pub async fn handle(
         );
         metrics::counter!("sync_ignored_device_changes_total").increment(ignored as u64);
     }
-    reply.outcomes =
-        intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
     Ok(reply)
 }
 
@@ -65,11 +78,12 @@ pub async fn push(
     db: &DatabaseConnection,
     syncer: Syncer,
     documents: &[DocumentId],
+    settings: &SyncConfig,
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
     let mut reply = Frame::new();
     for id in documents {
-        let (frames, _) = Box::pin(document(db, syncer, *id, None, now)).await?;
+        let (frames, _) = Box::pin(document(db, syncer, *id, None, settings, now)).await?;
         reply.documents.extend(frames);
     }
     Ok(reply)
@@ -81,6 +95,7 @@ async fn document(
     syncer: Syncer,
     id: DocumentId,
     incoming: Option<&DocumentFrame>,
+    settings: &SyncConfig,
     now: DateTime<Utc>,
 ) -> Result<(Vec<DocumentFrame>, usize), AppError> {
     let today = now.date_naive();
@@ -100,13 +115,31 @@ async fn document(
     let Some(viewer) = viewer::for_account(db, syncer.account_id, &facts, today).await? else {
         return Ok(removed());
     };
-    let Some(wanted) = projection::permitted(db, &viewer, &facts, id.section, today).await? else {
+    if id.section == Section::Personal {
+        // The account's own document about the patient (a proxy's is their own, not the
+        // patient's); staff never have one.
+        if matches!(viewer, crate::access::Viewer::Staff { .. }) {
+            return Ok(removed());
+        }
+        let frames =
+            personal::exchange(db, syncer, id, incoming, &settings.personal_limits(), now).await?;
+        return Ok((frames, 0));
+    }
+    let Some(wanted) = projection::permitted(db, &viewer, &facts, id.section, now).await? else {
         return Ok(removed());
     };
     let audience = audience(&viewer, &facts);
     let key = format!("{audience}/{}", projection::section_name(id.section));
     let txn = crate::db::begin_write(db).await?;
-    let mut projected = projection::project(&txn, &audience, id.section, &wanted, now).await?;
+    let mut projected = projection::project(
+        &txn,
+        &audience,
+        id.section,
+        &wanted,
+        settings.history_threshold,
+        now,
+    )
+    .await?;
     let stored = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
         .one(&txn)
         .await?;

@@ -4,23 +4,21 @@
 //! an age rule) or the history grows past the threshold, a new generation starts from the
 //! permitted items alone, so nothing that must disappear stays in the history devices receive.
 
+use super::services;
 use crate::access::rules::{self, PatientFacts};
 use crate::access::slice::{self, SectionItems};
 use crate::access::{Section as AccessSection, Viewer};
-use crate::db::entities::sync_documents;
+use crate::db::entities::{sync_document_digests, sync_documents};
 use crate::error::AppError;
 use automerge::AutoCommit;
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::Expr;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use sync_protocol::Section;
 use sync_protocol::items::{self, Items};
 use sync_protocol::schema::{DocumentItem, ProfileItem, RecordItem, ResultItem};
-
-/// Changes a document may accumulate before a new generation starts (history stays short).
-pub const HISTORY_THRESHOLD: usize = 10_000;
 
 /// The audience key of a viewer: one per patient viewing themself, one per proxy grant.
 pub fn audience(viewer: &Viewer, facts: &PatientFacts) -> String {
@@ -53,15 +51,17 @@ fn to_items<T: serde::Serialize>(
         .collect()
 }
 
-/// The items of `section` the viewer may see now, or `None` when the viewer may see nothing of
-/// it (the document is then removed from the device). Sections not yet served are `None`.
+/// The items of `section` the viewer may see at `now`, or `None` when the viewer may see nothing
+/// of it (the document is then removed from the device). The service sections are built from
+/// the services' own read functions ([`super::services`]). Sections not yet served are `None`.
 pub async fn permitted(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     facts: &PatientFacts,
     section: Section,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<Option<Items>, AppError> {
+    let today = now.date_naive();
     match section {
         Section::Profile => {
             let capabilities = rules::capabilities(viewer, facts, today);
@@ -169,15 +169,16 @@ pub async fn permitted(
                 )
             }))?))
         }
-        // Served once their services exist; until then a device receives nothing for them.
-        Section::Appointments | Section::Medications | Section::Messages | Section::Personal => {
-            Ok(None)
-        }
+        Section::Appointments => services::appointments(db, viewer, facts, now).await,
+        Section::Medications => services::medications(db, viewer, facts, now).await,
+        Section::Messages => services::messages(db, viewer, facts, now).await,
+        // Written by devices, not projected here.
+        Section::Personal => Ok(None),
     }
 }
 
 /// The serde name of an enumeration value (`high`, `outpatient_letter`, …).
-fn enum_name(value: &impl serde::Serialize) -> String {
+pub(super) fn enum_name(value: &impl serde::Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::new(),
@@ -193,12 +194,19 @@ pub struct Projected {
 }
 
 /// Loads the audience's current document of `section`, makes it equal to `wanted` (starting a
-/// new generation when something must disappear or history is long) and stores it.
+/// new generation when something must disappear or its history passes `history_threshold`
+/// changes beyond one per item) and stores it.
+///
+/// The digests kept beside the document ([`sync_document_digests`]) say which items differ,
+/// so only those are read and written; an unchanged projection does no document work beyond
+/// loading it for the exchange. New changes are appended to the stored bytes, which are saved
+/// whole again once [`COMPACT_AFTER`] changes have been appended.
 pub async fn project(
     db: &impl ConnectionTrait,
     audience: &str,
     section: Section,
     wanted: &Items,
+    history_threshold: usize,
     now: DateTime<Utc>,
 ) -> Result<Projected, AppError> {
     let name = section_name(section);
@@ -209,67 +217,168 @@ pub async fn project(
         .one(db)
         .await?;
     let Some(latest) = latest else {
-        let doc = fresh(wanted)?;
-        store(db, audience, name, 0, &doc, now, true).await?;
-        return Ok(Projected { generation: 0, doc });
+        return new_generation(db, audience, section, 0, wanted, now).await;
     };
-    let mut doc = AutoCommit::load(&latest.document).map_err(AppError::internal)?;
-    let current = items::read_items(&doc).map_err(AppError::internal)?;
     let generation = u32::try_from(latest.generation).unwrap_or(0);
-    let must_forget = current.keys().any(|id| !wanted.contains_key(id));
-    let history = doc.get_changes(&[]).len();
-    if must_forget || history > HISTORY_THRESHOLD {
+    // The stored count: asking the document for its changes would decode its whole history.
+    // A fresh generation needs one change per item, so only the history beyond that counts
+    // (otherwise a record of more items than the threshold would start afresh on every sync).
+    let history = usize::try_from(latest.change_count).unwrap_or(usize::MAX);
+    // A superseded latest generation was ended (`sync rebuild`): never reuse its number.
+    if latest.superseded_at.is_some() || history.saturating_sub(wanted.len()) > history_threshold {
+        return new_generation(db, audience, section, generation + 1, wanted, now).await;
+    }
+    let wanted_digests = items::digests(wanted);
+    // Digests describe the document only at the change count they were written with.
+    let kept = sync_document_digests::Entity::find_by_id((
+        audience.to_owned(),
+        name.to_owned(),
+        latest.generation,
+    ))
+    .one(db)
+    .await?
+    .filter(|kept| kept.change_count == latest.change_count)
+    .and_then(|kept| Some((items::decode_digests(&kept.digests)?, kept.appended_changes)));
+    let mut doc = AutoCommit::load(&latest.document).map_err(AppError::internal)?;
+    let (stored, appended, digests_valid) = match kept {
+        Some((stored, appended)) => (stored, appended, true),
+        // Stored before digests were kept: read the items once (and save whole).
+        None => {
+            let current = items::read_items(&doc).map_err(AppError::internal)?;
+            (items::digests(&current), i32::MAX, false)
+        }
+    };
+    if stored.keys().any(|id| !wanted.contains_key(id)) {
         // Everything the old generation held stays in its history: start afresh.
-        sync_documents::Entity::update_many()
-            .col_expr(sync_documents::Column::SupersededAt, Expr::value(now))
-            .filter(sync_documents::Column::Audience.eq(audience))
-            .filter(sync_documents::Column::Section.eq(name))
-            .filter(sync_documents::Column::SupersededAt.is_null())
-            .exec(db)
-            .await?;
-        let doc = fresh(wanted)?;
-        store(db, audience, name, generation + 1, &doc, now, true).await?;
-        return Ok(Projected {
-            generation: generation + 1,
-            doc,
-        });
+        return new_generation(db, audience, section, generation + 1, wanted, now).await;
     }
-    if items::reconcile(&mut doc, wanted).map_err(AppError::internal)? > 0 {
-        store(db, audience, name, generation, &doc, now, false).await?;
+    if digests_valid && stored == wanted_digests {
+        return Ok(Projected { generation, doc });
     }
+    let heads = doc.get_heads();
+    items::reconcile_known(&mut doc, wanted, &wanted_digests, &stored)
+        .map_err(AppError::internal)?;
+    let changes = doc.get_changes(&heads);
+    let change_count = latest
+        .change_count
+        .saturating_add(i32::try_from(changes.len()).unwrap_or(i32::MAX));
+    let appended = appended.saturating_add(i32::try_from(changes.len()).unwrap_or(i32::MAX));
+    let (document, appended) = if appended > COMPACT_AFTER {
+        (doc.save(), 0)
+    } else {
+        let mut bytes = latest.document.clone();
+        for change in &changes {
+            bytes.extend_from_slice(change.raw_bytes());
+        }
+        (bytes, appended)
+    };
+    if !changes.is_empty() || !digests_valid {
+        let mut row: sync_documents::ActiveModel = latest.into();
+        row.document = Set(document);
+        row.change_count = Set(change_count);
+        row.updated_at = Set(now);
+        row.update(db).await?;
+    }
+    keep_digests(
+        db,
+        audience,
+        name,
+        generation,
+        change_count,
+        &wanted_digests,
+        appended,
+    )
+    .await?;
     Ok(Projected { generation, doc })
 }
 
-fn fresh(wanted: &Items) -> Result<AutoCommit, AppError> {
-    let mut doc = AutoCommit::new();
-    items::reconcile(&mut doc, wanted).map_err(AppError::internal)?;
-    Ok(doc)
-}
+/// Changes appended to a stored document before it is saved whole again: loading appends
+/// applies them one by one, so a long tail would slow every later load.
+pub const COMPACT_AFTER: i32 = 64;
 
-async fn store(
+/// Starts `generation` of the audience's `section` document from `wanted` alone, with no
+/// history, and marks every earlier generation superseded (devices holding one are told so).
+pub async fn new_generation(
     db: &impl ConnectionTrait,
     audience: &str,
-    section: &str,
+    section: Section,
     generation: u32,
-    doc: &AutoCommit,
+    wanted: &Items,
     now: DateTime<Utc>,
-    insert: bool,
-) -> Result<(), AppError> {
-    let mut doc = doc.clone();
+) -> Result<Projected, AppError> {
+    let name = section_name(section);
+    sync_documents::Entity::update_many()
+        .col_expr(sync_documents::Column::SupersededAt, Expr::value(now))
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::Section.eq(name))
+        .filter(sync_documents::Column::SupersededAt.is_null())
+        .exec(db)
+        .await?;
+    // Superseded generations are never projected again: their digests go with them.
+    sync_document_digests::Entity::delete_many()
+        .filter(sync_document_digests::Column::Audience.eq(audience))
+        .filter(sync_document_digests::Column::Section.eq(name))
+        .exec(db)
+        .await?;
+    let mut doc = AutoCommit::new();
+    items::reconcile(&mut doc, wanted).map_err(AppError::internal)?;
     let change_count = i32::try_from(doc.get_changes(&[]).len()).unwrap_or(i32::MAX);
-    let row = sync_documents::ActiveModel {
+    sync_documents::ActiveModel {
         audience: Set(audience.to_owned()),
-        section: Set(section.to_owned()),
+        section: Set(name.to_owned()),
         generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
         document: Set(doc.save()),
         change_count: Set(change_count),
         superseded_at: Set(None),
         updated_at: Set(now),
-    };
-    if insert {
-        row.insert(db).await?;
-    } else {
-        row.update(db).await?;
     }
+    .insert(db)
+    .await?;
+    keep_digests(
+        db,
+        audience,
+        name,
+        generation,
+        change_count,
+        &items::digests(wanted),
+        0,
+    )
+    .await?;
+    Ok(Projected { generation, doc })
+}
+
+/// Writes (or replaces) the digests kept beside a document.
+async fn keep_digests(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: &str,
+    generation: u32,
+    change_count: i32,
+    digests: &items::Digests,
+    appended_changes: i32,
+) -> Result<(), AppError> {
+    sync_document_digests::Entity::insert(sync_document_digests::ActiveModel {
+        audience: Set(audience.to_owned()),
+        section: Set(section.to_owned()),
+        generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
+        change_count: Set(change_count),
+        digests: Set(items::encode_digests(digests)),
+        appended_changes: Set(appended_changes),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            sync_document_digests::Column::Audience,
+            sync_document_digests::Column::Section,
+            sync_document_digests::Column::Generation,
+        ])
+        .update_columns([
+            sync_document_digests::Column::ChangeCount,
+            sync_document_digests::Column::Digests,
+            sync_document_digests::Column::AppendedChanges,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
     Ok(())
 }

@@ -266,3 +266,22 @@ async fn in_the_demo_a_released_result_appears_at_once_and_a_retracted_one_is_go
         "retracted is gone"
     );
 }
+
+#[tokio::test]
+async fn the_demo_refuses_a_database_that_holds_another_practice() {
+    use gp_online::db::entities::{patients, practices};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = gp_online_tests::spawn_app().await;
+    let practice = gp_online_tests::fixtures::practice_with(
+        &app,
+        gp_online::settings::PracticeSettings::default(),
+    )
+    .await;
+    gp_online_tests::fixtures::patient(&app, practice.id, None).await;
+    let error = gp_online::demo::load(&app.db, app.clock.now())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("other practices"), "{error}");
+    assert_eq!(practices::Entity::find().count(&app.db).await.unwrap(), 1);
+    assert_eq!(patients::Entity::find().count(&app.db).await.unwrap(), 1);
+}

@@ -5,6 +5,7 @@
 
 mod access;
 mod appointments;
+mod authorization;
 mod demo;
 mod http_basics;
 mod identity;
@@ -15,3 +16,6 @@ mod prescriptions;
 mod proxy;
 mod review;
 mod sync;
+mod sync_personal;
+mod sync_rebuild;
+mod sync_services;

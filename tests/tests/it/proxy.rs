@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate};
 use gp_online::config::IdentityConfig;
 use gp_online::db::entities::{
     accounts, audit_events, devices, notification_outbox, patients, practices, projection_outbox,
-    proxy_grants, staff,
+    proxy_grants, results, staff,
 };
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::proxy::{self, SweepReport};
@@ -575,9 +575,9 @@ async fn proxy_sweep_suspends_at_16_without_consent_and_expires_after_the_end_da
     );
     let (_, without) = post(&app, &admin, "/api/v1/practice/proxy-grants", body.clone()).await;
     let (_, with) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
-    let mut consented: proxy_grants::ActiveModel = grant_row(&app, &with["id"]).await.into();
-    consented.young_person_consent_at = Set(Some(app.clock.now()));
-    consented.update(&app.db).await.unwrap();
+    let (status, consented) = review(&app, &admin, &with, true).await;
+    assert_eq!(status, StatusCode::OK, "{consented}");
+    assert_eq!(consented["status"], "active");
 
     let adult = patient(&app, practice.id, date(1970, 1, 1), "Adult").await;
     let mut ending = grant_body(
@@ -646,4 +646,416 @@ async fn proxy_sweep_removes_grants_unused_for_five_years() {
     assert_eq!(row.status, proxy_grants::GrantStatus::Revoked);
     assert_eq!(row.revoked_by.as_deref(), Some("system"));
     assert_eq!(sweep(&app).await, SweepReport::default());
+}
+
+async fn review(app: &TestApp, admin: &str, grant: &Value, consent: bool) -> (StatusCode, Value) {
+    let path = format!(
+        "/api/v1/practice/proxy-grants/{}/review",
+        grant["id"].as_str().unwrap()
+    );
+    post(
+        app,
+        admin,
+        &path,
+        json!({ "young_person_consent": consent }),
+    )
+    .await
+}
+
+async fn notified(app: &TestApp, patient_id: Uuid, kind: &str) -> Vec<Uuid> {
+    let mut accounts: Vec<Uuid> = notification_outbox::Entity::find()
+        .filter(notification_outbox::Column::PatientId.eq(patient_id))
+        .filter(notification_outbox::Column::Kind.eq(kind))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.account_id)
+        .collect();
+    accounts.sort();
+    accounts
+}
+
+async fn account_of(app: &TestApp, patient_id: Uuid) -> Uuid {
+    accounts::Entity::find()
+        .filter(accounts::Column::PatientId.eq(patient_id))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn proxy_review_records_consent_and_lifts_age_suspensions_for_good() {
+    let app = spawn_app().await; // 2026-11-23
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let clinician = staff_token(&app, practice.id, staff::StaffRole::Clinician).await;
+    let teen = patient(&app, practice.id, date(2010, 12, 1), "Teen").await;
+    let child = patient(&app, practice.id, date(2015, 11, 25), "Child").await;
+    let parent = patient(&app, practice.id, date(1985, 1, 1), "Parent").await;
+    let parent_token = account_token(&app, practice.id, Some(parent), None).await;
+    account_token(&app, practice.id, Some(teen), None).await;
+    let (_, teen_grant) = post(
+        &app,
+        &admin,
+        "/api/v1/practice/proxy-grants",
+        grant_body(
+            teen,
+            json!({"patient_id": parent}),
+            &["appointments"],
+            "parental_responsibility",
+        ),
+    )
+    .await;
+    let (_, child_grant) = post(
+        &app,
+        &admin,
+        "/api/v1/practice/proxy-grants",
+        grant_body(
+            child,
+            json!({"patient_id": parent}),
+            &["record_summary"],
+            "parental_responsibility",
+        ),
+    )
+    .await;
+
+    // Only admins review.
+    let (status, problem) = review(&app, &clinician, &teen_grant, true).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+
+    app.clock.advance(Duration::days(8)); // 2026-12-01: the 16th birthday; the 11th was on the 25th.
+    let report = sweep(&app).await;
+    assert_eq!(
+        (report.suspended_age_16, report.suspended_age_review),
+        (1, 1),
+        "{report:?}"
+    );
+    let (status, _) = get(
+        &app,
+        &parent_token,
+        &format!("/api/v1/patients/{teen}/appointments"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // At 16 a suspension is lifted only with the young person's consent.
+    let (status, problem) = review(&app, &admin, &teen_grant, false).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "young_person_consent_required");
+    assert_eq!(
+        grant_row(&app, &teen_grant["id"]).await.status,
+        proxy_grants::GrantStatus::Suspended
+    );
+    let (status, reviewed) = review(&app, &admin, &teen_grant, true).await;
+    assert_eq!(status, StatusCode::OK, "{reviewed}");
+    assert_eq!(reviewed["status"], "active");
+    let row = grant_row(&app, &teen_grant["id"]).await;
+    assert_eq!(row.young_person_consent_at, Some(app.clock.now()));
+    assert_eq!(row.suspended_reason, None);
+    let (status, _) = get(
+        &app,
+        &parent_token,
+        &format!("/api/v1/patients/{teen}/appointments"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        actions(&app, &teen_grant["id"])
+            .await
+            .contains(&"proxy.review".to_owned())
+    );
+    // Both sides hear that the access changed (content-free).
+    let both = [account_of(&app, teen).await, account_of(&app, parent).await];
+    let changed = notified(&app, teen, proxy::CHANGED_KIND).await;
+    assert!(both.iter().all(|a| changed.contains(a)), "{changed:?}");
+
+    // Under 16 the review alone lifts the age-review suspension.
+    let (status, reviewed) = review(&app, &admin, &child_grant, false).await;
+    assert_eq!(status, StatusCode::OK, "{reviewed}");
+    assert_eq!(reviewed["status"], "active");
+
+    // The rules that suspended them were decided on: the next sweeps leave both grants alone.
+    app.clock.advance(Duration::days(1));
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    for grant in [&teen_grant, &child_grant] {
+        assert_eq!(
+            grant_row(&app, &grant["id"]).await.status,
+            proxy_grants::GrantStatus::Active
+        );
+    }
+
+    // A revoked grant is not reviewed back into force.
+    let path = format!(
+        "/api/v1/practice/proxy-grants/{}/revoke",
+        child_grant["id"].as_str().unwrap()
+    );
+    let (status, _) = post(&app, &admin, &path, json!({"reason": "relationship_ended"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = review(&app, &admin, &child_grant, false).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "grant_not_active");
+}
+
+#[tokio::test]
+async fn the_server_runs_the_proxy_sweep_on_its_own_schedule() {
+    let app = gp_online_tests::spawn_app_with(|config| config.jobs.proxy_sweep_secs = 1).await;
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let adult = patient(&app, practice.id, date(1970, 1, 1), "Adult").await;
+    let helper = patient(&app, practice.id, date(1980, 1, 1), "Helper").await;
+    let mut body = grant_body(
+        adult,
+        json!({"patient_id": helper}),
+        &["appointments"],
+        "patient_consent",
+    );
+    body["ends_on"] = json!("2026-11-30");
+    let (status, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+
+    app.clock.advance(Duration::days(8)); // 2026-12-01: the day after the last day.
+    let mut status = proxy_grants::GrantStatus::Active;
+    for _ in 0..100 {
+        status = grant_row(&app, &grant["id"]).await.status;
+        if status == proxy_grants::GrantStatus::Expired {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, proxy_grants::GrantStatus::Expired);
+}
+
+#[tokio::test]
+async fn proxy_use_is_recorded_and_keeps_the_grant_from_removal_as_unused() {
+    let app = spawn_app().await; // 2026-11-23
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let adult = patient(&app, practice.id, date(1950, 1, 1), "Adult").await;
+    let helper = patient(&app, practice.id, date(1980, 1, 1), "Helper").await;
+    let helper_token = account_token(&app, practice.id, Some(helper), None).await;
+    let mut body = grant_body(
+        adult,
+        json!({"patient_id": helper}),
+        &["appointments"],
+        "lasting_power_of_attorney",
+    );
+    body.as_object_mut().unwrap().remove("ends_on");
+    body["no_end_date_exception"] = json!(true);
+    let (_, grant) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+    assert_eq!(grant_row(&app, &grant["id"]).await.last_used_at, None);
+
+    app.clock.advance(Duration::days(20)); // 2026-12-13
+    let (status, _) = get(
+        &app,
+        &helper_token,
+        &format!("/api/v1/patients/{adult}/appointments"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let used = app.clock.now();
+    assert_eq!(grant_row(&app, &grant["id"]).await.last_used_at, Some(used));
+    // Within a day, use is not written again.
+    app.clock.advance(Duration::hours(1));
+    get(
+        &app,
+        &helper_token,
+        &format!("/api/v1/patients/{adult}/appointments"),
+    )
+    .await;
+    assert_eq!(grant_row(&app, &grant["id"]).await.last_used_at, Some(used));
+
+    // Five years after the decision it is still in use; five years after the last use it goes.
+    let days_until = |day: NaiveDate| (day - app.clock.now().date_naive()).num_days();
+    app.clock
+        .advance(Duration::days(days_until(date(2031, 11, 24))));
+    assert_eq!(sweep(&app).await, SweepReport::default());
+    app.clock
+        .advance(Duration::days(days_until(date(2031, 12, 13))));
+    assert_eq!(sweep(&app).await.revoked_unused, 1);
+}
+
+#[tokio::test]
+async fn a_release_notifies_only_the_proxies_who_may_see_it() {
+    let app = spawn_app().await;
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let clinician = staff_token(&app, practice.id, staff::StaffRole::Clinician).await;
+    let mother = patient(&app, practice.id, date(1940, 1, 1), "Mother").await;
+    let detailed = patient(&app, practice.id, date(1970, 1, 1), "Daughter").await;
+    let bookings_only = patient(&app, practice.id, date(1972, 1, 1), "Son").await;
+    account_token(&app, practice.id, Some(mother), None).await;
+    account_token(&app, practice.id, Some(detailed), None).await;
+    account_token(&app, practice.id, Some(bookings_only), None).await;
+    for (proxy, scopes) in [
+        (detailed, &["record_summary", "record_detailed"][..]),
+        (bookings_only, &["appointments"][..]),
+    ] {
+        let (status, grant) = post(
+            &app,
+            &admin,
+            "/api/v1/practice/proxy-grants",
+            grant_body(
+                mother,
+                json!({"patient_id": proxy}),
+                scopes,
+                "lasting_power_of_attorney",
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{grant}");
+    }
+    let now = app.clock.now();
+    let pending = |hidden_from_proxies: bool| results::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        patient_id: Set(mother),
+        external_id: Set(None),
+        test_code: Set("1022441000000100".to_owned()),
+        test_name: Set("Serum ferritin".to_owned()),
+        value: Set("40".to_owned()),
+        numeric_value: Set(Some(40.0)),
+        unit: Set(Some("ug/L".to_owned())),
+        range_low: Set(Some(30.0)),
+        range_high: Set(Some(400.0)),
+        range_text: Set(None),
+        abnormal_flag: Set(results::AbnormalFlag::Normal),
+        requester: Set(None),
+        effective_date: Set(date(2026, 11, 20)),
+        received_at: Set(now),
+        review_state: Set(results::ReviewState::Pending),
+        reviewed_at: Set(None),
+        reviewed_by_staff_id: Set(None),
+        clinician_comment: Set(None),
+        withhold_reason: Set(None),
+        released_at: Set(None),
+        retracted_at: Set(None),
+        retraction_reason: Set(None),
+        hidden: Set(false),
+        hidden_from_proxies: Set(hidden_from_proxies),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let shared = pending(false).insert(&app.db).await.unwrap();
+    let private = pending(true).insert(&app.db).await.unwrap();
+
+    let release = |id: Uuid| format!("/api/v1/practice/results/{id}/release");
+    let (status, body) = post(&app, &clinician, &release(private.id), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        notified(&app, mother, "result_released").await,
+        vec![account_of(&app, mother).await],
+        "a result hidden from proxies reaches the patient only"
+    );
+    let (status, body) = post(&app, &clinician, &release(shared.id), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut expected = vec![
+        account_of(&app, mother).await,
+        account_of(&app, mother).await,
+        account_of(&app, detailed).await,
+    ];
+    expected.sort();
+    assert_eq!(
+        notified(&app, mother, "result_released").await,
+        expected,
+        "the proxy with detailed record access hears of the second result; the one who books appointments does not"
+    );
+}
+
+#[tokio::test]
+async fn after_revocation_the_proxys_next_sync_gets_nothing_of_the_patient() {
+    use sync_protocol::schema::ProfileItem;
+    use sync_protocol::{DevicePeer, DocumentBody, DocumentId, Frame, Section};
+
+    let app = spawn_app().await;
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let patient_id = patient(&app, practice.id, date(1940, 1, 1), "Marker-Given-Name").await;
+    let helper = patient(&app, practice.id, date(1980, 1, 1), "Helper").await;
+    let helper_token = account_token(&app, practice.id, Some(helper), None).await;
+    let (_, grant) = post(
+        &app,
+        &admin,
+        "/api/v1/practice/proxy-grants",
+        grant_body(
+            patient_id,
+            json!({"patient_id": helper}),
+            &["appointments", "record_summary"],
+            "lasting_power_of_attorney",
+        ),
+    )
+    .await;
+    let mut device = DevicePeer::new();
+    let sections = [Section::Profile, Section::Record, Section::Appointments];
+    for section in sections {
+        device.follow(DocumentId::new(patient_id, section));
+    }
+    let exchange = |frame: Frame| {
+        let app = &app;
+        let token = helper_token.clone();
+        async move {
+            let response = app
+                .client
+                .post(app.url("/api/v1/sync"))
+                .bearer_auth(token)
+                .header("content-type", "application/cbor")
+                .body(frame.encode())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.bytes().await.unwrap().to_vec()
+        }
+    };
+    for _ in 0..10 {
+        let reply = Frame::decode(&exchange(device.outgoing()).await).unwrap();
+        let quiet = reply.documents.is_empty();
+        device.receive(&reply).unwrap();
+        if quiet {
+            break;
+        }
+    }
+    let profile = device
+        .item_list::<ProfileItem>(DocumentId::new(patient_id, Section::Profile))
+        .unwrap();
+    assert_eq!(profile[0].given_name, "Marker-Given-Name");
+
+    let path = format!(
+        "/api/v1/practice/proxy-grants/{}/revoke",
+        grant["id"].as_str().unwrap()
+    );
+    let (status, _) = post(&app, &admin, &path, json!({"reason": "relationship_ended"})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The next sync: every followed document is removed and not one byte of the patient.
+    device.reconnect();
+    let bytes = exchange(device.outgoing()).await;
+    let reply = Frame::decode(&bytes).unwrap();
+    assert!(
+        !bytes.windows(17).any(|w| w == b"Marker-Given-Name"),
+        "the patient's name crossed the wire after revocation"
+    );
+    let removed: Vec<Section> = reply
+        .documents
+        .iter()
+        .filter(|d| matches!(d.body, DocumentBody::Removed))
+        .map(|d| d.document.section)
+        .collect();
+    assert_eq!(removed, sections.to_vec(), "{:?}", reply.documents);
+    device.receive(&reply).unwrap();
+    assert!(
+        device
+            .item_list::<ProfileItem>(DocumentId::new(patient_id, Section::Profile))
+            .unwrap_or_default()
+            .is_empty(),
+        "the device wipes what it held of the patient"
+    );
+    let (status, _) = get(
+        &app,
+        &helper_token,
+        &format!("/api/v1/patients/{patient_id}/record"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

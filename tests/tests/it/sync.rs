@@ -466,13 +466,13 @@ async fn an_offline_booking_of_a_slot_taken_meanwhile_is_rejected_with_slot_take
 }
 
 /// A live sync connection over TLS to the test server.
-struct Live {
+pub(crate) struct Live {
     socket:
         tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
 }
 
 impl Live {
-    async fn connect(app: &TestApp, token: &str) -> Self {
+    pub(crate) async fn connect(app: &TestApp, token: &str) -> Self {
         Self::connect_to(app, &app.address, token).await
     }
 
@@ -514,7 +514,7 @@ impl Live {
     }
 
     /// The next frame, waiting at most `seconds`.
-    async fn next(&mut self, seconds: u64) -> Option<Frame> {
+    pub(crate) async fn next(&mut self, seconds: u64) -> Option<Frame> {
         use futures_util::StreamExt;
         loop {
             let message =
@@ -529,7 +529,7 @@ impl Live {
     }
 
     /// Exchanges frames until the server has nothing more to say.
-    async fn settle(&mut self, device: &mut DevicePeer) {
+    pub(crate) async fn settle(&mut self, device: &mut DevicePeer) {
         for _ in 0..20 {
             let request = device.outgoing();
             if request.documents.is_empty() && request.intents.is_empty() {

@@ -35,4 +35,5 @@ pub mod session_tokens;
 pub mod slots;
 pub mod staff;
 pub mod staff_enrolments;
+pub mod sync_document_digests;
 pub mod sync_documents;
