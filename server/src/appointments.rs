@@ -29,7 +29,7 @@
 //! are locked (`FOR UPDATE`, or `FOR SHARE` for a slot being booked).
 
 use crate::access::rules::{self, PatientFacts};
-use crate::access::{Scope, Viewer};
+use crate::access::{Actor, Scope, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::appointments::{self, AppointmentStatus};
 use crate::db::entities::audit_events::{ActorKind, Outcome};
@@ -217,59 +217,13 @@ impl Appointment {
     }
 }
 
-/// Who acts for a patient: the viewer [`crate::access::viewer::for_account`] resolved, and the
-/// device in use.
-#[derive(Debug, Clone)]
-pub struct PatientActor {
-    /// The patient themself, or a proxy under a valid grant.
-    pub viewer: Viewer,
-    /// The device the request came from.
-    pub device_id: Option<Uuid>,
-}
-
-impl PatientActor {
-    fn account_id(&self) -> Option<Uuid> {
-        match &self.viewer {
-            Viewer::Patient { account_id } | Viewer::Proxy { account_id, .. } => Some(*account_id),
-            Viewer::Staff { .. } => None,
-        }
-    }
-
-    fn is_proxy(&self) -> bool {
-        matches!(self.viewer, Viewer::Proxy { .. })
-    }
-
-    fn actor_kind(&self) -> ActorKind {
-        if self.is_proxy() {
-            ActorKind::Proxy
-        } else {
-            ActorKind::Patient
-        }
-    }
-
-    /// Whether this viewer may see the reason given for `appointment`: the patient always, a
-    /// proxy only for the bookings they made.
-    fn sees_reason(&self, appointment: &appointments::Model) -> bool {
-        match &self.viewer {
-            Viewer::Patient { .. } => true,
-            Viewer::Proxy { account_id, .. } => {
-                appointment.booked_by_account_id == Some(*account_id)
-            }
-            Viewer::Staff { .. } => false,
-        }
-    }
-
-    fn event(&self, action: &'static str, facts: &PatientFacts) -> AuditEvent {
-        let mut event = AuditEvent::new(action, self.actor_kind(), Outcome::Success)
-            .practice(facts.patient.practice_id)
-            .acting_for(facts.patient.id);
-        if let Some(account_id) = self.account_id() {
-            event = event.actor(account_id);
-        }
-        if let Some(device_id) = self.device_id {
-            event = event.device(device_id);
-        }
-        event
+/// Whether `actor` may see the reason given for `appointment`: the patient always, a proxy only
+/// for the bookings they made.
+fn sees_reason(actor: &Actor, appointment: &appointments::Model) -> bool {
+    match &actor.viewer {
+        Viewer::Patient { .. } => true,
+        Viewer::Proxy { account_id, .. } => appointment.booked_by_account_id == Some(*account_id),
+        Viewer::Staff { .. } => false,
     }
 }
 
@@ -324,11 +278,7 @@ fn settings_of(facts: &PatientFacts) -> PracticeSettings {
 /// Refuses unless the actor may book and cancel for the patient today: `feature_disabled` when
 /// the practice switched appointments off, `forbidden` for a proxy whose grant lacks the
 /// appointments scope (or any viewer without the capability).
-pub fn authorize(
-    actor: &PatientActor,
-    facts: &PatientFacts,
-    today: NaiveDate,
-) -> Result<(), AppError> {
+pub fn authorize(actor: &Actor, facts: &PatientFacts, today: NaiveDate) -> Result<(), AppError> {
     if !settings_of(facts).features.appointments {
         return Err(AppError::new(ErrorCode::FeatureDisabled)
             .with_detail("the practice does not offer online appointments"));
@@ -452,7 +402,7 @@ fn booked_slot_ids() -> SelectStatement {
 /// Open, unbooked, future slots of the patient's practice within its booking window.
 pub async fn search_slots(
     db: &impl ConnectionTrait,
-    actor: &PatientActor,
+    actor: &Actor,
     facts: &PatientFacts,
     search: &SlotSearch,
     now: DateTime<Utc>,
@@ -616,7 +566,7 @@ fn taken_or(error: DbErr) -> AppError {
 /// `slot_taken` — decided by the unique index, not by a read.
 pub async fn book(
     db: &DatabaseConnection,
-    actor: &PatientActor,
+    actor: &Actor,
     facts: &PatientFacts,
     request: &BookingRequest,
     now: DateTime<Utc>,
@@ -683,7 +633,7 @@ pub async fn book(
     .await
     .map_err(taken_or)?;
     actor
-        .event("appointment.book", facts)
+        .audit("appointment.book", facts)
         .target("appointment", appointment.id)
         .detail(serde_json::json!({
             "slot_id": slot.id,
@@ -712,7 +662,7 @@ pub struct CancellationRequest {
 /// otherwise not booked is `appointment_not_booked`; another patient's is not found.
 pub async fn cancel_by_patient(
     db: &DatabaseConnection,
-    actor: &PatientActor,
+    actor: &Actor,
     facts: &PatientFacts,
     appointment_id: Uuid,
     request: &CancellationRequest,
@@ -752,7 +702,7 @@ pub async fn cancel_by_patient(
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::internal("an appointment's slot is missing"))?;
-    let show_reason = actor.sees_reason(&appointment);
+    let show_reason = sees_reason(actor, &appointment);
     match appointment.status {
         AppointmentStatus::Booked => {}
         AppointmentStatus::CancelledByPatient => {
@@ -779,7 +729,7 @@ pub async fn cancel_by_patient(
     active.updated_at = Set(now);
     let appointment = active.update(&txn).await?;
     actor
-        .event("appointment.cancel", facts)
+        .audit("appointment.cancel", facts)
         .target("appointment", appointment.id)
         .detail(serde_json::json!({ "slot_id": slot.id, "by_proxy": actor.is_proxy() }))
         .record(&txn, now)
@@ -807,7 +757,7 @@ pub struct AppointmentList {
 /// The patient's upcoming appointments and those of the past year, each with its slot.
 pub async fn list_appointments(
     db: &impl ConnectionTrait,
-    actor: &PatientActor,
+    actor: &Actor,
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<AppointmentList, AppError> {
@@ -840,7 +790,7 @@ pub async fn list_appointments(
         let Some(slot) = slots.get(&appointment.slot_id).cloned() else {
             continue;
         };
-        let show_reason = actor.sees_reason(&appointment);
+        let show_reason = sees_reason(actor, &appointment);
         let item = Appointment::new(appointment, slot, show_reason);
         if item.slot.starts_at >= now {
             upcoming.push(item);

@@ -42,8 +42,9 @@ pub struct SyncConfig {
     pub personal_max_entries: usize,
     /// Most bytes of one private note, or of one draft.
     pub personal_max_text_bytes: usize,
-    /// Changes a section document may accumulate before a new generation starts from its
-    /// current items, so history (and what a new device downloads) stays short.
+    /// Changes a section document may accumulate beyond one per item it holds before a new
+    /// generation starts from its current items, so history (and what a new device
+    /// downloads) stays short.
     pub history_threshold: usize,
 }
 

@@ -27,12 +27,10 @@
 //! the patient's content-free `message_received` notification.
 
 use crate::access::rules::{self, PatientFacts};
-use crate::access::{Scope, Viewer};
-use crate::audit::AuditEvent;
-use crate::db::entities::audit_events::{ActorKind, Outcome};
+use crate::access::{Actor, Scope, StaffActor, Viewer};
 use crate::db::entities::message_threads::{self as threads, ThreadStatus};
 use crate::db::entities::messages::{self, SenderKind};
-use crate::db::entities::staff::{self, StaffRole};
+use crate::db::entities::staff;
 use crate::db::entities::{patients, practices};
 use crate::error::{AppError, ErrorCode};
 use crate::record::outbox;
@@ -62,77 +60,15 @@ pub const MAX_QUEUE_LIMIT: u64 = 500;
 const SECTION: &str = "messages";
 
 // ---------------------------------------------------------------------------------------------
-// Actors
+// Actors and who may act
 // ---------------------------------------------------------------------------------------------
 
-/// A patient or proxy acting through the app (REST now, sync intents later).
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// Who they are for this patient, as resolved by [`crate::access::viewer`].
-    pub viewer: Viewer,
-    /// The device used, for the audit trail.
-    pub device_id: Option<Uuid>,
-}
-
-impl Actor {
-    fn account_id(&self) -> Option<Uuid> {
-        match &self.viewer {
-            Viewer::Patient { account_id } | Viewer::Proxy { account_id, .. } => Some(*account_id),
-            Viewer::Staff { .. } => None,
-        }
-    }
-
-    fn is_proxy(&self) -> bool {
-        matches!(self.viewer, Viewer::Proxy { .. })
-    }
-
-    fn sender_kind(&self) -> SenderKind {
-        if self.is_proxy() {
-            SenderKind::Proxy
-        } else {
-            SenderKind::Patient
-        }
-    }
-
-    fn kind(&self) -> ActorKind {
-        match self.viewer {
-            Viewer::Patient { .. } => ActorKind::Patient,
-            Viewer::Proxy { .. } => ActorKind::Proxy,
-            Viewer::Staff { .. } => ActorKind::Staff,
-        }
-    }
-
-    fn audit(&self, action: &'static str, facts: &PatientFacts) -> AuditEvent {
-        let mut event = AuditEvent::new(action, self.kind(), Outcome::Success)
-            .practice(facts.patient.practice_id)
-            .acting_for(facts.patient.id);
-        if let Some(account_id) = self.account_id() {
-            event = event.actor(account_id);
-        }
-        if let Some(device_id) = self.device_id {
-            event = event.device(device_id);
-        }
-        event
-    }
-}
-
-/// A member of practice staff answering messages (clinicians and admins alike).
-#[derive(Debug, Clone, Copy)]
-pub struct StaffActor {
-    /// The staff member.
-    pub staff_id: Uuid,
-    /// Their practice: the only one whose threads they can see or answer.
-    pub practice_id: Uuid,
-    /// Their role (both roles may read, reply and close).
-    pub role: StaffRole,
-}
-
-impl StaffActor {
-    fn audit(&self, action: &'static str, patient_id: Uuid) -> AuditEvent {
-        AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
-            .actor(self.staff_id)
-            .practice(self.practice_id)
-            .acting_for(patient_id)
+/// How a message from `actor` is marked: sent by the patient, or by a proxy on their behalf.
+fn sender_kind(actor: &Actor) -> SenderKind {
+    if actor.is_proxy() {
+        SenderKind::Proxy
+    } else {
+        SenderKind::Patient
     }
 }
 
@@ -779,7 +715,7 @@ pub async fn start_thread(
     let message = insert_message(
         &txn,
         thread.id,
-        actor.sender_kind(),
+        sender_kind(actor),
         actor.account_id(),
         None,
         body,
@@ -822,7 +758,7 @@ pub async fn reply(
     let message = insert_message(
         &txn,
         thread.id,
-        actor.sender_kind(),
+        sender_kind(actor),
         actor.account_id(),
         None,
         body,

@@ -27,7 +27,7 @@
 //! outbox row and, for decisions, the patient's content-free notification.
 
 use crate::access::rules::{self, PatientFacts};
-use crate::access::{Scope, Viewer};
+use crate::access::{Actor, Scope, StaffActor, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::courses::{self, CourseType};
@@ -121,62 +121,8 @@ fn stored_code(code: Option<&str>) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Actors
+// Who may act
 // ---------------------------------------------------------------------------------------------
-
-/// A patient or proxy acting through the app (REST now, sync intents later).
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// Who they are for this patient, as resolved by [`crate::access::viewer`].
-    pub viewer: Viewer,
-    /// The device used, for the audit trail.
-    pub device_id: Option<Uuid>,
-}
-
-impl Actor {
-    fn account_id(&self) -> Option<Uuid> {
-        match &self.viewer {
-            Viewer::Patient { account_id } | Viewer::Proxy { account_id, .. } => Some(*account_id),
-            Viewer::Staff { .. } => None,
-        }
-    }
-
-    fn is_proxy(&self) -> bool {
-        matches!(self.viewer, Viewer::Proxy { .. })
-    }
-
-    fn kind(&self) -> ActorKind {
-        match self.viewer {
-            Viewer::Patient { .. } => ActorKind::Patient,
-            Viewer::Proxy { .. } => ActorKind::Proxy,
-            Viewer::Staff { .. } => ActorKind::Staff,
-        }
-    }
-
-    fn audit(&self, action: &'static str, facts: &PatientFacts) -> AuditEvent {
-        let mut event = AuditEvent::new(action, self.kind(), Outcome::Success)
-            .practice(facts.patient.practice_id)
-            .acting_for(facts.patient.id);
-        if let Some(account_id) = self.account_id() {
-            event = event.actor(account_id);
-        }
-        if let Some(device_id) = self.device_id {
-            event = event.device(device_id);
-        }
-        event
-    }
-}
-
-/// A member of practice staff working the prescription queue.
-#[derive(Debug, Clone, Copy)]
-pub struct StaffActor {
-    /// The staff member.
-    pub staff_id: Uuid,
-    /// Their practice: the only one whose requests they can see or decide.
-    pub practice_id: Uuid,
-    /// Clinicians decide; admins may view.
-    pub role: StaffRole,
-}
 
 /// Refuses unless the practice takes prescription requests online (`feature_disabled`) and the
 /// viewer may order for this patient (`forbidden`: a proxy without the prescriptions scope).
@@ -1208,10 +1154,8 @@ pub async fn decide(
             .await?;
     }
     let action = decision.action();
-    AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
-        .actor(staff.staff_id)
-        .practice(staff.practice_id)
-        .acting_for(request.patient_id)
+    staff
+        .audit(action, request.patient_id)
         .target("prescription_request_item", item.id)
         .detail(serde_json::json!({
             "request_id": request.id,

@@ -223,11 +223,16 @@ pub type Digests = BTreeMap<String, Digest>;
 
 /// The digest of one item.
 pub fn digest(fields: &Fields) -> Digest {
+    digest_with(fields, &mut Vec::new())
+}
+
+/// [`digest`], encoding into `buffer` (reused between items) and hashing it once.
+fn digest_with(fields: &Fields, buffer: &mut Vec<u8>) -> Digest {
     use sha2::{Digest as _, Sha256};
-    let mut hasher = Sha256::new();
+    buffer.clear();
     let mut bytes = |data: &[u8]| {
-        hasher.update((data.len() as u64).to_le_bytes());
-        hasher.update(data);
+        buffer.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        buffer.extend_from_slice(data);
     };
     for (name, value) in fields {
         bytes(name.as_bytes());
@@ -248,7 +253,7 @@ pub fn digest(fields: &Fields) -> Digest {
             }
         }
     }
-    let full = hasher.finalize();
+    let full = Sha256::digest(buffer.as_slice());
     let mut out = Digest::default();
     out.copy_from_slice(&full[..16]);
     out
@@ -256,9 +261,10 @@ pub fn digest(fields: &Fields) -> Digest {
 
 /// The digest of every item.
 pub fn digests(items: &Items) -> Digests {
+    let mut buffer = Vec::new();
     items
         .iter()
-        .map(|(id, fields)| (id.clone(), digest(fields)))
+        .map(|(id, fields)| (id.clone(), digest_with(fields, &mut buffer)))
         .collect()
 }
 
@@ -297,8 +303,8 @@ pub fn decode_digests(mut bytes: &[u8]) -> Option<Digests> {
 
 /// [`reconcile`] for a document whose items are known to have the digests `stored` (kept from
 /// the last reconcile): only the items whose digest differs from `wanted_digests` (the
-/// [`digests`] of `wanted`) are read and written, so the cost follows the change, not the
-/// document. Returns how many items changed.
+/// [`digests`] of `wanted`, which must name the same items) are read and written, so the cost
+/// follows the change, not the document. Returns how many items changed.
 pub fn reconcile_known(
     doc: &mut AutoCommit,
     wanted: &Items,
@@ -307,11 +313,17 @@ pub fn reconcile_known(
 ) -> Result<usize, ItemError> {
     let map = items_map(doc)?;
     let mut changed = 0;
-    for (id, fields) in wanted {
-        let known = stored.get(id);
-        if known.is_some() && known == wanted_digests.get(id) {
+    // Both maps are in id order: walk them side by side.
+    let mut kept = stored.iter().peekable();
+    for (id, digest) in wanted_digests {
+        while kept.next_if(|(k, _)| k.as_str() < id.as_str()).is_some() {}
+        let known = kept.next_if(|(k, _)| *k == id).map(|(_, d)| d);
+        if known == Some(digest) {
             continue;
         }
+        let Some(fields) = wanted.get(id) else {
+            continue;
+        };
         let existing = match known {
             Some(_) => read_item(doc, &map, id)?,
             None => None,

@@ -450,9 +450,26 @@ where
     Ok(phase)
 }
 
-/// The label of an answer: `ok` for `success`, the problem's code for a 4xx, else the status.
-async fn label(response: Result<reqwest::Response, reqwest::Error>, success: StatusCode) -> String {
-    let response = match response {
+/// How long a client waits for a connection, a TLS handshake, or a request's whole answer before
+/// counting it as failed, so that no part of the run can wait forever.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The label of an answer: `ok` for `success`, the problem's code for a 4xx, else the status;
+/// `client timeout` when the answer (body included) took longer than [`WAIT`].
+async fn label(
+    request: impl Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    success: StatusCode,
+) -> String {
+    tokio::time::timeout(WAIT, label_of(request, success))
+        .await
+        .unwrap_or_else(|_| "client timeout".to_owned())
+}
+
+async fn label_of(
+    request: impl Future<Output = Result<reqwest::Response, reqwest::Error>>,
+    success: StatusCode,
+) -> String {
+    let response = match request.await {
         Ok(response) => response,
         Err(error) if error.is_timeout() => return "client timeout".to_owned(),
         Err(_) => return "transport error".to_owned(),
@@ -491,7 +508,7 @@ async fn me_reads(
             .get(&url)
             .bearer_auth(&tokens[n % tokens.len()])
             .send();
-        async move { label(request.await, StatusCode::OK).await }
+        async move { label(request, StatusCode::OK).await }
     })
     .await
 }
@@ -638,7 +655,7 @@ async fn booking(app: &TestApp, people: &[Person], sizes: Sizes) -> anyhow::Resu
             .header("idempotency-key", format!("load-{run}-book-{n}"))
             .json(&json!({ "slot_id": slot, "reason": REASON }))
             .send();
-        async move { label(request.await, StatusCode::CREATED).await }
+        async move { label(request, StatusCode::CREATED).await }
     })
     .await?;
     print_contended("booking", &write, &read, "slot_taken");
@@ -772,7 +789,7 @@ async fn ordering(app: &TestApp, people: &[Person], sizes: Sizes) -> anyhow::Res
             .header("idempotency-key", format!("load-{run}-order-{n}"))
             .json(&json!({ "course_ids": [courses_arc[unit]] }))
             .send();
-        async move { label(request.await, StatusCode::CREATED).await }
+        async move { label(request, StatusCode::CREATED).await }
     })
     .await?;
     print_contended(
@@ -837,17 +854,22 @@ async fn post_frame(
     token: &str,
     frame: &Frame,
 ) -> anyhow::Result<Frame> {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/cbor")
-        .body(frame.encode())
-        .send()
-        .await?;
-    if response.status() != StatusCode::OK {
-        bail!("sync answered {}", response.status());
-    }
-    Ok(Frame::decode(&response.bytes().await?)?)
+    let exchange = async {
+        let response = client
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "application/cbor")
+            .body(frame.encode())
+            .send()
+            .await?;
+        if response.status() != StatusCode::OK {
+            bail!("sync answered {}", response.status());
+        }
+        Ok(Frame::decode(&response.bytes().await?)?)
+    };
+    tokio::time::timeout(WAIT, exchange)
+        .await
+        .unwrap_or_else(|_| Err(anyhow!("client timeout")))
 }
 
 /// A device and whether its last exchange left anything to say.
@@ -964,7 +986,7 @@ async fn sync(app: &TestApp, practice_id: Uuid, sizes: Sizes) -> anyhow::Result<
             ))
             .bearer_auth(&person.token)
             .send();
-        async move { label(request.await, StatusCode::OK).await }
+        async move { label(request, StatusCode::OK).await }
     })
     .await?;
 
@@ -1103,6 +1125,7 @@ impl ServerProcess {
         });
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&pem)?])
+            .timeout(Duration::from_secs(5))
             .build()?;
         let mut server = Self {
             child,
@@ -1163,38 +1186,76 @@ impl ServerProcess {
         }
     }
 
-    /// A connection to the server: TLS, or plain TCP for a plain HTTP server.
-    async fn connect(&self) -> anyhow::Result<Box<dyn Io>> {
-        let tcp = tokio::net::TcpStream::connect(&self.address).await?;
+    /// A connection to the server: TLS, or plain TCP for a plain HTTP server. Each step gives
+    /// up after [`STEP_WAIT`], naming the step.
+    async fn connect(&self) -> Result<Box<dyn Io>, Failure> {
+        let tcp = within("TCP connect", tokio::net::TcpStream::connect(&self.address)).await?;
         let Some(tls) = &self.tls else {
             return Ok(Box::new(tcp));
         };
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
-        Ok(Box::new(
-            tokio_rustls::TlsConnector::from(tls.clone())
-                .connect(name, tcp)
-                .await?,
-        ))
+        let name = rustls::pki_types::ServerName::from(std::net::IpAddr::from([127, 0, 0, 1]));
+        let stream = within(
+            "TLS handshake",
+            tokio_rustls::TlsConnector::from(tls.clone()).connect(name, tcp),
+        )
+        .await?;
+        Ok(Box::new(stream))
     }
 
-    /// A TLS connection that has completed one keep-alive `GET /healthz`.
-    async fn keep_alive(&self) -> anyhow::Result<KeepAlive> {
+    /// A connection that has completed one keep-alive `GET /healthz`.
+    async fn keep_alive(&self) -> Result<KeepAlive, Failure> {
         let mut stream = self.connect().await?;
-        health_request(&mut stream).await?;
+        within("GET /healthz", health_request(&mut stream)).await?;
         Ok(KeepAlive { stream })
     }
 
     /// A live sync WebSocket, idle after the upgrade.
-    async fn live(&self, token: &str) -> anyhow::Result<LiveSocket> {
+    async fn live(&self, token: &str) -> Result<LiveSocket, Failure> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let stream = self.connect().await?;
         let mut request = format!("{}://{}/api/v1/sync/ws", self.scheme("ws"), self.address)
-            .into_client_request()?;
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        let (socket, _) = tokio_tungstenite::client_async(request, stream).await?;
+            .into_client_request()
+            .map_err(|e| Failure::new("WebSocket upgrade", e))?;
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|e| Failure::new("WebSocket upgrade", e))?;
+        request.headers_mut().insert("authorization", bearer);
+        let (socket, _) = within(
+            "WebSocket upgrade",
+            tokio_tungstenite::client_async(request, stream),
+        )
+        .await?;
         Ok(socket)
+    }
+}
+
+/// Why a connection of part 4 could not be opened or checked: the step and what went wrong
+/// (`timed out` after [`STEP_WAIT`], or the error).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Failure(String);
+
+impl Failure {
+    fn new(step: &str, error: impl std::fmt::Display) -> Self {
+        Self(format!("{step}: {error}"))
+    }
+}
+
+/// How long one step of opening or checking an idle connection (TCP connect, TLS handshake,
+/// request, upgrade, ping) may take in part 4; on an idle server each takes milliseconds.
+const STEP_WAIT: Duration = Duration::from_secs(10);
+
+/// `step` run to its end within [`STEP_WAIT`], or the failure naming it.
+async fn within<T, E: std::fmt::Display>(
+    step: &str,
+    future: impl Future<Output = Result<T, E>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(STEP_WAIT, future).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Failure::new(step, error)),
+        Err(_) => Err(Failure::new(
+            step,
+            format!("timed out after {} s", STEP_WAIT.as_secs()),
+        )),
     }
 }
 
@@ -1240,34 +1301,58 @@ async fn health_request(stream: &mut Box<dyn Io>) -> anyhow::Result<()> {
     }
 }
 
-/// Opens `count` connections with `open`, 50 at a time.
-async fn open_many<T, F, Fut>(count: usize, open: F) -> anyhow::Result<Vec<T>>
+/// Tries to open `count` connections with `open`, 50 at a time: those opened, and how many
+/// failed at which step (each step of an attempt ends within [`STEP_WAIT`]).
+async fn open_many<T, F, Fut>(count: usize, open: F) -> (Vec<T>, BTreeMap<Failure, usize>)
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = anyhow::Result<T>>,
+    Fut: Future<Output = Result<T, Failure>>,
 {
     let mut all = Vec::with_capacity(count);
-    while all.len() < count {
-        let batch = (count - all.len()).min(50);
+    let mut failed: BTreeMap<Failure, usize> = BTreeMap::new();
+    let mut tried = 0;
+    while tried < count {
+        let batch = (count - tried).min(50);
+        tried += batch;
         let opened = futures_util::future::join_all((0..batch).map(|_| open())).await;
         for connection in opened {
-            all.push(connection?);
+            match connection {
+                Ok(connection) => all.push(connection),
+                Err(failure) => *failed.entry(failure).or_default() += 1,
+            }
         }
     }
-    Ok(all)
+    (all, failed)
 }
 
-/// Memory growth of one server process for `count` idle connections.
+/// Memory growth of one server process for the idle connections that opened.
 struct Growth {
     before: u64,
     after: u64,
+    /// Connections tried.
     count: usize,
+    /// Connections open (and idle) when `after` was read.
+    opened: usize,
+    /// Of those, still answering at the end.
     alive: usize,
+    /// Attempts that failed, by step and error.
+    failed: BTreeMap<Failure, usize>,
 }
 
 impl Growth {
     fn per_connection(&self) -> f64 {
-        self.after.saturating_sub(self.before) as f64 / self.count as f64
+        self.after.saturating_sub(self.before) as f64 / self.opened.max(1) as f64
+    }
+
+    fn failures(&self) -> String {
+        if self.failed.is_empty() {
+            return "none".to_owned();
+        }
+        self.failed
+            .iter()
+            .map(|(failure, n)| format!("{n} × {}", failure.0))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -1326,43 +1411,42 @@ async fn memory(args: &Args, sizes: Sizes) -> anyhow::Result<()> {
         // Baseline: connections that completed one request and stay open (keep-alive).
         let plain = {
             let server = ServerProcess::start(&binary, &database.url, tls).await?;
-            let warm = open_many(20, || server.keep_alive()).await?;
+            let (warm, _) = open_many(20, || server.keep_alive()).await;
             drop(warm);
             let before = settled_resident(&server).await?;
-            let mut connections = open_many(count, || server.keep_alive()).await?;
+            let (mut connections, failed) = open_many(count, || server.keep_alive()).await;
             let after = settled_resident(&server).await?;
-            let mut alive = 0;
-            for connection in &mut connections {
-                if health_request(&mut connection.stream).await.is_ok() {
-                    alive += 1;
-                }
-            }
+            let checks = futures_util::future::join_all(
+                connections
+                    .iter_mut()
+                    .map(|c| within("second GET /healthz", health_request(&mut c.stream))),
+            )
+            .await;
             Growth {
                 before,
                 after,
                 count,
-                alive,
+                opened: connections.len(),
+                alive: checks.iter().filter(|c| c.is_ok()).count(),
+                failed,
             }
         };
         // Live sync WebSockets, idle after the upgrade.
         let live = {
             let server = ServerProcess::start(&binary, &database.url, tls).await?;
-            let warm = open_many(20, || server.live(&person.token)).await?;
+            let (warm, _) = open_many(20, || server.live(&person.token)).await;
             drop(warm);
             let before = settled_resident(&server).await?;
-            let mut sockets = open_many(count, || server.live(&person.token)).await?;
+            let (mut sockets, failed) = open_many(count, || server.live(&person.token)).await;
             let after = settled_resident(&server).await?;
-            let mut alive = 0;
-            for socket in &mut sockets {
-                if ping(socket).await {
-                    alive += 1;
-                }
-            }
+            let checks = futures_util::future::join_all(sockets.iter_mut().map(ping)).await;
             Growth {
                 before,
                 after,
                 count,
-                alive,
+                opened: sockets.len(),
+                alive: checks.iter().filter(|alive| **alive).count(),
+                failed,
             }
         };
         print_memory(name, &live, &plain);
@@ -1392,8 +1476,17 @@ fn print_memory(transport: &str, live: &Growth, plain: &Growth) {
         ratio(live.per_connection(), plain.per_connection())
     );
     println!(
+        "| opened / failed to open | {} of {} / {} | {} of {} / {} | |",
+        live.opened,
+        live.count,
+        live.failures(),
+        plain.opened,
+        plain.count,
+        plain.failures()
+    );
+    println!(
         "| still open at the end (answered a ping / a request) | {} of {} | {} of {} | |",
-        live.alive, live.count, plain.alive, plain.count
+        live.alive, live.opened, plain.alive, plain.opened
     );
     println!(
         "\nAim: under 16 KiB per idle live connection: {}.\n",
@@ -1405,13 +1498,13 @@ fn print_memory(transport: &str, live: &Growth, plain: &Growth) {
     );
 }
 
-/// Sends a ping on an idle socket and waits up to 5 s for the pong.
+/// Sends a ping on an idle socket and waits up to [`STEP_WAIT`] for the pong.
 async fn ping(socket: &mut LiveSocket) -> bool {
     use tokio_tungstenite::tungstenite::Message;
-    if socket.send(Message::Ping(vec![7].into())).await.is_err() {
-        return false;
-    }
-    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+    let answer = tokio::time::timeout(STEP_WAIT, async {
+        if socket.send(Message::Ping(vec![7].into())).await.is_err() {
+            return false;
+        }
         while let Some(message) = socket.next().await {
             match message {
                 Ok(Message::Pong(_)) => return true,

@@ -1,6 +1,8 @@
-//! Fixtures shared by the service tests: a practice with chosen settings, a patient, an
-//! account with a long-lived session token, and a staff member's token, written straight to
-//! the database so each test arranges only what it is about.
+//! Fixtures shared by the end-to-end tests: a practice with chosen settings, a patient, an
+//! account with a long-lived session token, a staff member's token, a proxy grant and an
+//! integration key, written straight to the database so each test arranges only what it is
+//! about. [`NewPractice`] and [`NewPatient`] build the less usual ones (a practice that is not
+//! live, a patient of a chosen age, name, access level or NHS number).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 
 use crate::TestApp;
@@ -9,61 +11,258 @@ use gp_online::config::IdentityConfig;
 use gp_online::db::entities::{accounts, devices, patients, practices, proxy_grants, staff};
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
+use gp_online::validate::NhsNumber;
 use sea_orm::{ActiveModelTrait, Set};
 use uuid::Uuid;
 
+/// A practice to write: live, with the default settings and prospective access from
+/// 2023-10-31 unless changed, and a unique ODS code.
+#[derive(Debug, Clone)]
+pub struct NewPractice {
+    settings: PracticeSettings,
+    live: bool,
+    prospective_access_date: Option<NaiveDate>,
+}
+
+impl Default for NewPractice {
+    fn default() -> Self {
+        Self {
+            settings: PracticeSettings::default(),
+            live: true,
+            prospective_access_date: NaiveDate::from_ymd_opt(2023, 10, 31),
+        }
+    }
+}
+
+impl NewPractice {
+    /// With these settings.
+    pub fn settings(mut self, settings: PracticeSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Live (taking registrations) or not.
+    pub fn live(mut self, live: bool) -> Self {
+        self.live = live;
+        self
+    }
+
+    /// With this prospective access date, or none.
+    pub fn prospective_access_date(mut self, date: Option<NaiveDate>) -> Self {
+        self.prospective_access_date = date;
+        self
+    }
+
+    /// Writes the practice.
+    pub async fn insert(self, app: &TestApp) -> practices::Model {
+        let now = app.clock.now();
+        practices::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            ods_code: Set(unique_ods_code()),
+            name: Set("Test Surgery".to_owned()),
+            live: Set(self.live),
+            prospective_access_date: Set(self.prospective_access_date),
+            settings: Set(self.settings.to_json()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap()
+    }
+}
+
+/// A valid ODS code (a letter and five digits) drawn at random from 2.6 million, so the
+/// practices of one test do not collide.
+fn unique_ods_code() -> String {
+    let seed = Uuid::new_v4().as_u128();
+    let letter = char::from(b'A' + (seed % 26) as u8);
+    format!("{letter}{:05}", (seed / 26) % 100_000)
+}
+
 /// A live practice with these settings and a unique ODS code.
 pub async fn practice_with(app: &TestApp, settings: PracticeSettings) -> practices::Model {
-    let now = app.clock.now();
-    practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("P{:05}", Uuid::new_v4().as_u128() % 100_000)),
-        name: Set("Test Surgery".to_owned()),
-        live: Set(true),
-        prospective_access_date: Set(NaiveDate::from_ymd_opt(2023, 10, 31)),
-        settings: Set(settings.to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
+    NewPractice::default().settings(settings).insert(app).await
+}
+
+/// A live practice with the default settings and a unique ODS code.
+pub async fn practice(app: &TestApp) -> practices::Model {
+    NewPractice::default().insert(app).await
+}
+
+/// A valid NHS number in the 999 test range, different for each call.
+pub fn unique_nhs_number() -> String {
+    loop {
+        let seed = Uuid::new_v4().as_u128();
+        let mut digits = [9u8, 9, 9, 0, 0, 0, 0, 0, 0];
+        for (i, digit) in digits.iter_mut().enumerate().skip(3) {
+            *digit = ((seed >> (i * 4)) % 10) as u8;
+        }
+        if let Some(number) = NhsNumber::from_first_nine(digits) {
+            return number.to_string();
+        }
     }
-    .insert(&app.db)
-    .await
-    .unwrap()
+}
+
+/// A patient to write: by default Grace Hopper, born 1950-12-09, competent, with detailed
+/// access, known to the clinical system (an external id) and no nominated pharmacy; each
+/// method changes one of these.
+#[derive(Debug, Clone)]
+pub struct NewPatient {
+    practice_id: Uuid,
+    given_name: String,
+    family_name: String,
+    born: NaiveDate,
+    sex: patients::Sex,
+    access_level: patients::AccessLevel,
+    record_access_from: Option<NaiveDate>,
+    competent: bool,
+    pharmacy: Option<String>,
+    nhs_number: Option<String>,
+    from_clinical_system: bool,
+}
+
+impl NewPatient {
+    /// A patient of the practice `practice_id`, with the defaults.
+    pub fn at(practice_id: Uuid) -> Self {
+        Self {
+            practice_id,
+            given_name: "Grace".to_owned(),
+            family_name: "Hopper".to_owned(),
+            born: NaiveDate::from_ymd_opt(1950, 12, 9).unwrap(),
+            sex: patients::Sex::Female,
+            access_level: patients::AccessLevel::Detailed,
+            record_access_from: None,
+            competent: true,
+            pharmacy: None,
+            nhs_number: None,
+            from_clinical_system: true,
+        }
+    }
+
+    /// With this given name and family name.
+    pub fn named(mut self, given_name: &str, family_name: &str) -> Self {
+        self.given_name = given_name.to_owned();
+        self.family_name = family_name.to_owned();
+        self
+    }
+
+    /// Born on this day.
+    pub fn born(mut self, born: NaiveDate) -> Self {
+        self.born = born;
+        self
+    }
+
+    /// Of this recorded sex.
+    pub fn sex(mut self, sex: patients::Sex) -> Self {
+        self.sex = sex;
+        self
+    }
+
+    /// With this record access level.
+    pub fn access_level(mut self, level: patients::AccessLevel) -> Self {
+        self.access_level = level;
+        self
+    }
+
+    /// With this record access date recorded by the practice, or none.
+    pub fn record_access_from(mut self, from: Option<NaiveDate>) -> Self {
+        self.record_access_from = from;
+        self
+    }
+
+    /// Recorded as competent (Gillick) or not.
+    pub fn competent(mut self, competent: bool) -> Self {
+        self.competent = competent;
+        self
+    }
+
+    /// With this nominated pharmacy, or none.
+    pub fn pharmacy(mut self, pharmacy: Option<&str>) -> Self {
+        self.pharmacy = pharmacy.map(str::to_owned);
+        self
+    }
+
+    /// With this NHS number (otherwise one made from the patient's id).
+    pub fn nhs_number(mut self, nhs_number: &str) -> Self {
+        self.nhs_number = Some(nhs_number.to_owned());
+        self
+    }
+
+    /// Registered at the practice's desk: not yet known to the clinical system (no external
+    /// id).
+    pub fn at_the_desk(mut self) -> Self {
+        self.from_clinical_system = false;
+        self
+    }
+
+    /// Writes the patient.
+    pub async fn insert(self, app: &TestApp) -> patients::Model {
+        let now = app.clock.now();
+        let id = Uuid::new_v4();
+        patients::ActiveModel {
+            id: Set(id),
+            practice_id: Set(self.practice_id),
+            external_id: Set(self
+                .from_clinical_system
+                .then(|| format!("EMIS-{}", id.simple()))),
+            nhs_number: Set(self
+                .nhs_number
+                .unwrap_or_else(|| format!("{:010}", id.as_u128() % 10_000_000_000))),
+            given_name: Set(self.given_name),
+            family_name: Set(self.family_name),
+            date_of_birth: Set(self.born),
+            sex: Set(self.sex),
+            access_level: Set(self.access_level),
+            record_access_from: Set(self.record_access_from),
+            competent: Set(self.competent),
+            nominated_pharmacy_ods: Set(self.pharmacy),
+            archived_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap()
+    }
 }
 
 /// An adult patient of the practice, with a nominated pharmacy when given.
 pub async fn patient(app: &TestApp, practice_id: Uuid, pharmacy: Option<&str>) -> patients::Model {
-    let now = app.clock.now();
-    let id = Uuid::new_v4();
-    patients::ActiveModel {
-        id: Set(id),
-        practice_id: Set(practice_id),
-        external_id: Set(Some(format!("EMIS-{}", id.simple()))),
-        nhs_number: Set(format!("{:010}", id.as_u128() % 10_000_000_000)),
-        given_name: Set("Grace".to_owned()),
-        family_name: Set("Hopper".to_owned()),
-        date_of_birth: Set(NaiveDate::from_ymd_opt(1950, 12, 9).unwrap()),
-        sex: Set(patients::Sex::Female),
-        access_level: Set(patients::AccessLevel::Detailed),
-        record_access_from: Set(None),
-        competent: Set(true),
-        nominated_pharmacy_ods: Set(pharmacy.map(str::to_owned)),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+    NewPatient::at(practice_id)
+        .pharmacy(pharmacy)
+        .insert(app)
+        .await
+}
+
+/// Sessions of test accounts and staff last 90 days, so tests can move the clock.
+fn long_sessions() -> IdentityConfig {
+    IdentityConfig {
+        access_token_secs: 90 * 24 * 3600,
+        session_idle_secs: 90 * 24 * 3600,
+        ..IdentityConfig::default()
     }
-    .insert(&app.db)
-    .await
-    .unwrap()
 }
 
 /// An account for a patient, with a device and a long-lived session.
 pub async fn account(app: &TestApp, patient: &patients::Model) -> (Uuid, String) {
+    account_for(app, patient.practice_id, Some(patient.id), None).await
+}
+
+/// An account at the practice for a patient (`patient_id`) or a carer who is not a patient
+/// (`carer_id`), with a device and a long-lived session: its id and access token.
+pub async fn account_for(
+    app: &TestApp,
+    practice_id: Uuid,
+    patient_id: Option<Uuid>,
+    carer_id: Option<Uuid>,
+) -> (Uuid, String) {
     let now = app.clock.now();
     let account = accounts::ActiveModel {
         id: Set(Uuid::new_v4()),
-        practice_id: Set(patient.practice_id),
-        patient_id: Set(Some(patient.id)),
-        carer_id: Set(None),
+        practice_id: Set(practice_id),
+        patient_id: Set(patient_id),
+        carer_id: Set(carer_id),
         status: Set(accounts::AccountStatus::Active),
         last_login_at: Set(None),
         created_at: Set(now),
@@ -87,12 +286,7 @@ pub async fn account(app: &TestApp, patient: &patients::Model) -> (Uuid, String)
         account_id: account.id,
         device_id: device.id,
     };
-    let config = IdentityConfig {
-        access_token_secs: 90 * 24 * 3600,
-        session_idle_secs: 90 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    let token = sessions::open(&app.db, &config, subject, now)
+    let token = sessions::open(&app.db, &long_sessions(), subject, now)
         .await
         .unwrap()
         .access_token;
@@ -118,12 +312,7 @@ pub async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRol
     let subject = Subject::Staff {
         staff_id: member.id,
     };
-    let config = IdentityConfig {
-        access_token_secs: 90 * 24 * 3600,
-        session_idle_secs: 90 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    sessions::open(&app.db, &config, subject, now)
+    sessions::open(&app.db, &long_sessions(), subject, now)
         .await
         .unwrap()
         .access_token
@@ -170,6 +359,18 @@ pub async fn proxy_grant(
         .insert(&app.db)
         .await
         .unwrap()
+}
+
+/// A proxy: another patient of `patient`'s practice with an account, holding a grant of
+/// `scopes` for `patient` as [`proxy_grant`] writes it. The proxy's account id and token.
+pub async fn proxy_account(
+    app: &TestApp,
+    patient: &patients::Model,
+    scopes: &str,
+) -> (Uuid, String) {
+    let proxy = self::patient(app, patient.practice_id, None).await;
+    proxy_grant(app, patient, proxy.id, scopes, |_| {}).await;
+    account(app, &proxy).await
 }
 
 /// A clinical-system integration key for the practice (the bearer secret, shown once).

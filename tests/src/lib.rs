@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod fixtures;
 pub mod passkey;
+pub mod sync;
 
 /// Environment variable naming a PostgreSQL server to test against (its admin URL).
 pub const TEST_DATABASE_ENV: &str = "GP_ONLINE_TEST_DATABASE_URL";

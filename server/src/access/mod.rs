@@ -11,9 +11,13 @@
 //! - [`slice`]: loads a patient's facts and items and applies the rules.
 //! - [`viewer`]: resolves "this account, acting for this patient" to a [`Viewer`], or to
 //!   nothing — in which case callers answer 404, never revealing that the patient exists.
+//! - [`actor`]: who acts on a patient service — an [`Actor`] (that viewer and their device) or
+//!   a [`StaffActor`] — with the account, actor kind and audit event every service records.
 
+pub mod actor;
 pub mod rules;
 pub mod slice;
 pub mod viewer;
 
+pub use actor::{Actor, StaffActor};
 pub use rules::{Capabilities, Scope, Section, Viewer};

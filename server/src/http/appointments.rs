@@ -6,11 +6,10 @@
 use super::AppState;
 use super::auth::{AccountSession, IntegrationSession, StaffSession};
 use super::extract::ApiJson;
-use crate::access::rules::PatientFacts;
 use crate::appointments::{
     self, Appointment, AppointmentList, BookingRequest, CancellationRequest, MoveRequest,
-    PatientActor, PracticeActor, PublishSlots, PublishedSlots, SlotCancellation, SlotSearch,
-    SlotSearchResult, SlotWithdrawn,
+    PracticeActor, PublishSlots, PublishedSlots, SlotCancellation, SlotSearch, SlotSearchResult,
+    SlotWithdrawn,
 };
 use crate::error::AppError;
 use axum::Json;
@@ -32,21 +31,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(withdraw_slot))
         .routes(routes!(move_appointment))
         .routes(routes!(integration_publish_slots))
-}
-
-/// Resolves the account acting for `patient_id` (404 when the patient is unknown or the account
-/// may not act for them), as the record routes do.
-async fn resolve(
-    state: &AppState,
-    session: &AccountSession,
-    patient_id: Uuid,
-) -> Result<(PatientActor, PatientFacts), AppError> {
-    let (viewer, facts) = super::auth::acting_for(state, session, patient_id).await?;
-    let actor = PatientActor {
-        viewer,
-        device_id: Some(session.device_id),
-    };
-    Ok((actor, facts))
 }
 
 /// Filters of a slot search.
@@ -82,7 +66,7 @@ async fn search_slots(
     Path(patient_id): Path<Uuid>,
     Query(params): Query<SlotParams>,
 ) -> Result<Json<SlotSearchResult>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let search = SlotSearch::parse(
         params.from.as_deref(),
         params.to.as_deref(),
@@ -109,7 +93,7 @@ async fn list_appointments(
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
 ) -> Result<Json<AppointmentList>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         appointments::list_appointments(&state.db, &actor, &facts, now).await?,
@@ -135,7 +119,7 @@ async fn book(
     Path(patient_id): Path<Uuid>,
     ApiJson(body): ApiJson<BookingRequest>,
 ) -> Result<(StatusCode, Json<Appointment>), AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     let appointment = appointments::book(&state.db, &actor, &facts, &body, now).await?;
     Ok((StatusCode::CREATED, Json(appointment)))
@@ -162,7 +146,7 @@ async fn cancel(
     Path((patient_id, appointment_id)): Path<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<CancellationRequest>,
 ) -> Result<Json<Appointment>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         appointments::cancel_by_patient(&state.db, &actor, &facts, appointment_id, &body, now)

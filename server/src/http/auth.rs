@@ -48,6 +48,15 @@ impl StaffSession {
             Err(AppError::new(ErrorCode::Forbidden).with_detail("an admin role is needed"))
         }
     }
+
+    /// This staff member as the actor of a service's practice side.
+    pub fn actor(&self) -> crate::access::StaffActor {
+        crate::access::StaffActor {
+            staff_id: self.staff_id,
+            practice_id: self.practice_id,
+            role: self.role,
+        }
+    }
 }
 
 /// The bearer token of a request, if any.
@@ -149,4 +158,18 @@ pub async fn acting_for(
         crate::proxy::record_use(&state.db, grant, state.clock.now()).await?;
     }
     Ok((viewer, facts))
+}
+
+/// [`acting_for`], as the actor of a patient service: the viewer with the session's device.
+pub async fn actor_for(
+    state: &AppState,
+    session: &AccountSession,
+    patient_id: Uuid,
+) -> Result<(crate::access::Actor, crate::access::rules::PatientFacts), AppError> {
+    let (viewer, facts) = acting_for(state, session, patient_id).await?;
+    let actor = crate::access::Actor {
+        viewer,
+        device_id: Some(session.device_id),
+    };
+    Ok((actor, facts))
 }

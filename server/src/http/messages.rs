@@ -10,11 +10,9 @@ use super::AppState;
 use super::auth::{AccountSession, StaffSession};
 use super::error::Problem;
 use super::extract::ApiJson;
-use crate::access::rules::PatientFacts;
 use crate::error::{AppError, ErrorCode};
 use crate::messages::{
-    self as domain, Actor, ReadReceipt, StaffActor, StaffThreadSummary, StaffThreadView,
-    ThreadSummary, ThreadView,
+    self as domain, ReadReceipt, StaffThreadSummary, StaffThreadView, ThreadSummary, ThreadView,
 };
 use crate::validate::Validator;
 use axum::Json;
@@ -37,29 +35,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(close))
 }
 
-/// Resolves the account acting for `patient_id`, or 404 whether the patient is absent or the
-/// account may not act for them (as the record routes do).
-async fn resolve(
-    state: &AppState,
-    session: &AccountSession,
-    patient_id: Uuid,
-) -> Result<(Actor, PatientFacts), AppError> {
-    let (viewer, facts) = super::auth::acting_for(state, session, patient_id).await?;
-    let actor = Actor {
-        viewer,
-        device_id: Some(session.device_id),
-    };
-    Ok((actor, facts))
-}
-
-fn staff_actor(session: &StaffSession) -> StaffActor {
-    StaffActor {
-        staff_id: session.staff_id,
-        practice_id: session.practice_id,
-        role: session.role,
-    }
-}
-
 /// The patient's threads, most recently active first, each with its count of unread practice
 /// messages. Threads the patient deleted are left out; a proxy sees only threads started by a
 /// proxy or by the practice.
@@ -75,7 +50,7 @@ async fn list_threads(
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
 ) -> Result<Json<Vec<ThreadSummary>>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         domain::list_threads(&state.db, &actor, &facts, now).await?,
@@ -111,7 +86,7 @@ async fn start_thread(
     Path(patient_id): Path<Uuid>,
     ApiJson(body): ApiJson<NewThreadBody>,
 ) -> Result<(StatusCode, Json<ThreadView>), AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     let view =
         domain::start_thread(&state.db, &actor, &facts, body.subject, body.body, now).await?;
@@ -132,7 +107,7 @@ async fn get_thread(
     session: AccountSession,
     Path((patient_id, thread_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<ThreadView>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         domain::get_thread(&state.db, &actor, &facts, thread_id, now).await?,
@@ -166,7 +141,7 @@ async fn reply(
     Path((patient_id, thread_id)): Path<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<ReplyBody>,
 ) -> Result<(StatusCode, Json<ThreadView>), AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     let view = domain::reply(&state.db, &actor, &facts, thread_id, body.body, now).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -188,7 +163,7 @@ async fn delete_thread(
     session: AccountSession,
     Path((patient_id, thread_id)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     domain::delete_thread(&state.db, &actor, &facts, thread_id, now).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -209,7 +184,7 @@ async fn mark_read(
     session: AccountSession,
     Path((patient_id, thread_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<ReadReceipt>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         domain::mark_thread_read(&state.db, &actor, &facts, thread_id, now).await?,
@@ -247,7 +222,7 @@ async fn queue(
     let (Some(status), Some(limit)) = (status, limit) else {
         return Err(AppError::new(ErrorCode::ValidationFailed));
     };
-    let staff = staff_actor(&session);
+    let staff = session.actor();
     let now = state.clock.now();
     Ok(Json(
         domain::queue(&state.db, &staff, status, limit, now).await?,
@@ -268,7 +243,7 @@ async fn staff_get_thread(
     session: StaffSession,
     Path(thread_id): Path<Uuid>,
 ) -> Result<Json<StaffThreadView>, AppError> {
-    let staff = staff_actor(&session);
+    let staff = session.actor();
     let now = state.clock.now();
     Ok(Json(
         domain::staff_get_thread(&state.db, &staff, thread_id, now).await?,
@@ -293,7 +268,7 @@ async fn staff_reply(
     Path(thread_id): Path<Uuid>,
     ApiJson(body): ApiJson<ReplyBody>,
 ) -> Result<(StatusCode, Json<StaffThreadView>), AppError> {
-    let staff = staff_actor(&session);
+    let staff = session.actor();
     let now = state.clock.now();
     let view = domain::staff_reply(&state.db, &staff, thread_id, body.body, now).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -312,7 +287,7 @@ async fn close(
     session: StaffSession,
     Path(thread_id): Path<Uuid>,
 ) -> Result<Json<StaffThreadView>, AppError> {
-    let staff = staff_actor(&session);
+    let staff = session.actor();
     let now = state.clock.now();
     Ok(Json(
         domain::close(&state.db, &staff, thread_id, now).await?,

@@ -11,12 +11,10 @@ use super::AppState;
 use super::auth::{AccountSession, IntegrationSession, StaffSession};
 use super::error::Problem;
 use super::extract::ApiJson;
-use crate::access::rules::PatientFacts;
 use crate::error::{AppError, ErrorCode};
 use crate::prescriptions::{
-    self as domain, Actor, CourseView, CoursesImport, CoursesImported, DecidedItem, Decision,
-    Order, OrderOutcome, OrderReceipt, PharmacyView, RefusedCourse, RequestView, StaffActor,
-    StaffRequestView,
+    self as domain, CourseView, CoursesImport, CoursesImported, DecidedItem, Decision, Order,
+    OrderOutcome, OrderReceipt, PharmacyView, RefusedCourse, RequestView, StaffRequestView,
 };
 use crate::validate::Validator;
 use axum::Json;
@@ -42,29 +40,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(import_courses))
 }
 
-/// Resolves the account acting for `patient_id`, or 404 whether the patient is absent or the
-/// account may not act for them (as the record routes do).
-async fn resolve(
-    state: &AppState,
-    session: &AccountSession,
-    patient_id: Uuid,
-) -> Result<(Actor, PatientFacts), AppError> {
-    let (viewer, facts) = super::auth::acting_for(state, session, patient_id).await?;
-    let actor = Actor {
-        viewer,
-        device_id: Some(session.device_id),
-    };
-    Ok((actor, facts))
-}
-
-fn staff_actor(session: &StaffSession) -> StaffActor {
-    StaffActor {
-        staff_id: session.staff_id,
-        practice_id: session.practice_id,
-        role: session.role,
-    }
-}
-
 /// The patient's current courses (hidden and ended courses are left out), each with whether it
 /// can be ordered now and whether a request is pending.
 #[utoipa::path(get, path = "/api/v1/patients/{patient_id}/courses", tag = "prescriptions",
@@ -79,7 +54,7 @@ async fn list_courses(
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
 ) -> Result<Json<Vec<CourseView>>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         domain::list_courses(&state.db, &actor, &facts, now).await?,
@@ -150,7 +125,7 @@ async fn order(
     Path(patient_id): Path<Uuid>,
     ApiJson(body): ApiJson<OrderBody>,
 ) -> Result<Response, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let order = Order::new(body.course_ids, body.note)?;
     let now = state.clock.now();
     match domain::order(&state.db, &actor, &facts, order, now).await? {
@@ -174,7 +149,7 @@ async fn list_requests(
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
 ) -> Result<Json<Vec<RequestView>>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         domain::list_requests(&state.db, &actor, &facts, now).await?,
@@ -198,7 +173,7 @@ async fn cancel_request(
     session: AccountSession,
     Path((patient_id, request_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<RequestView>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         domain::cancel_request(&state.db, &actor, &facts, request_id, now).await?,
@@ -218,7 +193,7 @@ async fn get_pharmacy(
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
 ) -> Result<Json<PharmacyView>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
         domain::get_pharmacy(&state.db, &actor, &facts, now).await?,
@@ -250,7 +225,7 @@ async fn set_pharmacy(
     Path(patient_id): Path<Uuid>,
     ApiJson(body): ApiJson<PharmacyBody>,
 ) -> Result<Json<PharmacyView>, AppError> {
-    let (actor, facts) = resolve(&state, &session, patient_id).await?;
+    let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let pharmacy = domain::pharmacy_field(body.ods_code.as_deref())?;
     let now = state.clock.now();
     Ok(Json(
@@ -289,7 +264,7 @@ async fn queue(
     let (Some(status), Some(limit)) = (status, limit) else {
         return Err(AppError::new(ErrorCode::ValidationFailed));
     };
-    let staff = staff_actor(&session);
+    let staff = session.actor();
     let now = state.clock.now();
     Ok(Json(
         domain::queue(&state.db, &staff, status, limit, now).await?,
@@ -323,7 +298,7 @@ async fn approve(
     session: StaffSession,
     Path((request_id, item_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<DecidedItem>, AppError> {
-    let staff = staff_actor(&session);
+    let staff = session.actor();
     let now = state.clock.now();
     Ok(Json(
         domain::decide(
@@ -359,7 +334,7 @@ async fn reject(
     Path((request_id, item_id)): Path<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<DecidedItem>, AppError> {
-    let staff = staff_actor(&session);
+    let staff = session.actor();
     domain::require_clinician(&staff)?;
     let decision = Decision::reject(body.reason)?;
     let now = state.clock.now();

@@ -3,8 +3,8 @@
 //! account, apart from REST keys): the first delivery applies it and stores its outcome, every
 //! repeat gets the stored outcome, and a key reused for a different intent is rejected.
 
-use crate::access::{slice, viewer};
-use crate::appointments::{self, BookingRequest, CancellationRequest, PatientActor};
+use crate::access::{Actor, slice, viewer};
+use crate::appointments::{self, BookingRequest, CancellationRequest};
 use crate::db::entities::idempotency_keys;
 use crate::error::{AppError, ErrorCode};
 use crate::messages;
@@ -127,12 +127,12 @@ async fn apply(
     let viewer = viewer::for_account(db, account_id, &facts, now.date_naive())
         .await?
         .ok_or_else(not_found)?;
+    let actor = Actor {
+        viewer,
+        device_id: Some(device_id),
+    };
     match &intent.action {
         IntentAction::BookAppointment { slot_id, reason } => {
-            let actor = PatientActor {
-                viewer,
-                device_id: Some(device_id),
-            };
             let request = BookingRequest {
                 slot_id: *slot_id,
                 reason: reason.clone(),
@@ -144,10 +144,6 @@ async fn apply(
             appointment_id,
             reason,
         } => {
-            let actor = PatientActor {
-                viewer,
-                device_id: Some(device_id),
-            };
             let request = CancellationRequest {
                 reason: Some(reason.clone()),
             };
@@ -157,10 +153,6 @@ async fn apply(
             Ok(accepted(cancelled.id))
         }
         IntentAction::OrderRepeat { course_ids, note } => {
-            let actor = prescriptions::Actor {
-                viewer,
-                device_id: Some(device_id),
-            };
             let order = Order::new(Some(course_ids.clone()), note.clone())?;
             match prescriptions::order(db, &actor, &facts, order, now).await? {
                 OrderOutcome::Ordered(receipt) => Ok(accepted(receipt.request_id)),
@@ -172,10 +164,6 @@ async fn apply(
             subject,
             body,
         } => {
-            let actor = messages::Actor {
-                viewer,
-                device_id: Some(device_id),
-            };
             let thread = match thread_id {
                 Some(thread_id) => {
                     messages::reply(db, &actor, &facts, *thread_id, Some(body.clone()), now).await?
@@ -195,10 +183,6 @@ async fn apply(
             Ok(accepted(thread.id))
         }
         IntentAction::MarkMessageRead { message_id } => {
-            let actor = messages::Actor {
-                viewer,
-                device_id: Some(device_id),
-            };
             let receipt = messages::mark_read(db, &actor, &facts, *message_id, now).await?;
             Ok(accepted(receipt.thread_id))
         }

@@ -292,8 +292,9 @@ pub async fn project(
     Ok(Projected { generation, doc })
 }
 
-/// Changes appended to a stored document before it is saved whole again: loading appends
-/// applies them one by one, so a long tail would slow every later load.
+/// Changes appended to a stored document before it is saved whole again. An appended change
+/// is stored as it is (about 300 bytes for one item, against about 55 saved whole) and applied
+/// on every load, so the tail is kept short.
 pub const COMPACT_AFTER: i32 = 64;
 
 /// Starts `generation` of the audience's `section` document from `wanted` alone, with no

@@ -10,7 +10,7 @@
 use super::projection::{self, audience};
 use crate::access::rules::PatientFacts;
 use crate::access::{Viewer, slice, viewer};
-use crate::db::entities::{proxy_grants, sync_documents};
+use crate::db::entities::{proxy_grants, sync_document_digests, sync_documents};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -166,6 +166,11 @@ async fn end_section(
         .filter(sync_documents::Column::Audience.eq(audience))
         .filter(sync_documents::Column::Section.eq(section))
         .filter(sync_documents::Column::SupersededAt.is_null())
+        .exec(db)
+        .await?;
+    sync_document_digests::Entity::delete_many()
+        .filter(sync_document_digests::Column::Audience.eq(audience))
+        .filter(sync_document_digests::Column::Section.eq(section))
         .exec(db)
         .await?;
     Ok(())

@@ -5,8 +5,8 @@
 //! gets `None`: the document is removed from the device.
 
 use super::projection::enum_name;
-use crate::access::Viewer;
 use crate::access::rules::PatientFacts;
+use crate::access::{Actor, Viewer};
 use crate::error::{AppError, ErrorCode};
 use crate::{appointments, messages, prescriptions};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -57,7 +57,7 @@ pub async fn appointments(
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<Option<Items>, AppError> {
-    let actor = appointments::PatientActor {
+    let actor = Actor {
         viewer: viewer.clone(),
         device_id: None,
     };
@@ -98,7 +98,7 @@ pub async fn medications(
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<Option<Items>, AppError> {
-    let actor = prescriptions::Actor {
+    let actor = Actor {
         viewer: viewer.clone(),
         device_id: None,
     };
@@ -168,7 +168,7 @@ pub async fn messages(
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<Option<Items>, AppError> {
-    let actor = messages::Actor {
+    let actor = Actor {
         viewer: viewer.clone(),
         device_id: None,
     };

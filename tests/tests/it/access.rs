@@ -3,13 +3,11 @@
 //! settings → never an item the rules forbid, always those they allow).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use gp_online::config::IdentityConfig;
 use gp_online::db::entities::{
-    access_codes, accounts, blobs, devices, documents, patients, practices, proxy_grants,
-    record_entries, results,
+    access_codes, blobs, documents, patients, proxy_grants, record_entries, results,
 };
-use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
+use gp_online_tests::fixtures::{self, NewPatient, NewPractice};
 use gp_online_tests::{TestApp, spawn_app};
 use patients::AccessLevel;
 use proptest::prelude::*;
@@ -196,31 +194,20 @@ pub(crate) async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uu
     let now = app.clock.now();
     let mut settings = PracticeSettings::default();
     settings.features.record = rules.record_feature;
-    let practice = practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("C{:05}", Uuid::new_v4().as_u128() % 100_000)),
-        name: Set("Matrix Surgery".to_owned()),
-        live: Set(true),
-        prospective_access_date: Set(Some(date(SWITCH_ON.0, SWITCH_ON.1, SWITCH_ON.2))),
-        settings: Set(settings.to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let patient = new_patient(
-        app,
-        practice.id,
-        rules.born,
-        rules.access_level,
-        rules.record_access_from,
-    )
-    .await;
+    let practice = NewPractice::default()
+        .settings(settings)
+        .prospective_access_date(Some(date(SWITCH_ON.0, SWITCH_ON.1, SWITCH_ON.2)))
+        .insert(app)
+        .await;
+    let patient = new_patient(practice.id, rules.born)
+        .access_level(rules.access_level)
+        .record_access_from(rules.record_access_from)
+        .insert(app)
+        .await;
     for (code, offset) in &rules.codes {
         access_codes::ActiveModel {
             id: Set(Uuid::new_v4()),
-            patient_id: Set(patient),
+            patient_id: Set(patient.id),
             external_id: Set(None),
             snomed_code: Set((*code).to_owned()),
             recorded_at: Set(now - Duration::days(1000) + Duration::days(*offset)),
@@ -231,124 +218,31 @@ pub(crate) async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uu
         .unwrap();
     }
     for item in items {
-        insert_item(app, patient, item, now).await;
+        insert_item(app, patient.id, item, now).await;
     }
-    let viewer_patient = match rules.proxy_scopes {
-        None => patient,
+    let viewer = match rules.proxy_scopes {
+        None => patient.clone(),
         Some(scopes) => {
-            let carer = new_patient(
-                app,
-                practice.id,
-                date(1960, 1, 1),
-                AccessLevel::Detailed,
-                None,
-            )
+            let carer = new_patient(practice.id, date(1960, 1, 1)).insert(app).await;
+            fixtures::proxy_grant(app, &patient, carer.id, scopes, |grant| {
+                grant.relationship = "parent".to_owned();
+                grant.legal_basis = proxy_grants::LegalBasis::ParentalResponsibility;
+                grant.ends_on = rules.grant_ends.or(grant.ends_on);
+            })
             .await;
-            proxy_grants::ActiveModel {
-                id: Set(Uuid::new_v4()),
-                practice_id: Set(practice.id),
-                patient_id: Set(patient),
-                proxy_patient_id: Set(Some(carer)),
-                proxy_carer_id: Set(None),
-                relationship: Set("parent".to_owned()),
-                status: Set(proxy_grants::GrantStatus::Active),
-                scopes: Set(scopes.to_owned()),
-                legal_basis: Set(proxy_grants::LegalBasis::ParentalResponsibility),
-                decided_by_staff_id: Set(None),
-                decided_at: Set(now),
-                starts_on: Set(date(2020, 1, 1)),
-                ends_on: Set(rules.grant_ends.or(Some(date(2030, 1, 1)))),
-                no_end_date_exception: Set(false),
-                young_person_consent_at: Set(None),
-                suspended_at: Set(None),
-                suspended_reason: Set(None),
-                revoked_at: Set(None),
-                revoked_by: Set(None),
-                refusal_reason: Set(None),
-                last_used_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&app.db)
-            .await
-            .unwrap();
             carer
         }
     };
-    (patient, token_for(app, practice.id, viewer_patient).await)
+    (patient.id, fixtures::account(app, &viewer).await.1)
 }
 
-async fn new_patient(
-    app: &TestApp,
-    practice_id: Uuid,
-    born: NaiveDate,
-    level: AccessLevel,
-    from: Option<NaiveDate>,
-) -> Uuid {
-    let now = app.clock.now();
-    let id = Uuid::new_v4();
-    patients::ActiveModel {
-        id: Set(id),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        nhs_number: Set(format!("{:010}", id.as_u128() % 10_000_000_000)),
-        given_name: Set("Matrix".to_owned()),
-        family_name: Set("Patient".to_owned()),
-        date_of_birth: Set(born),
-        sex: Set(patients::Sex::Unknown),
-        access_level: Set(level),
-        record_access_from: Set(from),
-        competent: Set(true),
-        nominated_pharmacy_ods: Set(None),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    id
-}
-
-async fn token_for(app: &TestApp, practice_id: Uuid, patient_id: Uuid) -> String {
-    let now = app.clock.now();
-    let account = accounts::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        patient_id: Set(Some(patient_id)),
-        carer_id: Set(None),
-        status: Set(accounts::AccountStatus::Active),
-        last_login_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let device = devices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(account.id),
-        name: Set("Phone".to_owned()),
-        created_at: Set(now),
-        last_seen_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let subject = Subject::Account {
-        account_id: account.id,
-        device_id: device.id,
-    };
-    // Long-lived so tests can move the clock across days without signing in again.
-    let config = IdentityConfig {
-        access_token_secs: 30 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    sessions::open(&app.db, &config, subject, now)
-        .await
-        .unwrap()
-        .access_token
+/// A patient of a scenario, born on `born`.
+fn new_patient(practice_id: Uuid, born: NaiveDate) -> NewPatient {
+    NewPatient::at(practice_id)
+        .named("Matrix", "Patient")
+        .born(born)
+        .sex(patients::Sex::Unknown)
+        .at_the_desk()
 }
 
 async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime<Utc>) {
@@ -956,13 +850,6 @@ fn the_api_returns_exactly_what_the_rules_allow_for_random_records() {
 
 /// Another patient (with an account and a session token) at an existing practice.
 pub(crate) async fn second_patient_at(app: &TestApp, practice_id: Uuid) -> (Uuid, String) {
-    let patient = new_patient(
-        app,
-        practice_id,
-        date(1980, 1, 1),
-        AccessLevel::Detailed,
-        None,
-    )
-    .await;
-    (patient, token_for(app, practice_id, patient).await)
+    let patient = new_patient(practice_id, date(1980, 1, 1)).insert(app).await;
+    (patient.id, fixtures::account(app, &patient).await.1)
 }

@@ -5,16 +5,16 @@
 //! publishing, Idempotency-Key replays and the audit trail.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use gp_online::config::IdentityConfig;
 use gp_online::db::entities::appointments::AppointmentStatus;
 use gp_online::db::entities::slots::{Channel, SlotStatus};
 use gp_online::db::entities::{
-    accounts, appointments, audit_events, devices, notification_outbox, patients, practices,
-    projection_outbox, proxy_grants, slots, staff,
+    appointments, audit_events, notification_outbox, patients, practices, projection_outbox, slots,
+    staff,
 };
-use gp_online::identity::integration::create_key;
-use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::{BookingReasonRule, PracticeSettings};
+use gp_online_tests::fixtures::{
+    NewPatient, account_for, integration_key, practice_with, proxy_account, staff_token,
+};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{
@@ -23,23 +23,11 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// A practice whose default settings `adjust` changes.
 async fn practice(app: &TestApp, adjust: impl FnOnce(&mut PracticeSettings)) -> practices::Model {
-    let now = app.clock.now();
     let mut settings = PracticeSettings::default();
     adjust(&mut settings);
-    practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("P{:05}", Uuid::new_v4().as_u128() % 100_000)),
-        name: Set("Appointments Surgery".to_owned()),
-        live: Set(true),
-        prospective_access_date: Set(NaiveDate::from_ymd_opt(2023, 10, 31)),
-        settings: Set(settings.to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
+    practice_with(app, settings).await
 }
 
 async fn set_settings(
@@ -59,130 +47,32 @@ async fn set_settings(
     active.update(&app.db).await.unwrap();
 }
 
+/// A patient of the practice, by id.
 async fn patient(app: &TestApp, practice_id: Uuid) -> Uuid {
-    let now = app.clock.now();
-    let id = Uuid::new_v4();
-    patients::ActiveModel {
-        id: Set(id),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        nhs_number: Set(format!("{:010}", id.as_u128() % 10_000_000_000)),
-        given_name: Set("Grace".to_owned()),
-        family_name: Set("Hopper".to_owned()),
-        date_of_birth: Set(NaiveDate::from_ymd_opt(1975, 3, 9).unwrap()),
-        sex: Set(patients::Sex::Female),
-        access_level: Set(patients::AccessLevel::Detailed),
-        record_access_from: Set(None),
-        competent: Set(false),
-        nominated_pharmacy_ods: Set(None),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    id
+    NewPatient::at(practice_id)
+        .born(NaiveDate::from_ymd_opt(1975, 3, 9).unwrap())
+        .competent(false)
+        .at_the_desk()
+        .insert(app)
+        .await
+        .id
 }
 
 /// An account for the patient with a long-lived session (tests move the clock).
 async fn token(app: &TestApp, practice_id: Uuid, patient_id: Uuid) -> String {
-    let now = app.clock.now();
-    let account = accounts::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        patient_id: Set(Some(patient_id)),
-        carer_id: Set(None),
-        status: Set(accounts::AccountStatus::Active),
-        last_login_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let device = devices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(account.id),
-        name: Set("Phone".to_owned()),
-        created_at: Set(now),
-        last_seen_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let config = IdentityConfig {
-        access_token_secs: 30 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    let subject = Subject::Account {
-        account_id: account.id,
-        device_id: device.id,
-    };
-    sessions::open(&app.db, &config, subject, now)
+    account_for(app, practice_id, Some(patient_id), None)
         .await
-        .unwrap()
-        .access_token
+        .1
 }
 
-async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
-    let now = app.clock.now();
-    let member = staff::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        display_name: Set("Dr Staff".to_owned()),
-        role: Set(role),
-        job_title: Set(None),
-        active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let subject = Subject::Staff {
-        staff_id: member.id,
-    };
-    sessions::open(&app.db, &IdentityConfig::default(), subject, now)
+/// A proxy (another patient of the practice) with a grant of `scopes` for `patient_id`.
+async fn proxy_token(app: &TestApp, patient_id: Uuid, scopes: &str) -> String {
+    let patient = patients::Entity::find_by_id(patient_id)
+        .one(&app.db)
         .await
         .unwrap()
-        .access_token
-}
-
-/// A proxy (a patient of the same practice) with a grant of `scopes` for `patient_id`.
-async fn proxy_token(app: &TestApp, practice_id: Uuid, patient_id: Uuid, scopes: &str) -> String {
-    let now = app.clock.now();
-    let carer = patient(app, practice_id).await;
-    proxy_grants::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        patient_id: Set(patient_id),
-        proxy_patient_id: Set(Some(carer)),
-        proxy_carer_id: Set(None),
-        relationship: Set("carer".to_owned()),
-        status: Set(proxy_grants::GrantStatus::Active),
-        scopes: Set(scopes.to_owned()),
-        legal_basis: Set(proxy_grants::LegalBasis::PatientConsent),
-        decided_by_staff_id: Set(None),
-        decided_at: Set(now),
-        starts_on: Set(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()),
-        ends_on: Set(NaiveDate::from_ymd_opt(2030, 1, 1)),
-        no_end_date_exception: Set(false),
-        young_person_consent_at: Set(None),
-        suspended_at: Set(None),
-        suspended_reason: Set(None),
-        revoked_at: Set(None),
-        revoked_by: Set(None),
-        refusal_reason: Set(None),
-        last_used_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    token(app, practice_id, carer).await
+        .unwrap();
+    proxy_account(app, &patient, scopes).await.1
 }
 
 /// A slot of the practice starting `starts_in` from now, lasting 10 minutes.
@@ -732,8 +622,8 @@ async fn proxies_book_with_the_appointments_scope_and_are_refused_without_it() {
     let practice = practice(&app, |s| s.booking_reason = BookingReasonRule::Optional).await;
     let patient = patient(&app, practice.id).await;
     let patient_token = token(&app, practice.id, patient).await;
-    let with_scope = proxy_token(&app, practice.id, patient, "appointments").await;
-    let without = proxy_token(&app, practice.id, patient, "record_summary,messages").await;
+    let with_scope = proxy_token(&app, patient, "appointments").await;
+    let without = proxy_token(&app, patient, "record_summary,messages").await;
     let a = slot(&app, practice.id, Duration::days(1)).await;
     let b = slot(&app, practice.id, Duration::days(2)).await;
 
@@ -1050,10 +940,7 @@ async fn the_practice_publishes_withdraws_and_moves_with_notifications() {
 async fn the_clinical_system_publishes_slots_idempotently_by_external_id() {
     let app = spawn_app().await;
     let practice = practice(&app, |s| s.booking_reason = BookingReasonRule::Optional).await;
-    let key = create_key(&app.db, &practice.ods_code, "EMIS", app.clock.now())
-        .await
-        .unwrap()
-        .key;
+    let key = integration_key(&app, &practice).await;
     let now = app.clock.now();
     let (status, body) = post(
         &app,

@@ -5,14 +5,14 @@
 use chrono::{Duration, NaiveDate};
 use gp_online::db::entities::{patients, practices, staff};
 use gp_online::identity::linkage::{self, IssuedLinkage, LinkageSubject};
-use gp_online::identity::sessions::{self, Subject};
-use gp_online::settings::PracticeSettings;
+use gp_online_tests::fixtures::{
+    self, NewPatient, NewPractice, integration_key, staff_token, unique_nhs_number,
+};
 use gp_online_tests::passkey::SoftDiscoverablePasskey;
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 const ORIGIN: &str = "https://localhost";
 
@@ -22,72 +22,26 @@ struct Fixture {
     linkage: IssuedLinkage,
 }
 
-async fn practice(app: &TestApp, live: bool) -> practices::Model {
-    let now = app.clock.now();
-    practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("B{:05}", rand_suffix())),
-        name: Set("Test Surgery".to_owned()),
-        live: Set(live),
-        prospective_access_date: Set(NaiveDate::from_ymd_opt(2023, 10, 31)),
-        settings: Set(PracticeSettings::default().to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-}
-
-/// A valid NHS number in the 999 test range, different for each call.
-fn unique_nhs_number() -> String {
-    loop {
-        let seed = Uuid::new_v4().as_u128();
-        let mut digits = [9u8, 9, 9, 0, 0, 0, 0, 0, 0];
-        for (i, digit) in digits.iter_mut().enumerate().skip(3) {
-            *digit = ((seed >> (i * 4)) % 10) as u8;
-        }
-        if let Some(number) = gp_online::validate::NhsNumber::from_first_nine(digits) {
-            return number.to_string();
-        }
-    }
-}
-
-fn rand_suffix() -> u32 {
-    Uuid::new_v4().as_u128() as u32 % 100_000
-}
-
+/// A patient the linkage claims of these tests name: Ada O'Neill, with a valid NHS number, not
+/// yet known to the clinical system.
 async fn patient(
     app: &TestApp,
     practice: &practices::Model,
     born: NaiveDate,
     competent: bool,
 ) -> patients::Model {
-    let now = app.clock.now();
-    patients::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice.id),
-        external_id: Set(None),
-        nhs_number: Set(unique_nhs_number()),
-        given_name: Set("Ada".to_owned()),
-        family_name: Set("O'Neill".to_owned()),
-        date_of_birth: Set(born),
-        sex: Set(patients::Sex::Female),
-        access_level: Set(patients::AccessLevel::Detailed),
-        record_access_from: Set(None),
-        competent: Set(competent),
-        nominated_pharmacy_ods: Set(None),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
+    NewPatient::at(practice.id)
+        .named("Ada", "O'Neill")
+        .born(born)
+        .competent(competent)
+        .nhs_number(&unique_nhs_number())
+        .at_the_desk()
+        .insert(app)
+        .await
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
-    let practice = practice(app, true).await;
+    let practice = fixtures::practice(app).await;
     let patient = patient(
         app,
         &practice,
@@ -588,18 +542,11 @@ async fn staff_enrol_with_a_one_time_code_then_sign_in_by_passkey() {
 async fn integration_keys_are_scoped_to_one_practice() {
     let app = spawn_app().await;
     let fixture = fixture(&app).await;
-    let created = gp_online::identity::integration::create_key(
-        &app.db,
-        &fixture.practice.ods_code,
-        "EMIS",
-        app.clock.now(),
-    )
-    .await
-    .unwrap();
+    let key = integration_key(&app, &fixture.practice).await;
     let response = app
         .client
         .get(app.url("/api/v1/integration/practice"))
-        .bearer_auth(&created.key)
+        .bearer_auth(&key)
         .send()
         .await
         .unwrap();
@@ -607,7 +554,7 @@ async fn integration_keys_are_scoped_to_one_practice() {
     let practice: Value = response.json().await.unwrap();
     assert_eq!(practice["ods_code"], fixture.practice.ods_code.as_str());
 
-    let forged = format!("{}x", created.key);
+    let forged = format!("{key}x");
     let response = app
         .client
         .get(app.url("/api/v1/integration/practice"))
@@ -785,24 +732,7 @@ async fn patient_and_staff_sessions_only_work_on_their_own_routes() {
     let (_, patient_tokens) = register(&app, &claim(&fixture), &mut phone).await;
     let patient_access = patient_tokens["access_token"].as_str().unwrap();
 
-    let now = app.clock.now();
-    let admin = staff::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(fixture.practice.id),
-        display_name: Set("Pat Admin".to_owned()),
-        role: Set(staff::StaffRole::Admin),
-        job_title: Set(None),
-        active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let config = gp_online::config::IdentityConfig::default();
-    let staff_tokens = sessions::open(&app.db, &config, Subject::Staff { staff_id: admin.id }, now)
-        .await
-        .unwrap();
+    let staff_access = staff_token(&app, fixture.practice.id, staff::StaffRole::Admin).await;
 
     let linkage_path = format!("/api/v1/practice/patients/{}/linkage", fixture.patient.id);
     let as_patient = app
@@ -814,7 +744,7 @@ async fn patient_and_staff_sessions_only_work_on_their_own_routes() {
         .await
         .unwrap();
     assert_eq!(as_patient.status(), StatusCode::FORBIDDEN);
-    let as_staff = devices(&app, &staff_tokens.access_token).await;
+    let as_staff = devices(&app, &staff_access).await;
     assert_eq!(as_staff.status(), StatusCode::FORBIDDEN);
     let anonymous = app
         .client
@@ -828,7 +758,7 @@ async fn patient_and_staff_sessions_only_work_on_their_own_routes() {
     let issued: Value = app
         .client
         .post(app.url(&linkage_path))
-        .bearer_auth(&staff_tokens.access_token)
+        .bearer_auth(&staff_access)
         .json(&json!({"recovery": true}))
         .send()
         .await
@@ -839,7 +769,7 @@ async fn patient_and_staff_sessions_only_work_on_their_own_routes() {
     let key = issued["linkage_key"].as_str().unwrap();
     assert!(issued["letter"].as_str().unwrap().contains(key));
     // A patient of another practice is not found.
-    let elsewhere = practice(&app, true).await;
+    let elsewhere = fixtures::practice(&app).await;
     let stranger = patient(
         &app,
         &elsewhere,
@@ -853,7 +783,7 @@ async fn patient_and_staff_sessions_only_work_on_their_own_routes() {
             "/api/v1/practice/patients/{}/linkage",
             stranger.id
         )))
-        .bearer_auth(&staff_tokens.access_token)
+        .bearer_auth(&staff_access)
         .json(&json!({}))
         .send()
         .await
@@ -864,7 +794,7 @@ async fn patient_and_staff_sessions_only_work_on_their_own_routes() {
 #[tokio::test]
 async fn a_practice_that_is_not_live_refuses_registration() {
     let app = spawn_app().await;
-    let closed = practice(&app, false).await;
+    let closed = NewPractice::default().live(false).insert(&app).await;
     let patient = patient(
         &app,
         &closed,

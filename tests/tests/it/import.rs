@@ -9,9 +9,9 @@ use gp_online::db::entities::{
     access_codes, audit_events, blobs, documents, notification_outbox, patients, practices,
     projection_outbox, record_entries, results,
 };
-use gp_online::identity::integration::create_key;
 use gp_online::settings::PracticeSettings;
 use gp_online::validate::NhsNumber;
+use gp_online_tests::fixtures::{NewPatient, NewPractice, integration_key};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{
@@ -26,34 +26,20 @@ const IMMEDIATE: &str = "CHOL";
 /// Clinical text that must never reach the audit trail.
 const TERM: &str = "Anaphylaxis to penicillin";
 
-async fn practice(app: &TestApp) -> practices::Model {
-    let now = app.clock.now();
+/// A practice (releasing the [`IMMEDIATE`] test at once, with no prospective access date) and a
+/// key for it.
+async fn practice_with_key(app: &TestApp) -> (practices::Model, String) {
     let settings = PracticeSettings {
         immediate_release_test_codes: vec![IMMEDIATE.to_owned()],
         ..PracticeSettings::default()
     };
-    practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("I{:05}", Uuid::new_v4().as_u128() % 100_000)),
-        name: Set("Import Surgery".to_owned()),
-        live: Set(true),
-        prospective_access_date: Set(None),
-        settings: Set(settings.to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-}
-
-/// A practice and a key for it.
-async fn practice_with_key(app: &TestApp) -> (practices::Model, String) {
-    let practice = practice(app).await;
-    let key = create_key(&app.db, &practice.ods_code, "EMIS", app.clock.now())
-        .await
-        .unwrap();
-    (practice, key.key)
+    let practice = NewPractice::default()
+        .settings(settings)
+        .prospective_access_date(None)
+        .insert(app)
+        .await;
+    let key = integration_key(app, &practice).await;
+    (practice, key)
 }
 
 /// The `n`th valid NHS number of the 999 test range.
@@ -597,27 +583,15 @@ async fn a_key_of_another_practice_cannot_touch_this_practices_patients() {
 async fn a_patient_created_at_the_desk_is_adopted_by_nhs_number() {
     let app = spawn_app().await;
     let (practice, key) = practice_with_key(&app).await;
-    let now = app.clock.now();
-    let desk = patients::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice.id),
-        external_id: Set(None),
-        nhs_number: Set(nhs(1)),
-        given_name: Set("Ada".to_owned()),
-        family_name: Set("Lovelace".to_owned()),
-        date_of_birth: Set(NaiveDate::from_ymd_opt(1980, 5, 17).unwrap()),
-        sex: Set(patients::Sex::Female),
-        access_level: Set(patients::AccessLevel::Documents),
-        record_access_from: Set(None),
-        competent: Set(false),
-        nominated_pharmacy_ods: Set(None),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let desk = NewPatient::at(practice.id)
+        .named("Ada", "Lovelace")
+        .born(NaiveDate::from_ymd_opt(1980, 5, 17).unwrap())
+        .access_level(patients::AccessLevel::Documents)
+        .competent(false)
+        .nhs_number(&nhs(1))
+        .at_the_desk()
+        .insert(&app)
+        .await;
 
     let (status, body) = batch(&app, &key, &json!({"patients": [patient("P1", 1)]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");

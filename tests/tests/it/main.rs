@@ -16,6 +16,8 @@ mod prescriptions;
 mod proxy;
 mod review;
 mod sync;
+mod sync_demo;
+mod sync_history;
 mod sync_personal;
 mod sync_rebuild;
 mod sync_services;

@@ -3,53 +3,17 @@
 //! settings, messaging switched off, proxies and which threads they see, another practice's
 //! staff, audit events without message text and an `Idempotency-Key` replay of a send.
 
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
 use gp_online::db::entities::{
-    audit_events, message_threads, messages, notification_outbox, patients, projection_outbox,
-    proxy_grants, staff,
+    audit_events, message_threads, messages, notification_outbox, projection_outbox, staff,
 };
 use gp_online::settings::PracticeSettings;
-use gp_online_tests::fixtures::{account, patient, practice_with, staff_token};
+use gp_online_tests::fixtures::{account, patient, practice_with, proxy_account, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-/// A proxy (another patient of the practice) with a grant of `scopes` for `patient`.
-async fn proxy_token(app: &TestApp, patient: &patients::Model, scopes: &str) -> (Uuid, String) {
-    let now = app.clock.now();
-    let carer = self::patient(app, patient.practice_id, None).await;
-    proxy_grants::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(patient.practice_id),
-        patient_id: Set(patient.id),
-        proxy_patient_id: Set(Some(carer.id)),
-        proxy_carer_id: Set(None),
-        relationship: Set("carer".to_owned()),
-        status: Set(proxy_grants::GrantStatus::Active),
-        scopes: Set(scopes.to_owned()),
-        legal_basis: Set(proxy_grants::LegalBasis::PatientConsent),
-        decided_by_staff_id: Set(None),
-        decided_at: Set(now),
-        starts_on: Set(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()),
-        ends_on: Set(NaiveDate::from_ymd_opt(2030, 1, 1)),
-        no_end_date_exception: Set(false),
-        young_person_consent_at: Set(None),
-        suspended_at: Set(None),
-        suspended_reason: Set(None),
-        revoked_at: Set(None),
-        revoked_by: Set(None),
-        refusal_reason: Set(None),
-        last_used_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    account(app, &carer).await
-}
 
 async fn send(
     app: &TestApp,
@@ -445,8 +409,8 @@ async fn proxies_message_as_proxies_and_see_only_threads_not_started_by_the_pati
     let practice = practice_with(&app, PracticeSettings::default()).await;
     let me = patient(&app, practice.id, None).await;
     let (_, token) = account(&app, &me).await;
-    let (carer_id, carer) = proxy_token(&app, &me, "messages,appointments").await;
-    let (_, limited) = proxy_token(&app, &me, "appointments").await;
+    let (carer_id, carer) = proxy_account(&app, &me, "messages,appointments").await;
+    let (_, limited) = proxy_account(&app, &me, "appointments").await;
     let unrelated = account(&app, &patient(&app, practice.id, None).await)
         .await
         .1;

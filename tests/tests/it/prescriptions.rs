@@ -7,54 +7,21 @@
 use chrono::{Duration, NaiveDate};
 use gp_online::db::entities::courses::CourseType;
 use gp_online::db::entities::{
-    audit_events, courses, notification_outbox, patients, prescription_request_items,
-    prescription_requests, projection_outbox, proxy_grants, staff,
+    audit_events, courses, notification_outbox, prescription_request_items, prescription_requests,
+    projection_outbox, staff,
 };
 use gp_online::settings::PracticeSettings;
-use gp_online_tests::fixtures::{account, patient, practice_with, staff_token};
+use gp_online_tests::fixtures::{
+    account, integration_key, patient, practice_with, proxy_account, staff_token,
+};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 fn today(app: &TestApp) -> NaiveDate {
     app.clock.now().date_naive()
-}
-
-/// A proxy (another patient of the practice) with a grant of `scopes` for `patient`.
-async fn proxy_token(app: &TestApp, patient: &patients::Model, scopes: &str) -> String {
-    let now = app.clock.now();
-    let carer = self::patient(app, patient.practice_id, None).await;
-    proxy_grants::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(patient.practice_id),
-        patient_id: Set(patient.id),
-        proxy_patient_id: Set(Some(carer.id)),
-        proxy_carer_id: Set(None),
-        relationship: Set("carer".to_owned()),
-        status: Set(proxy_grants::GrantStatus::Active),
-        scopes: Set(scopes.to_owned()),
-        legal_basis: Set(proxy_grants::LegalBasis::PatientConsent),
-        decided_by_staff_id: Set(None),
-        decided_at: Set(now),
-        starts_on: Set(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()),
-        ends_on: Set(NaiveDate::from_ymd_opt(2030, 1, 1)),
-        no_end_date_exception: Set(false),
-        young_person_consent_at: Set(None),
-        suspended_at: Set(None),
-        suspended_reason: Set(None),
-        revoked_at: Set(None),
-        revoked_by: Set(None),
-        refusal_reason: Set(None),
-        last_used_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    account(app, &carer).await.1
 }
 
 /// A repeat course, adjusted by `adjust`.
@@ -596,8 +563,10 @@ async fn proxies_order_only_with_the_prescriptions_scope() {
         c.hidden_from_proxies = true;
     })
     .await;
-    let carer = proxy_token(&app, &me, "prescriptions,appointments").await;
-    let limited = proxy_token(&app, &me, "appointments").await;
+    let carer = proxy_account(&app, &me, "prescriptions,appointments")
+        .await
+        .1;
+    let limited = proxy_account(&app, &me, "appointments").await.1;
     let unrelated = account(&app, &patient(&app, practice.id, None).await)
         .await
         .1;
@@ -727,15 +696,7 @@ async fn the_clinical_system_feeds_courses_idempotently() {
     let app = spawn_app().await;
     let practice = practice_with(&app, PracticeSettings::default()).await;
     let me = patient(&app, practice.id, None).await;
-    let key = gp_online::identity::integration::create_key(
-        &app.db,
-        &practice.ods_code,
-        "EMIS",
-        app.clock.now(),
-    )
-    .await
-    .unwrap()
-    .key;
+    let key = integration_key(&app, &practice).await;
     let feed = |quantity: &str| {
         json!({"courses": [{
             "patient_external_id": me.external_id,

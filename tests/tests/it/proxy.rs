@@ -4,14 +4,12 @@
 //! removal after years unused, one warning, idempotent reruns).
 
 use chrono::{Duration, NaiveDate};
-use gp_online::config::IdentityConfig;
 use gp_online::db::entities::{
-    accounts, audit_events, devices, notification_outbox, patients, practices, projection_outbox,
-    proxy_grants, results, staff,
+    accounts, audit_events, notification_outbox, patients, projection_outbox, proxy_grants,
+    results, staff,
 };
-use gp_online::identity::sessions::{self, Subject};
 use gp_online::proxy::{self, SweepReport};
-use gp_online::settings::PracticeSettings;
+use gp_online_tests::fixtures::{NewPatient, account_for, practice, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -22,121 +20,29 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-async fn practice(app: &TestApp) -> practices::Model {
-    let now = app.clock.now();
-    practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("P{:05}", Uuid::new_v4().as_u128() % 100_000)),
-        name: Set("Proxy Surgery".to_owned()),
-        live: Set(true),
-        prospective_access_date: Set(Some(date(2023, 10, 31))),
-        settings: Set(PracticeSettings::default().to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-}
-
-async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
-    let now = app.clock.now();
-    let member = staff::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        display_name: Set(format!("{role:?} One")),
-        role: Set(role),
-        job_title: Set(None),
-        active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let config = IdentityConfig {
-        access_token_secs: 30 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    let subject = Subject::Staff {
-        staff_id: member.id,
-    };
-    sessions::open(&app.db, &config, subject, now)
-        .await
-        .unwrap()
-        .access_token
-}
-
+/// A patient of the practice with documents access from 2000, by id.
 async fn patient(app: &TestApp, practice_id: Uuid, born: NaiveDate, given: &str) -> Uuid {
-    let now = app.clock.now();
-    let id = Uuid::new_v4();
-    patients::ActiveModel {
-        id: Set(id),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        nhs_number: Set(format!("{:010}", id.as_u128() % 10_000_000_000)),
-        given_name: Set(given.to_owned()),
-        family_name: Set("Proxy".to_owned()),
-        date_of_birth: Set(born),
-        sex: Set(patients::Sex::Unknown),
-        access_level: Set(patients::AccessLevel::Documents),
-        record_access_from: Set(Some(date(2000, 1, 1))),
-        competent: Set(false),
-        nominated_pharmacy_ods: Set(None),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    id
+    NewPatient::at(practice_id)
+        .named(given, "Proxy")
+        .born(born)
+        .sex(patients::Sex::Unknown)
+        .access_level(patients::AccessLevel::Documents)
+        .record_access_from(Some(date(2000, 1, 1)))
+        .competent(false)
+        .at_the_desk()
+        .insert(app)
+        .await
+        .id
 }
 
-/// An account for a patient or a carer, signed in for 30 days.
+/// An account for a patient or a carer, with a long-lived session.
 async fn account_token(
     app: &TestApp,
     practice_id: Uuid,
     patient_id: Option<Uuid>,
     carer_id: Option<Uuid>,
 ) -> String {
-    let now = app.clock.now();
-    let account = accounts::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        patient_id: Set(patient_id),
-        carer_id: Set(carer_id),
-        status: Set(accounts::AccountStatus::Active),
-        last_login_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let device = devices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(account.id),
-        name: Set("Phone".to_owned()),
-        created_at: Set(now),
-        last_seen_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let config = IdentityConfig {
-        access_token_secs: 30 * 24 * 3600,
-        ..IdentityConfig::default()
-    };
-    let subject = Subject::Account {
-        account_id: account.id,
-        device_id: device.id,
-    };
-    sessions::open(&app.db, &config, subject, now)
-        .await
-        .unwrap()
-        .access_token
+    account_for(app, practice_id, patient_id, carer_id).await.1
 }
 
 async fn send(
@@ -965,6 +871,7 @@ async fn a_release_notifies_only_the_proxies_who_may_see_it() {
 
 #[tokio::test]
 async fn after_revocation_the_proxys_next_sync_gets_nothing_of_the_patient() {
+    use gp_online_tests::sync::Wire;
     use sync_protocol::schema::ProfileItem;
     use sync_protocol::{DevicePeer, DocumentBody, DocumentId, Frame, Section};
 
@@ -1008,8 +915,11 @@ async fn after_revocation_the_proxys_next_sync_gets_nothing_of_the_patient() {
             response.bytes().await.unwrap().to_vec()
         }
     };
+    let mut before = Wire::default();
     for _ in 0..10 {
-        let reply = Frame::decode(&exchange(device.outgoing()).await).unwrap();
+        let bytes = exchange(device.outgoing()).await;
+        let reply = Frame::decode(&bytes).unwrap();
+        before.record(&bytes, &reply);
         let quiet = reply.documents.is_empty();
         device.receive(&reply).unwrap();
         if quiet {
@@ -1020,6 +930,10 @@ async fn after_revocation_the_proxys_next_sync_gets_nothing_of_the_patient() {
         .item_list::<ProfileItem>(DocumentId::new(patient_id, Section::Profile))
         .unwrap();
     assert_eq!(profile[0].given_name, "Marker-Given-Name");
+    assert!(
+        before.contains("Marker-Given-Name"),
+        "the search finds the name while the proxy may see it"
+    );
 
     let path = format!(
         "/api/v1/practice/proxy-grants/{}/revoke",
@@ -1032,8 +946,10 @@ async fn after_revocation_the_proxys_next_sync_gets_nothing_of_the_patient() {
     device.reconnect();
     let bytes = exchange(device.outgoing()).await;
     let reply = Frame::decode(&bytes).unwrap();
+    let mut after = Wire::default();
+    after.record(&bytes, &reply);
     assert!(
-        !bytes.windows(17).any(|w| w == b"Marker-Given-Name"),
+        !after.contains("Marker-Given-Name"),
         "the patient's name crossed the wire after revocation"
     );
     let removed: Vec<Section> = reply

@@ -3,14 +3,12 @@
 //! writes, the state machine's refusals, and who may do what.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use gp_online::config::IdentityConfig;
 use gp_online::db::entities::results::{AbnormalFlag, ReviewState, WithholdReason};
 use gp_online::db::entities::{
-    accounts, audit_events, blobs, devices, documents, notification_outbox, patients, practices,
-    projection_outbox, results, staff,
+    audit_events, blobs, documents, notification_outbox, patients, practices, projection_outbox,
+    results, staff,
 };
-use gp_online::identity::sessions::{self, Subject};
-use gp_online::settings::PracticeSettings;
+use gp_online_tests::fixtures::{self, NewPatient, account, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -27,114 +25,21 @@ struct Practice {
     patient_token: String,
 }
 
-async fn practice(app: &TestApp) -> practices::Model {
-    let now = app.clock.now();
-    practices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        ods_code: Set(format!("R{:05}", Uuid::new_v4().as_u128() % 100_000)),
-        name: Set("Review Surgery".to_owned()),
-        live: Set(true),
-        prospective_access_date: Set(NaiveDate::from_ymd_opt(2023, 10, 31)),
-        settings: Set(PracticeSettings::default().to_json()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-}
-
-async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
-    let now = app.clock.now();
-    let member = staff::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        display_name: Set(format!("{role:?} One")),
-        role: Set(role),
-        job_title: Set(None),
-        active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let subject = Subject::Staff {
-        staff_id: member.id,
-    };
-    sessions::open(&app.db, &IdentityConfig::default(), subject, now)
-        .await
-        .unwrap()
-        .access_token
-}
-
-async fn patient(app: &TestApp, practice_id: Uuid, nhs_number: &str) -> patients::Model {
-    let now = app.clock.now();
-    patients::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        nhs_number: Set(nhs_number.to_owned()),
-        given_name: Set("Ada".to_owned()),
-        family_name: Set("Lovelace".to_owned()),
-        date_of_birth: Set(NaiveDate::from_ymd_opt(1980, 5, 17).unwrap()),
-        sex: Set(patients::Sex::Female),
-        access_level: Set(patients::AccessLevel::Documents),
-        record_access_from: Set(None),
-        competent: Set(false),
-        nominated_pharmacy_ods: Set(None),
-        archived_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-}
-
-/// An account (so releases notify someone) with a device and a signed-in session.
-async fn account_token(app: &TestApp, patient: &patients::Model) -> String {
-    let now = app.clock.now();
-    let account = accounts::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(patient.practice_id),
-        patient_id: Set(Some(patient.id)),
-        carer_id: Set(None),
-        status: Set(accounts::AccountStatus::Active),
-        last_login_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let device = devices::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        account_id: Set(account.id),
-        name: Set("Phone".to_owned()),
-        created_at: Set(now),
-        last_seen_at: Set(None),
-        revoked_at: Set(None),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let subject = Subject::Account {
-        account_id: account.id,
-        device_id: device.id,
-    };
-    sessions::open(&app.db, &IdentityConfig::default(), subject, now)
-        .await
-        .unwrap()
-        .access_token
-}
-
 async fn setup(app: &TestApp, nhs_number: &str) -> Practice {
-    let practice = practice(app).await;
+    let practice = fixtures::practice(app).await;
     let clinician = staff_token(app, practice.id, staff::StaffRole::Clinician).await;
     let admin = staff_token(app, practice.id, staff::StaffRole::Admin).await;
-    let patient = patient(app, practice.id, nhs_number).await;
-    let patient_token = account_token(app, &patient).await;
+    // An account, so releases notify someone.
+    let patient = NewPatient::at(practice.id)
+        .named("Ada", "Lovelace")
+        .born(NaiveDate::from_ymd_opt(1980, 5, 17).unwrap())
+        .access_level(patients::AccessLevel::Documents)
+        .competent(false)
+        .nhs_number(nhs_number)
+        .at_the_desk()
+        .insert(app)
+        .await;
+    let (_, patient_token) = account(app, &patient).await;
     Practice {
         practice,
         clinician,

@@ -4,6 +4,10 @@
 
 use super::access::{Item, Kind, Rules, State, arrange, date, item, standard_record, visible};
 use gp_online::db::entities::results;
+use gp_online_tests::sync::{
+    RECORD_SECTIONS, device_documents, device_profile, device_record, device_results, following,
+    holds, post_frame, rest_documents, rest_profile, rest_record, rest_results, sync,
+};
 use gp_online_tests::{TestApp, spawn_app};
 use patients_level::AccessLevel;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -16,44 +20,9 @@ mod patients_level {
     pub use gp_online::db::entities::patients::AccessLevel;
 }
 
-/// Syncs until quiet; returns every byte the server sent and the events seen.
-async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Vec<u8>, Vec<Event>) {
-    device.reconnect();
-    let mut received = Vec::new();
-    let mut events = Vec::new();
-    for _ in 0..20 {
-        let request = device.outgoing();
-        let response = app
-            .client
-            .post(app.url("/api/v1/sync"))
-            .bearer_auth(token)
-            .header("content-type", "application/cbor")
-            .body(request.encode())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::OK);
-        let bytes = response.bytes().await.unwrap().to_vec();
-        let reply = Frame::decode(&bytes).unwrap();
-        received.extend_from_slice(&bytes);
-        let quiet = reply.documents.is_empty() && reply.outcomes.is_empty();
-        events.extend(device.receive(&reply).unwrap());
-        if quiet {
-            return (received, events);
-        }
-    }
-    panic!("sync did not settle");
-}
-
-fn follow_all(device: &mut DevicePeer, patient: Uuid) {
-    for section in [
-        Section::Profile,
-        Section::Record,
-        Section::Results,
-        Section::Documents,
-    ] {
-        device.follow(DocumentId::new(patient, section));
-    }
+/// A device following the record documents of `patient`.
+fn follow_all(patient: Uuid) -> DevicePeer {
+    following(patient, &RECORD_SECTIONS)
 }
 
 /// The markers the device holds, read from its documents.
@@ -78,12 +47,6 @@ fn device_markers(device: &DevicePeer, patient: Uuid) -> BTreeSet<String> {
         markers.insert(document.title);
     }
     markers
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test]
@@ -114,11 +77,23 @@ async fn every_audience_hydrates_to_exactly_what_the_rest_api_returns() {
     ];
     for rules in audiences {
         let (patient, token) = arrange(&app, &rules, &standard_record()).await;
-        let mut device = DevicePeer::new();
-        follow_all(&mut device, patient);
+        let mut device = follow_all(patient);
         sync(&app, &token, &mut device).await;
         let rest = visible(&app, patient, &token).await.unwrap();
         assert_eq!(device_markers(&device, patient), rest, "{rules:?}");
+        // Item by item, every field.
+        let p = patient;
+        let held = holds(&device, p, Section::Record).then(|| device_record(&device, p));
+        assert_eq!(held, rest_record(&app, &token, p).await, "{rules:?}");
+        let held = holds(&device, p, Section::Results).then(|| device_results(&device, p));
+        assert_eq!(held, rest_results(&app, &token, p).await, "{rules:?}");
+        let held = holds(&device, p, Section::Documents).then(|| device_documents(&device, p));
+        assert_eq!(held, rest_documents(&app, &token, p).await, "{rules:?}");
+        assert_eq!(
+            device_profile(&device, p),
+            rest_profile(&app, &token, p).await,
+            "{rules:?}"
+        );
     }
 }
 
@@ -176,18 +151,22 @@ async fn nothing_hidden_withheld_pending_or_out_of_scope_crosses_the_wire() {
         },
     ] {
         let (patient, token) = arrange(&app, &rules, &record).await;
-        let mut device = DevicePeer::new();
-        follow_all(&mut device, patient);
-        let (received, _) = sync(&app, &token, &mut device).await;
-        assert!(!received.is_empty());
+        let mut device = follow_all(patient);
+        let (wire, _) = sync(&app, &token, &mut device).await;
+        // The search works: everything the viewer may see is found by it.
+        let shown = visible(&app, patient, &token).await.unwrap();
+        assert!(!shown.is_empty(), "{rules:?}");
+        for marker in &shown {
+            assert!(wire.contains(marker), "{marker} not found for {rules:?}");
+        }
         assert!(
-            !contains(&received, "LEAK-"),
+            !wire.contains("LEAK-"),
             "a hidden marker crossed the wire for {rules:?}"
         );
         // Hidden from proxies, not from the patient.
         let proxy = rules.proxy_scopes.is_some();
         assert_eq!(
-            contains(&received, "PROXY-HIDDEN-"),
+            wire.contains("PROXY-HIDDEN-"),
             !proxy && rules.access_level != AccessLevel::Summary,
             "{rules:?}"
         );
@@ -206,9 +185,12 @@ async fn a_retraction_starts_a_new_generation_that_erases_the_result() {
         ],
     )
     .await;
-    let mut device = DevicePeer::new();
-    follow_all(&mut device, patient);
-    sync(&app, &token, &mut device).await;
+    let mut device = follow_all(patient);
+    let (first, _) = sync(&app, &token, &mut device).await;
+    assert!(
+        first.contains("RETRACT-ME"),
+        "the search finds it when sent"
+    );
     let results_doc = DocumentId::new(patient, Section::Results);
     assert_eq!(
         device.item_list::<ResultItem>(results_doc).unwrap().len(),
@@ -241,7 +223,7 @@ async fn a_retraction_starts_a_new_generation_that_erases_the_result() {
         .collect();
     assert_eq!(left, ["keep"]);
     assert!(
-        !contains(&received, "RETRACT-ME"),
+        !received.contains("RETRACT-ME"),
         "the new generation carries nothing of the retracted result"
     );
 }
@@ -258,8 +240,7 @@ async fn a_section_the_viewer_may_not_see_is_removed_and_another_patient_is_unkn
         &standard_record(),
     )
     .await;
-    let mut device = DevicePeer::new();
-    follow_all(&mut device, patient);
+    let mut device = follow_all(patient);
     let stranger = Uuid::new_v4();
     device.follow(DocumentId::new(stranger, Section::Record));
     let (_, events) = sync(&app, &token, &mut device).await;
@@ -355,19 +336,6 @@ fn book(key: &str, patient: Uuid, slot_id: Uuid) -> sync_protocol::Intent {
             reason: Some("Persistent cough".to_owned()),
         },
     }
-}
-
-async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
-    let response = app
-        .client
-        .post(app.url("/api/v1/sync"))
-        .bearer_auth(token)
-        .header("content-type", "application/cbor")
-        .body(frame.encode())
-        .send()
-        .await
-        .unwrap();
-    Frame::decode(&response.bytes().await.unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -542,6 +510,20 @@ impl Live {
                 }
                 None => return,
             }
+        }
+    }
+
+    /// Takes pushes (settling after each) until `arrived` holds of the device; pushes for
+    /// earlier changes may come first. Fails when no push comes for 10 seconds.
+    pub(crate) async fn pushed_until(
+        &mut self,
+        device: &mut DevicePeer,
+        arrived: impl Fn(&DevicePeer) -> bool,
+    ) {
+        while !arrived(device) {
+            let frame = self.next(10).await.expect("a pushed frame");
+            device.receive(&frame).unwrap();
+            self.settle(device).await;
         }
     }
 }

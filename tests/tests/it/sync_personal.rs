@@ -7,12 +7,13 @@
 use gp_online::db::entities::{devices, patients, sync_documents};
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
+use gp_online_tests::sync::sync;
 use gp_online_tests::{TestApp, fixtures, spawn_app_with};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sync_protocol::automerge::ROOT;
 use sync_protocol::automerge::transaction::Transactable;
 use sync_protocol::personal::{self, Personal};
-use sync_protocol::{DevicePeer, DocumentId, Event, Frame, Section};
+use sync_protocol::{DevicePeer, DocumentId, Event, Section};
 use uuid::Uuid;
 
 /// The cap on one note or draft these tests run with.
@@ -59,38 +60,11 @@ async fn second_device(app: &TestApp, account_id: Uuid) -> String {
         .access_token
 }
 
-/// Syncs until quiet; returns every byte the server sent and the events seen.
-async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Vec<u8>, Vec<Event>) {
-    device.reconnect();
-    let mut received = Vec::new();
-    let mut events = Vec::new();
-    for _ in 0..20 {
-        let request = device.outgoing();
-        let response = app
-            .client
-            .post(app.url("/api/v1/sync"))
-            .bearer_auth(token)
-            .header("content-type", "application/cbor")
-            .body(request.encode())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::OK);
-        let bytes = response.bytes().await.unwrap().to_vec();
-        let reply = Frame::decode(&bytes).unwrap();
-        received.extend_from_slice(&bytes);
-        events.extend(device.receive(&reply).unwrap());
-        if request.documents.is_empty() && reply.documents.is_empty() {
-            return (received, events);
-        }
-    }
-    panic!("sync did not settle");
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+/// A new device following only `id`.
+fn following(id: DocumentId) -> DevicePeer {
+    let mut device = DevicePeer::new();
+    device.follow(id);
+    device
 }
 
 fn read(device: &DevicePeer, id: DocumentId) -> Personal {
@@ -228,8 +202,9 @@ async fn an_oversize_or_malformed_change_is_rejected_and_reaches_no_other_device
         .unwrap();
     sync(&app, &phone_token, &mut phone).await;
     let (received, _) = sync(&app, &tablet_token, &mut tablet).await;
-    assert!(!contains(&received, "OVERSIZE-"));
-    assert!(!contains(&received, "MALFORMED-"));
+    assert!(received.contains("result-1"), "the valid change is found");
+    assert!(!received.contains("OVERSIZE-"));
+    assert!(!received.contains("MALFORMED-"));
     let on_tablet = read(&tablet, id);
     assert!(on_tablet.hidden.contains("result-1"), "{on_tablet:?}");
     assert_eq!(on_tablet.notes, accepted.notes);
@@ -262,15 +237,20 @@ async fn a_proxys_personal_document_is_their_own_and_goes_when_the_grant_is_revo
     let (again_to_patient, _) = sync(&app, &patient_token, &mut own).await;
     let (again_to_proxy, _) = sync(&app, &proxy_token, &mut proxy).await;
 
-    for bytes in [&to_proxy, &again_to_proxy] {
+    // The search works: a new device of each account is sent that account's own note.
+    let (fresh_to_patient, _) = sync(&app, &patient_token, &mut following(id)).await;
+    let (fresh_to_proxy, _) = sync(&app, &proxy_token, &mut following(id)).await;
+    assert!(fresh_to_patient.contains("PATIENT-ONLY note"));
+    assert!(fresh_to_proxy.contains("PROXY-ONLY note"));
+    for wire in [&to_proxy, &again_to_proxy, &fresh_to_proxy] {
         assert!(
-            !contains(bytes, "PATIENT-ONLY"),
+            !wire.contains("PATIENT-ONLY"),
             "the proxy got the patient's note"
         );
     }
-    for bytes in [&to_patient, &again_to_patient] {
+    for wire in [&to_patient, &again_to_patient, &fresh_to_patient] {
         assert!(
-            !contains(bytes, "PROXY-ONLY"),
+            !wire.contains("PROXY-ONLY"),
             "the patient got the proxy's note"
         );
     }
@@ -295,7 +275,7 @@ async fn a_proxys_personal_document_is_their_own_and_goes_when_the_grant_is_revo
     let (received, events) = sync(&app, &proxy_token, &mut proxy).await;
     assert!(events.contains(&Event::Removed(id)), "{events:?}");
     assert!(proxy.document(id).is_none());
-    assert!(!contains(&received, "note"));
+    assert!(!received.contains("note"));
     sync(&app, &patient_token, &mut own).await;
     assert_eq!(read(&own, id).notes["appt-1"], "PATIENT-ONLY note");
 }

@@ -8,32 +8,12 @@ use gp_online::sync::rebuild::{RebuildReport, rebuild};
 use gp_online_tests::{TestApp, fixtures, spawn_app};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sync_protocol::schema::ResultItem;
-use sync_protocol::{DevicePeer, DocumentId, Event, Frame, Section};
+use sync_protocol::{DevicePeer, DocumentId, Event, Section};
 use uuid::Uuid;
 
 /// Syncs until quiet, as an app does when it opens; returns the events seen.
 async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> Vec<Event> {
-    device.reconnect();
-    let mut events = Vec::new();
-    for _ in 0..20 {
-        let response = app
-            .client
-            .post(app.url("/api/v1/sync"))
-            .bearer_auth(token)
-            .header("content-type", "application/cbor")
-            .body(device.outgoing().encode())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::OK);
-        let reply = Frame::decode(&response.bytes().await.unwrap()).unwrap();
-        let quiet = reply.documents.is_empty() && reply.outcomes.is_empty();
-        events.extend(device.receive(&reply).unwrap());
-        if quiet {
-            return events;
-        }
-    }
-    panic!("sync did not settle");
+    gp_online_tests::sync::sync(app, token, device).await.1
 }
 
 async fn released_result(app: &TestApp, patient_id: Uuid, test_name: &str) {

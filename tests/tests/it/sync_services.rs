@@ -4,101 +4,27 @@
 //! outcome shows in the documents (a slot taken meanwhile leaves no appointment behind), and
 //! nothing hidden from a proxy ever crosses the wire to their device.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use gp_online::db::entities::courses::{self, CourseType};
 use gp_online::db::entities::{patients, practices, slots, staff};
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::fixtures::{account, patient, practice_with, proxy_grant, staff_token};
+use gp_online_tests::sync::{
+    SERVICE_SECTIONS, call, device_appointments, device_medications, device_messages, following,
+    ok, path, rest_appointments, rest_medications, rest_messages, sync, text,
+};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use sync_protocol::automerge::{Automerge, sync};
-use sync_protocol::items::{Fields, ItemError, item_from};
-use sync_protocol::schema::{
-    AppointmentItem, CourseItem, MedicationsItem, MessageItem, MessagesItem, PharmacyItem,
-    PrescriptionRequestItem, RequestedCourseItem, ThreadItem,
-};
+use sync_protocol::schema::{MedicationsItem, MessagesItem};
 use sync_protocol::{
-    DevicePeer, DocumentBody, DocumentId, Event, Frame, Intent, IntentAction, OutcomeResult,
-    Section,
+    DevicePeer, DocumentId, Event, Frame, Intent, IntentAction, OutcomeResult, Section,
 };
 use uuid::Uuid;
 
-const SERVICES: [Section; 3] = [
-    Section::Appointments,
-    Section::Medications,
-    Section::Messages,
-];
-
-/// Everything the server sent a device, readable: the raw frames and, because automerge may
-/// compress the columns of a change, every change they carried, loaded and saved uncompressed.
-#[derive(Default)]
-struct Wire {
-    raw: Vec<u8>,
-    changes: BTreeMap<(DocumentId, u32), Automerge>,
-}
-
-impl Wire {
-    fn record(&mut self, bytes: &[u8], reply: &Frame) {
-        self.raw.extend_from_slice(bytes);
-        for document in &reply.documents {
-            if let DocumentBody::Sync(message) = &document.body {
-                let message = sync::Message::decode(message).unwrap();
-                let doc = self
-                    .changes
-                    .entry((document.document, document.generation))
-                    .or_default();
-                for chunk in message.changes.iter() {
-                    doc.load_incremental(chunk).unwrap();
-                }
-            }
-        }
-    }
-
-    /// Whether `needle` was in anything sent.
-    fn contains(&self, needle: &str) -> bool {
-        contains(&self.raw, needle)
-            || self
-                .changes
-                .values()
-                .any(|doc| contains(&doc.save_nocompress(), needle))
-    }
-}
-
-/// Syncs until quiet; returns what the server sent and the events seen.
-async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire, Vec<Event>) {
-    device.reconnect();
-    let mut wire = Wire::default();
-    let mut events = Vec::new();
-    for _ in 0..20 {
-        let response = app
-            .client
-            .post(app.url("/api/v1/sync"))
-            .bearer_auth(token)
-            .header("content-type", "application/cbor")
-            .body(device.outgoing().encode())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let bytes = response.bytes().await.unwrap().to_vec();
-        let reply = Frame::decode(&bytes).unwrap();
-        wire.record(&bytes, &reply);
-        let quiet = reply.documents.is_empty() && reply.outcomes.is_empty();
-        events.extend(device.receive(&reply).unwrap());
-        if quiet {
-            return (wire, events);
-        }
-    }
-    panic!("sync did not settle");
-}
-
-/// Reconnects with the queued intents and syncs until quiet, then syncs again, as a device does
-/// after its intents settle: the server answers a frame's documents before it applies the
-/// frame's intents, so their effects reach the documents in the next exchange (or a live
-/// push). Returns the events of both.
+/// Reconnects with the queued intents and syncs until quiet, as a device does when it comes
+/// back online; every intent must have settled. Returns the events seen.
 async fn settle_intents(app: &TestApp, token: &str, device: &mut DevicePeer) -> Vec<Event> {
     let (_, events) = sync(app, token, device).await;
     assert!(device.pending_intents().is_empty(), "{events:?}");
@@ -107,80 +33,7 @@ async fn settle_intents(app: &TestApp, token: &str, device: &mut DevicePeer) -> 
 
 /// A device following the three service documents of `patient`.
 fn device_for(patient: Uuid) -> DevicePeer {
-    let mut device = DevicePeer::new();
-    for section in SERVICES {
-        device.follow(DocumentId::new(patient, section));
-    }
-    device
-}
-
-/// The items of one of the device's documents, by id, read with `read` (the section's
-/// `item_from`).
-fn held<T>(
-    device: &DevicePeer,
-    patient: Uuid,
-    section: Section,
-    read: impl Fn(&Fields) -> Result<T, ItemError>,
-) -> BTreeMap<String, T> {
-    device
-        .items(DocumentId::new(patient, section))
-        .unwrap()
-        .iter()
-        .map(|(id, fields)| (id.clone(), read(fields).unwrap()))
-        .collect()
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// A successful REST call's body.
-async fn ok(app: &TestApp, method: Method, token: &str, path: &str, body: Option<Value>) -> Value {
-    let (status, value) = call(app, method, token, path, body).await;
-    assert!(status.is_success(), "{path}: {status} {value}");
-    value
-}
-
-/// An instant in one canonical form, whichever RFC 3339 form it came in.
-fn instant(text: &str) -> String {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{text}: {e}"))
-        .with_timezone(&Utc)
-        .to_rfc3339()
-}
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"))
-        .to_owned()
-}
-
-fn optional(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_owned)
-}
-
-fn optional_instant(value: &Value) -> Option<String> {
-    value.as_str().map(instant)
+    following(patient, &SERVICE_SECTIONS)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,10 +136,6 @@ async fn course(
         .await
         .unwrap()
         .id
-}
-
-fn path(patient: Uuid, rest: &str) -> String {
-    format!("/api/v1/patients/{patient}/{rest}")
 }
 
 async fn book(app: &TestApp, token: &str, patient: Uuid, slot: Uuid, reason: &str) -> Uuid {
@@ -455,242 +304,6 @@ async fn a_busy_patient(app: &TestApp, f: &Family) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What the REST API shows, in the documents' shapes
-// ---------------------------------------------------------------------------------------------
-
-async fn rest_appointments(
-    app: &TestApp,
-    token: &str,
-    patient: Uuid,
-) -> BTreeMap<String, AppointmentItem> {
-    let list = ok(
-        app,
-        Method::GET,
-        token,
-        &path(patient, "appointments"),
-        None,
-    )
-    .await;
-    let upcoming = list["upcoming"].as_array().unwrap().iter();
-    upcoming
-        .chain(list["past"].as_array().unwrap())
-        .map(|a| {
-            let slot = &a["slot"];
-            let item = AppointmentItem {
-                status: text(&a["status"]),
-                reason: optional(&a["reason"]),
-                booked_at: instant(&text(&a["booked_at"])),
-                booked_by_proxy: a["booked_by_proxy"].as_bool().unwrap(),
-                cancelled_at: optional_instant(&a["cancelled_at"]),
-                cancellation_reason: optional(&a["cancellation_reason"]),
-                slot_id: text(&slot["id"]),
-                starts_at: instant(&text(&slot["starts_at"])),
-                ends_at: instant(&text(&slot["ends_at"])),
-                clinician_name: text(&slot["clinician_name"]),
-                clinician_staff_id: optional(&slot["clinician_staff_id"]),
-                slot_type: text(&slot["slot_type"]),
-                session_name: text(&slot["session_name"]),
-                location: text(&slot["location"]),
-                channel: text(&slot["channel"]),
-            };
-            (text(&a["id"]), item)
-        })
-        .collect()
-}
-
-fn device_appointments(device: &DevicePeer, patient: Uuid) -> BTreeMap<String, AppointmentItem> {
-    held(
-        device,
-        patient,
-        Section::Appointments,
-        item_from::<AppointmentItem>,
-    )
-    .into_iter()
-    .map(|(id, a)| {
-        let item = AppointmentItem {
-            booked_at: instant(&a.booked_at),
-            cancelled_at: a.cancelled_at.as_deref().map(instant),
-            starts_at: instant(&a.starts_at),
-            ends_at: instant(&a.ends_at),
-            ..a
-        };
-        (id, item)
-    })
-    .collect()
-}
-
-async fn rest_medications(
-    app: &TestApp,
-    token: &str,
-    patient: Uuid,
-) -> BTreeMap<String, MedicationsItem> {
-    let mut items = BTreeMap::new();
-    let courses = ok(app, Method::GET, token, &path(patient, "courses"), None).await;
-    for c in courses.as_array().unwrap() {
-        let item = MedicationsItem::Course(CourseItem {
-            medication: text(&c["medication"]),
-            dosage: text(&c["dosage"]),
-            quantity: text(&c["quantity"]),
-            course_type: text(&c["type"]),
-            can_be_requested: c["can_be_requested"].as_bool().unwrap(),
-            last_issue_date: optional(&c["last_issue_date"]),
-            next_issue_date: optional(&c["next_issue_date"]),
-            review_date: optional(&c["review_date"]),
-            review_due: c["review_due"].as_bool().unwrap(),
-            request_pending: c["request_pending"].as_bool().unwrap(),
-            pending_request_id: optional(&c["pending_request_id"]),
-        });
-        items.insert(text(&c["id"]), item);
-    }
-    let requests = ok(
-        app,
-        Method::GET,
-        token,
-        &path(patient, "prescription-requests"),
-        None,
-    )
-    .await;
-    for r in requests.as_array().unwrap() {
-        let request = MedicationsItem::Request(PrescriptionRequestItem {
-            created_at: instant(&text(&r["created_at"])),
-            requested_by_proxy: r["requested_by_proxy"].as_bool().unwrap(),
-            pharmacy_ods: optional(&r["pharmacy_ods"]),
-            note: optional(&r["note"]),
-        });
-        items.insert(text(&r["id"]), request);
-        for i in r["items"].as_array().unwrap() {
-            let item = MedicationsItem::RequestedCourse(RequestedCourseItem {
-                request_id: text(&r["id"]),
-                course_id: text(&i["course_id"]),
-                medication: text(&i["medication"]),
-                status: text(&i["status"]),
-                routed_to_clinician: i["routed_to_clinician"].as_bool().unwrap(),
-                rejection_reason: optional(&i["rejection_reason"]),
-                decided_at: optional_instant(&i["decided_at"]),
-            });
-            items.insert(text(&i["id"]), item);
-        }
-    }
-    let pharmacy = ok(app, Method::GET, token, &path(patient, "pharmacy"), None).await;
-    items.insert(
-        "pharmacy".to_owned(),
-        MedicationsItem::Pharmacy(PharmacyItem {
-            ods_code: optional(&pharmacy["ods_code"]),
-        }),
-    );
-    items
-}
-
-fn device_medications(device: &DevicePeer, patient: Uuid) -> BTreeMap<String, MedicationsItem> {
-    held(
-        device,
-        patient,
-        Section::Medications,
-        item_from::<MedicationsItem>,
-    )
-    .into_iter()
-    .map(|(id, item)| {
-        let item = match item {
-            MedicationsItem::Request(r) => MedicationsItem::Request(PrescriptionRequestItem {
-                created_at: instant(&r.created_at),
-                ..r
-            }),
-            MedicationsItem::RequestedCourse(i) => {
-                MedicationsItem::RequestedCourse(RequestedCourseItem {
-                    decided_at: i.decided_at.as_deref().map(instant),
-                    ..i
-                })
-            }
-            other => other,
-        };
-        (id, item)
-    })
-    .collect()
-}
-
-fn rest_thread(t: &Value) -> ThreadItem {
-    ThreadItem {
-        subject: optional(&t["subject"]),
-        status: text(&t["status"]),
-        started_by: text(&t["started_by"]),
-        created_at: instant(&text(&t["created_at"])),
-        last_message_at: instant(&text(&t["last_message_at"])),
-        unread_count: t["unread_count"].as_i64().unwrap(),
-    }
-}
-
-/// The patient's threads as the REST list shows them, and, when `open` (which marks the
-/// practice's messages read, as opening a thread does), every message of them.
-async fn rest_messages(
-    app: &TestApp,
-    token: &str,
-    patient: Uuid,
-    open: bool,
-) -> BTreeMap<String, MessagesItem> {
-    let mut items = BTreeMap::new();
-    let list = path(patient, "messages");
-    if open {
-        let threads = ok(app, Method::GET, token, &list, None).await;
-        for t in threads.as_array().unwrap() {
-            let id = text(&t["id"]);
-            let view = ok(app, Method::GET, token, &format!("{list}/{id}"), None).await;
-            for m in view["messages"].as_array().unwrap() {
-                let item = MessagesItem::Message(MessageItem {
-                    thread_id: id.clone(),
-                    sender: text(&m["sender"]),
-                    sender_name: optional(&m["sender_name"]),
-                    sent_by_you: m["sent_by_you"].as_bool().unwrap(),
-                    body: text(&m["body"]),
-                    sent_at: instant(&text(&m["sent_at"])),
-                    read_by_patient_at: optional_instant(&m["read_by_patient_at"]),
-                    read_by_practice_at: optional_instant(&m["read_by_practice_at"]),
-                });
-                items.insert(text(&m["id"]), item);
-            }
-        }
-    }
-    // The list read after any opening, so its unread counts include it.
-    let threads = ok(app, Method::GET, token, &list, None).await;
-    for t in threads.as_array().unwrap() {
-        items.insert(text(&t["id"]), MessagesItem::Thread(rest_thread(t)));
-    }
-    items
-}
-
-/// The device's messages document; threads only unless `messages`.
-fn device_messages(
-    device: &DevicePeer,
-    patient: Uuid,
-    messages: bool,
-) -> BTreeMap<String, MessagesItem> {
-    held(
-        device,
-        patient,
-        Section::Messages,
-        item_from::<MessagesItem>,
-    )
-    .into_iter()
-    .filter_map(|(id, item)| {
-        let item = match item {
-            MessagesItem::Thread(t) => MessagesItem::Thread(ThreadItem {
-                created_at: instant(&t.created_at),
-                last_message_at: instant(&t.last_message_at),
-                ..t
-            }),
-            MessagesItem::Message(m) if messages => MessagesItem::Message(MessageItem {
-                sent_at: instant(&m.sent_at),
-                read_by_patient_at: m.read_by_patient_at.as_deref().map(instant),
-                read_by_practice_at: m.read_by_practice_at.as_deref().map(instant),
-                ..m
-            }),
-            MessagesItem::Message(_) => return None,
-        };
-        Some((id, item))
-    })
-    .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
 // Hydration
 // ---------------------------------------------------------------------------------------------
 
@@ -712,20 +325,20 @@ async fn each_service_document_hydrates_to_exactly_what_the_rest_api_returns() {
             "{who}: {events:?}"
         );
 
-        let rest = rest_appointments(&app, token, p).await;
+        let rest = rest_appointments(&app, token, p).await.unwrap();
         assert_eq!(rest.len(), 4, "{who}: every appointment is listed");
         assert_eq!(device_appointments(&device, p), rest, "{who}");
 
-        let rest = rest_medications(&app, token, p).await;
+        let rest = rest_medications(&app, token, p).await.unwrap();
         assert!(rest.len() > 5, "{who}: {rest:?}");
         assert_eq!(device_medications(&device, p), rest, "{who}");
 
         // Threads with their unread counts, before anything is opened.
-        let rest = rest_messages(&app, token, p, false).await;
+        let rest = rest_messages(&app, token, p, false).await.unwrap();
         assert!(!rest.is_empty(), "{who}");
         assert_eq!(device_messages(&device, p, false), rest, "{who}");
         // Every message, once opened through REST (which marks them read) and synced again.
-        let rest = rest_messages(&app, token, p, true).await;
+        let rest = rest_messages(&app, token, p, true).await.unwrap();
         sync(&app, token, &mut device).await;
         assert_eq!(device_messages(&device, p, true), rest, "{who}");
     }
@@ -733,7 +346,7 @@ async fn each_service_document_hydrates_to_exactly_what_the_rest_api_returns() {
     // A proxy without the scopes is refused by REST and gets every service document removed.
     let mut device = device_for(p);
     let (received, events) = sync(&app, &f.narrow_token, &mut device).await;
-    for section in SERVICES {
+    for section in SERVICE_SECTIONS {
         assert!(
             events.contains(&Event::Removed(DocumentId::new(p, section))),
             "{section:?}: {events:?}"
@@ -855,7 +468,10 @@ async fn offline_bookings_and_cancellations_settle_into_the_appointments_documen
     assert_eq!(held[&booked].slot_id, free.to_string());
     assert_eq!(held[&booked].status, "booked");
     assert_eq!(held[&booked].reason.as_deref(), Some("Sore throat"));
-    assert_eq!(held, rest_appointments(&app, &f.patient_token, p).await);
+    assert_eq!(
+        held,
+        rest_appointments(&app, &f.patient_token, p).await.unwrap()
+    );
 
     // Offline cancellation of it.
     device.queue(intent(
@@ -953,7 +569,10 @@ async fn an_offline_order_and_a_decision_on_it_show_in_the_medications_document(
         .unwrap();
     assert_eq!(requested.request_id, request);
     assert_eq!(requested.status, "requested");
-    assert_eq!(held, rest_medications(&app, &f.patient_token, p).await);
+    assert_eq!(
+        held,
+        rest_medications(&app, &f.patient_token, p).await.unwrap()
+    );
 
     // The clinician approves it: the document follows.
     ok(
@@ -971,7 +590,10 @@ async fn an_offline_order_and_a_decision_on_it_show_in_the_medications_document(
     };
     assert_eq!(decided.status, "approved");
     assert!(decided.decided_at.is_some());
-    assert_eq!(held, rest_medications(&app, &f.patient_token, p).await);
+    assert_eq!(
+        held,
+        rest_medications(&app, &f.patient_token, p).await.unwrap()
+    );
 }
 
 #[tokio::test]
@@ -1027,7 +649,9 @@ async fn an_offline_message_a_staff_reply_and_reading_it_show_in_the_messages_do
     assert_eq!(replied.unread_count, 1);
     assert_eq!(
         device_messages(&device, p, false),
-        rest_messages(&app, &f.patient_token, p, false).await
+        rest_messages(&app, &f.patient_token, p, false)
+            .await
+            .unwrap()
     );
 
     // Read on the device, offline: once settled the document says so.
@@ -1109,7 +733,7 @@ async fn nothing_hidden_from_a_proxy_crosses_the_wire_to_their_device() {
     assert!(to_proxy.contains("Shared body"));
     assert_eq!(
         device_messages(&proxys_device, p, true),
-        rest_messages(&app, &f.proxy_token, p, true).await
+        rest_messages(&app, &f.proxy_token, p, true).await.unwrap()
     );
 
     // A course the proxy has seen is then hidden from proxies: the document starts a new
@@ -1142,93 +766,6 @@ async fn nothing_hidden_from_a_proxy_crosses_the_wire_to_their_device() {
 // Live updates
 // ---------------------------------------------------------------------------------------------
 
-/// A live sync connection over TLS to the test server.
-struct Live {
-    socket:
-        tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-}
-
-impl Live {
-    async fn connect(app: &TestApp, token: &str) -> Self {
-        use rustls::pki_types::pem::PemObject;
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from_pem_slice(&app.certificate_pem).unwrap())
-            .unwrap();
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let address = app.address.trim_start_matches("https://").to_owned();
-        let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let mut request = format!("wss://{address}/api/v1/sync/ws")
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
-        Self { socket }
-    }
-
-    /// The next frame, waiting at most `seconds`.
-    async fn next(&mut self, seconds: u64) -> Option<Frame> {
-        use futures_util::StreamExt;
-        loop {
-            let message =
-                tokio::time::timeout(std::time::Duration::from_secs(seconds), self.socket.next())
-                    .await
-                    .ok()??
-                    .ok()?;
-            if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message {
-                return Some(Frame::decode(&bytes).unwrap());
-            }
-        }
-    }
-
-    /// Exchanges frames until the server has nothing more to say.
-    async fn settle(&mut self, device: &mut DevicePeer) {
-        use futures_util::SinkExt;
-        for _ in 0..20 {
-            let request = device.outgoing();
-            if request.documents.is_empty() && request.intents.is_empty() {
-                return;
-            }
-            self.socket
-                .send(tokio_tungstenite::tungstenite::Message::Binary(
-                    request.encode().into(),
-                ))
-                .await
-                .unwrap();
-            match self.next(2).await {
-                Some(reply) => {
-                    device.receive(&reply).unwrap();
-                }
-                None => return,
-            }
-        }
-    }
-
-    /// Takes pushes (settling after each) until `arrived` holds of the device; pushes for
-    /// earlier changes may come first. Fails when no push comes for 10 seconds.
-    async fn pushed_until(
-        &mut self,
-        device: &mut DevicePeer,
-        arrived: impl Fn(&DevicePeer) -> bool,
-    ) {
-        while !arrived(device) {
-            let frame = self.next(10).await.expect("a pushed frame");
-            device.receive(&frame).unwrap();
-            self.settle(device).await;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_staff_reply_and_a_withdrawn_slot_reach_a_live_device_unasked() {
     let app = spawn_app().await;
@@ -1238,7 +775,7 @@ async fn a_staff_reply_and_a_withdrawn_slot_reach_a_live_device_unasked() {
     let withdrawn = slot(&app, f.practice.id, Duration::days(2)).await;
     let appointment = book(&app, &f.patient_token, p, withdrawn, "Hay fever").await;
     let mut device = device_for(p);
-    let mut live = Live::connect(&app, &f.patient_token).await;
+    let mut live = super::sync::Live::connect(&app, &f.patient_token).await;
     live.settle(&mut device).await;
     assert_eq!(device_messages(&device, p, true).len(), 2);
 

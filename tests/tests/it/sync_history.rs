@@ -1,0 +1,97 @@
+//! The history threshold: a section document whose automerge history passes
+//! `sync.history_threshold` changes starts a new generation from its current items, so history
+//! (and what a new device downloads) stays short, and devices take the new generation in place
+//! of theirs without losing anything current.
+
+use gp_online::db::entities::{results, sync_documents};
+use gp_online::settings::PracticeSettings;
+use gp_online_tests::{fixtures, spawn_app_with};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sync_protocol::schema::ResultItem;
+use sync_protocol::{DevicePeer, DocumentId, Event, Section};
+use uuid::Uuid;
+
+const THRESHOLD: usize = 5;
+
+#[tokio::test]
+async fn a_long_history_starts_a_new_generation_from_the_current_items() {
+    let app = spawn_app_with(|config| config.sync.history_threshold = THRESHOLD).await;
+    let practice = fixtures::practice_with(&app, PracticeSettings::default()).await;
+    let patient = fixtures::patient(&app, practice.id, None).await;
+    let (_, token) = fixtures::account(&app, &patient).await;
+    let now = app.clock.now();
+    let result = results::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        patient_id: Set(patient.id),
+        external_id: Set(None),
+        test_code: Set("1000731000000107".to_owned()),
+        test_name: Set("Serum creatinine".to_owned()),
+        value: Set("80".to_owned()),
+        numeric_value: Set(Some(80.0)),
+        unit: Set(Some("umol/L".to_owned())),
+        range_low: Set(Some(59.0)),
+        range_high: Set(Some(104.0)),
+        range_text: Set(None),
+        abnormal_flag: Set(results::AbnormalFlag::Normal),
+        requester: Set(None),
+        effective_date: Set(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
+        received_at: Set(now),
+        review_state: Set(results::ReviewState::Released),
+        reviewed_at: Set(Some(now)),
+        reviewed_by_staff_id: Set(None),
+        clinician_comment: Set(None),
+        withhold_reason: Set(None),
+        released_at: Set(Some(now)),
+        retracted_at: Set(None),
+        retraction_reason: Set(None),
+        hidden: Set(false),
+        hidden_from_proxies: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let doc = DocumentId::new(patient.id, Section::Results);
+    let mut device = DevicePeer::new();
+    device.follow(doc);
+    gp_online_tests::sync::sync(&app, &token, &mut device).await;
+
+    // Each correction of the value is one more change in the document's history.
+    let mut superseded_after = None;
+    for correction in 1..=2 * THRESHOLD {
+        let mut update: results::ActiveModel = result.clone().into();
+        update.value = Set(format!("{}", 80 + correction));
+        update.update(&app.db).await.unwrap();
+        let (_, events) = gp_online_tests::sync::sync(&app, &token, &mut device).await;
+        if superseded_after.is_none() && events.contains(&Event::Superseded(doc)) {
+            superseded_after = Some(correction);
+        }
+        let held = device.item_list::<ResultItem>(doc).unwrap();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].value, format!("{}", 80 + correction));
+    }
+    let superseded_after = superseded_after.expect("the history never rolled over");
+    assert!(superseded_after <= THRESHOLD + 1, "{superseded_after}");
+
+    // Stored: the latest generation is short; every earlier one is superseded.
+    let rows = sync_documents::Entity::find()
+        .filter(sync_documents::Column::Audience.eq(format!("self:{}", patient.id)))
+        .filter(sync_documents::Column::Section.eq("results"))
+        .order_by_asc(sync_documents::Column::Generation)
+        .all(&app.db)
+        .await
+        .unwrap();
+    let (latest, earlier) = rows.split_last().unwrap();
+    assert!(!earlier.is_empty());
+    assert!(earlier.iter().all(|row| row.superseded_at.is_some()));
+    assert!(latest.superseded_at.is_none());
+    assert!(
+        usize::try_from(latest.change_count).unwrap() <= THRESHOLD + 1,
+        "{}",
+        latest.change_count
+    );
+    // The device's copy is the new generation's short history, not the old one's.
+    let history = device.document(doc).unwrap().clone().get_changes(&[]).len();
+    assert!(history <= THRESHOLD + 1, "{history}");
+}
