@@ -7,7 +7,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Prefix of the environment variables read as configuration.
@@ -156,6 +156,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Addresses of the reverse proxies or load balancers in front of the server: from these
+    /// peers only, the client's address is read from `X-Forwarded-For` (for rate limits).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +173,7 @@ impl Default for ServerConfig {
             // Documents are at most 4 MB; base64 and JSON framing need headroom.
             max_body_bytes: 6 * 1024 * 1024,
             shutdown_grace_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -397,6 +401,10 @@ mod tests {
                 ("GP_ONLINE__SERVER__LISTEN", "0.0.0.0:9000"),
                 ("GP_ONLINE__SERVER__HTTP", "true"),
                 ("GP_ONLINE__LOG__FORMAT", "json"),
+                (
+                    "GP_ONLINE__SERVER__TRUSTED_PROXIES",
+                    "[10.0.0.2, \"10.0.0.3\"]",
+                ),
             ]),
         );
         let config = config.map_err(|e| e.to_string());
@@ -405,6 +413,10 @@ mod tests {
             Ok("0.0.0.0:9000".to_owned())
         );
         assert_eq!(config.as_ref().map(|c| c.server.http), Ok(true));
+        assert_eq!(
+            config.as_ref().map(|c| c.server.trusted_proxies.len()),
+            Ok(2)
+        );
         assert_eq!(config.map(|c| c.log.format), Ok(LogFormat::Json));
     }
 

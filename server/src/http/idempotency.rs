@@ -83,7 +83,11 @@ async fn guarded(
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string())
+        .map(|info| {
+            let trusted = &state.config.server.trusted_proxies;
+            super::client_address::client_address(info.0.ip(), request.headers(), trusted)
+                .to_string()
+        })
         .unwrap_or_default();
     let Some(principal) = principal(&state, bearer.as_deref(), &address).await else {
         // An invalid credential: the handler answers 401; there is nothing to replay.

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::auth::{AccountSession, StaffSession};
+use super::client_address::ClientAddress;
 use super::extract::ApiJson;
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
@@ -15,12 +16,11 @@ use crate::identity::sessions::{self, Tokens};
 use crate::identity::{login, passkeys, staff};
 use crate::validate::{OdsCode, Validator, parse_date_of_birth};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -70,10 +70,10 @@ pub struct RegistrationBegin {
               (status = 422, body = super::error::Problem), (status = 429, body = super::error::Problem)))]
 async fn registration_begin(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<RegistrationBegin>,
 ) -> Result<Json<CeremonyStart>, AppError> {
-    state.rate_limits.check_address(client.ip())?;
+    state.rate_limits.check_address(client)?;
     state.rate_limits.check_account(&body.account_id)?;
     let now = state.clock.now();
     let mut validator = Validator::new();
@@ -136,10 +136,10 @@ pub struct RegistrationFinish {
               (status = 409, body = super::error::Problem)))]
 async fn registration_finish(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<RegistrationFinish>,
 ) -> Result<Json<Tokens>, AppError> {
-    state.rate_limits.check_address(client.ip())?;
+    state.rate_limits.check_address(client)?;
     required(&body.device_name)
         .map_err(|invalid| AppError::invalid_field("device_name", invalid))?;
     let now = state.clock.now();
@@ -160,9 +160,9 @@ async fn registration_finish(
     responses((status = 200, body = CeremonyStart)))]
 async fn login_begin(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
 ) -> Result<Json<CeremonyStart>, AppError> {
-    state.rate_limits.check_address(client.ip())?;
+    state.rate_limits.check_address(client)?;
     Ok(Json(
         login::begin(&state.db, &state.identity, state.clock.now()).await?,
     ))
@@ -184,10 +184,10 @@ pub struct LoginFinish {
     responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem)))]
 async fn login_finish(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<LoginFinish>,
 ) -> Result<Json<Tokens>, AppError> {
-    state.rate_limits.check_address(client.ip())?;
+    state.rate_limits.check_address(client)?;
     let now = state.clock.now();
     Ok(Json(
         login::finish(
@@ -215,10 +215,10 @@ pub struct TokenRefresh {
     responses((status = 200, body = Tokens), (status = 401, body = super::error::Problem)))]
 async fn token_refresh(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<TokenRefresh>,
 ) -> Result<Json<Tokens>, AppError> {
-    state.rate_limits.check_address(client.ip())?;
+    state.rate_limits.check_address(client)?;
     let now = state.clock.now();
     let result =
         sessions::refresh(&state.db, &state.identity.config, &body.refresh_token, now).await;
@@ -440,10 +440,10 @@ pub struct EnrolmentBegin {
     responses((status = 200, body = CeremonyStart), (status = 403, body = super::error::Problem)))]
 async fn staff_enrolment_begin(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<EnrolmentBegin>,
 ) -> Result<Json<CeremonyStart>, AppError> {
-    state.rate_limits.check_address(client.ip())?;
+    state.rate_limits.check_address(client)?;
     let now = state.clock.now();
     Ok(Json(
         staff::begin(&state.db, &state.identity, &body.enrolment_code, now).await?,

@@ -4,6 +4,7 @@
 
 pub mod appointments;
 pub mod auth;
+pub mod client_address;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

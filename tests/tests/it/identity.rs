@@ -1032,3 +1032,46 @@ async fn linkage_attempts_are_limited_per_account_id_across_addresses() {
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let attempt = |app: &gp_online_tests::TestApp, forwarded_for: &str| {
+        app.client
+            .post(app.url("/api/v1/login/begin"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({}))
+            .send()
+    };
+    let behind_proxy = gp_online_tests::spawn_app_with(|config| {
+        config.identity.attempts_per_minute = 2;
+        config.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..2 {
+        let response = attempt(&behind_proxy, "203.0.113.5").await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let refused = attempt(&behind_proxy, "203.0.113.5").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy, even one claiming the first address further left.
+    let other = attempt(&behind_proxy, "203.0.113.5, 203.0.113.6")
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+
+    // Without the setting the header is not believed: every claimed address is one peer.
+    let direct =
+        gp_online_tests::spawn_app_with(|config| config.identity.attempts_per_minute = 2).await;
+    for (i, claimed) in ["203.0.113.7", "203.0.113.8", "203.0.113.9"]
+        .iter()
+        .enumerate()
+    {
+        let status = attempt(&direct, claimed).await.unwrap().status();
+        let expected = if i < 2 {
+            StatusCode::OK
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, expected, "attempt {i}");
+    }
+}
