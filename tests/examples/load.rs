@@ -29,7 +29,10 @@
 //!
 //! It prints Markdown tables. Timings are reported, never asserted; the run fails only when the
 //! database is left inconsistent (a slot booked twice, a count that does not match) or the
-//! server cannot be started.
+//! server cannot be started. Nothing waits forever: a request of parts 1–3 that has no whole
+//! answer within 30 s counts as `client timeout`, and each step of opening or checking a
+//! connection in part 4 (TCP connect, TLS handshake, request, upgrade, ping) gives up after
+//! 10 s; connections that could not be opened are reported by step instead of stopping the run.
 #![allow(clippy::print_stdout)] // A load generator prints its report.
 
 use anyhow::{Context as _, anyhow, bail};
@@ -1275,6 +1278,9 @@ async fn health_request(stream: &mut Box<dyn Io>) -> anyhow::Result<()> {
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         .await?;
+    // A TLS stream may keep the written record in its buffer when the socket is not ready:
+    // without the flush the request may never leave, and the read below waits forever.
+    stream.flush().await?;
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
