@@ -303,6 +303,7 @@ async fn revoke_device(
         .record(&txn, now)
         .await?;
     txn.commit().await?;
+    crate::sync::live::announce_sign_out(&state.db, &state.hub, session.account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -334,6 +335,7 @@ async fn sign_out_everywhere(
     .record(&txn, now)
     .await?;
     txn.commit().await?;
+    crate::sync::live::announce_sign_out(&state.db, &state.hub, session.account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -552,6 +554,7 @@ async fn revoke_session(
         .record(&txn, now)
         .await?;
     txn.commit().await?;
+    crate::sync::live::announce_sign_out(&state.db, &state.hub, session.account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,7 @@ use super::AppState;
 use super::auth::AccountSession;
 use crate::error::{AppError, ErrorCode};
 use crate::sync::exchange::{self, Syncer};
+use crate::sync::live::Announcement;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -63,8 +64,10 @@ async fn sync_batch(
     Ok(([(header::CONTENT_TYPE, "application/cbor")], reply.encode()))
 }
 
-/// How often a live connection re-checks that its session and device are still valid.
-const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a live connection re-checks that its session and device are still valid even
+/// when nothing was announced (an idle or absolute session limit passing); a revocation through
+/// the API is announced and checked at once.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Live sync over a WebSocket: binary messages are frames, both ways.
 #[utoipa::path(get, path = "/api/v1/sync/ws", tag = "sync",
@@ -112,9 +115,23 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             },
             announced = announcements.recv() => {
                 let documents: Vec<_> = match announced {
-                    Ok(patient) => followed.iter().filter(|d| d.patient_id == patient).copied().collect(),
-                    // Missed announcements: bring everything followed up to date.
-                    Err(RecvError::Lagged(_)) => followed.iter().copied().collect(),
+                    Ok(Announcement::Patient(patient)) => followed.iter().filter(|d| d.patient_id == patient).copied().collect(),
+                    Ok(Announcement::SignedOut(account)) => {
+                        if account == session.account_id && !still_live(&state, &session).await {
+                            close_revoked(&mut socket).await;
+                            break;
+                        }
+                        continue;
+                    }
+                    // Missed announcements: bring everything followed up to date, and make
+                    // sure a sign-out among them is not missed.
+                    Err(RecvError::Lagged(_)) => {
+                        if !still_live(&state, &session).await {
+                            close_revoked(&mut socket).await;
+                            break;
+                        }
+                        followed.iter().copied().collect()
+                    }
                     Err(RecvError::Closed) => break,
                 };
                 if documents.is_empty() {
@@ -123,13 +140,10 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                 Box::pin(exchange::push(&state.db, syncer, &documents, &state.config.sync, state.clock.now())).await
             }
             _ = check.tick() => {
-                let live = crate::identity::sessions::is_live(&state.db, session.session_id, state.clock.now()).await;
-                if live.unwrap_or(true) {
+                if still_live(&state, &session).await {
                     continue;
                 }
-                let revoked = Frame { revoked: true, ..Frame::new() };
-                let _ = socket.send(Message::Binary(revoked.encode().into())).await;
-                let _ = socket.send(Message::Close(None)).await;
+                close_revoked(&mut socket).await;
                 break;
             }
         };
@@ -150,4 +164,23 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             }
         }
     }
+}
+
+/// Whether the connection's session and device are still valid (a database error keeps the
+/// connection: the next check decides).
+async fn still_live(state: &AppState, session: &AccountSession) -> bool {
+    crate::identity::sessions::is_live(&state.db, session.session_id, state.clock.now())
+        .await
+        .unwrap_or(true)
+}
+
+/// Sends the `revoked` frame (the device wipes what it holds) and closes.
+async fn close_revoked(socket: &mut axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message;
+    let revoked = Frame {
+        revoked: true,
+        ..Frame::new()
+    };
+    let _ = socket.send(Message::Binary(revoked.encode().into())).await;
+    let _ = socket.send(Message::Close(None)).await;
 }

@@ -4,6 +4,8 @@
 //! so any number of nodes share the work) and announces the patient ids: in process through a
 //! broadcast channel, and to other nodes through PostgreSQL `NOTIFY`, which each node's
 //! listener forwards to its own channel. On SQLite (one process) the channel is enough.
+//! Revoking a session or device announces the account the same way, so its live connections
+//! re-check at once.
 
 use crate::clock::Clock;
 use crate::db::entities::projection_outbox;
@@ -24,10 +26,38 @@ pub const CHANNEL: &str = "gp_online_sync";
 /// How often the relay looks for new outbox rows.
 pub const RELAY_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The in-process announcement of changed patients.
+/// The payload prefix of a sign-out announcement on [`CHANNEL`] (a bare UUID is a patient).
+const SIGNED_OUT: &str = "signed-out:";
+
+/// What live connections are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announcement {
+    /// A patient's documents may have changed.
+    Patient(Uuid),
+    /// Sessions or devices of this account were revoked: its connections re-check theirs.
+    SignedOut(Uuid),
+}
+
+impl Announcement {
+    fn payload(self) -> String {
+        match self {
+            Self::Patient(id) => id.to_string(),
+            Self::SignedOut(id) => format!("{SIGNED_OUT}{id}"),
+        }
+    }
+
+    fn parse(payload: &str) -> Option<Self> {
+        match payload.strip_prefix(SIGNED_OUT) {
+            Some(account) => Uuid::parse_str(account).ok().map(Self::SignedOut),
+            None => Uuid::parse_str(payload).ok().map(Self::Patient),
+        }
+    }
+}
+
+/// The in-process announcement of changed patients and signed-out accounts.
 #[derive(Clone)]
 pub struct Hub {
-    sender: broadcast::Sender<Uuid>,
+    sender: broadcast::Sender<Announcement>,
 }
 
 impl Default for Hub {
@@ -45,15 +75,38 @@ impl Hub {
     }
 
     /// Receives announcements from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Announcement> {
         self.sender.subscribe()
     }
 
-    /// Announces that a patient's documents may have changed.
-    pub fn announce(&self, patient_id: Uuid) {
+    /// Announces on this node only.
+    pub fn announce(&self, announcement: Announcement) {
         // No receiver (nobody connected) is not an error.
-        let _ = self.sender.send(patient_id);
+        let _ = self.sender.send(announcement);
     }
+}
+
+/// Tells the live connections of `account_id`, on every node, that some of its sessions or
+/// devices were revoked, so a revoked one is closed at once rather than at its next periodic
+/// check. Call it after the revocation has committed.
+pub async fn announce_sign_out(
+    db: &DatabaseConnection,
+    hub: &Hub,
+    account_id: Uuid,
+) -> Result<(), DbErr> {
+    let announcement = Announcement::SignedOut(account_id);
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        hub.announce(announcement);
+        return Ok(());
+    }
+    // Every node's listener (this one's included) forwards it to its hub.
+    db.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), announcement.payload().into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Claims up to 500 unclaimed outbox rows and returns their patients. On PostgreSQL the claim
@@ -105,7 +158,10 @@ pub async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<BTreeS
             txn.execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), patient.to_string().into()],
+                [
+                    CHANNEL.into(),
+                    Announcement::Patient(*patient).payload().into(),
+                ],
             ))
             .await?;
         }
@@ -120,7 +176,9 @@ pub async fn relay(db: DatabaseConnection, hub: Hub, clock: Clock) {
     let local_only = db.get_database_backend() != DatabaseBackend::Postgres;
     loop {
         match claim(&db, clock.now()).await {
-            Ok(patients) if local_only => patients.into_iter().for_each(|p| hub.announce(p)),
+            Ok(patients) if local_only => patients
+                .into_iter()
+                .for_each(|p| hub.announce(Announcement::Patient(p))),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "sync relay could not claim outbox rows"),
         }
@@ -138,8 +196,8 @@ pub async fn listen(database_url: String, hub: Hub) {
             listener.listen(CHANNEL).await?;
             loop {
                 let notification = listener.recv().await?;
-                if let Ok(patient) = Uuid::parse_str(notification.payload()) {
-                    hub.announce(patient);
+                if let Some(announcement) = Announcement::parse(notification.payload()) {
+                    hub.announce(announcement);
                 }
             }
             #[allow(unreachable_code)]

@@ -586,18 +586,19 @@ async fn a_release_reaches_a_live_device_and_a_revocation_closes_it() {
         .collect();
     assert_eq!(names, ["LIVE-RESULT"]);
 
-    // The device is revoked: a revoked frame arrives and the socket closes.
+    // The device is revoked through the API: the revocation is announced, so the revoked frame
+    // arrives at once (the periodic re-check is 30 s away) and the socket closes.
     let device_row = devices::Entity::find().one(&app.db).await.unwrap().unwrap();
-    gp_online::identity::sessions::revoke_device(
-        &app.db,
-        device_row.account_id,
-        device_row.id,
-        app.clock.now(),
-    )
-    .await
-    .unwrap();
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/me/devices/{}", device_row.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
     let mut revoked = false;
-    while let Some(frame) = live.next(10).await {
+    while let Some(frame) = live.next(5).await {
         if frame.revoked {
             revoked = device.receive(&frame).unwrap() == vec![Event::Revoked];
         }
@@ -771,4 +772,19 @@ async fn a_release_through_node_a_reaches_a_device_live_on_node_b() {
         .map(|r| r.test_name)
         .collect();
     assert_eq!(names, ["NODE-B-RESULT"]);
+
+    // Signing out everywhere through node A closes the socket on node B at once.
+    let signed_out = app
+        .client
+        .delete(app.url("/api/v1/me/devices"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), reqwest::StatusCode::NO_CONTENT);
+    let mut revoked = false;
+    while let Some(frame) = live.next(5).await {
+        revoked |= frame.revoked;
+    }
+    assert!(revoked, "node B closed the revoked device's socket");
 }
