@@ -21,7 +21,7 @@ use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{self, ActorKind, Outcome};
 use crate::db::entities::proxy_grants::{self, GrantStatus, LegalBasis};
 use crate::db::entities::staff::StaffRole;
-use crate::db::entities::{accounts, carers, notification_outbox, patients, practices};
+use crate::db::entities::{accounts, carers, patients, practices};
 use crate::error::{AppError, ErrorCode};
 use crate::record::outbox;
 use crate::settings::PracticeSettings;
@@ -29,8 +29,8 @@ use crate::validate::{Invalid, Validator, age_on, parse_date, parse_date_of_birt
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -1119,32 +1119,6 @@ fn effect(
     (today >= warn_from && today < ending).then_some(Effect::Warn(ending))
 }
 
-/// Queues a content-free notification of `kind` for an account, about `patient_id`.
-async fn notify_account(
-    db: &impl ConnectionTrait,
-    account_id: Uuid,
-    patient_id: Uuid,
-    kind: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    notification_outbox::Entity::insert(notification_outbox::ActiveModel {
-        id: NotSet,
-        account_id: Set(account_id),
-        patient_id: Set(Some(patient_id)),
-        kind: Set(kind.to_owned()),
-        topic: Set("proxy".to_owned()),
-        created_at: Set(now),
-        not_before: Set(now),
-        expires_at: Set(now + Duration::days(7)),
-        claimed_until: Set(None),
-        attempts: Set(0),
-        delivered_at: Set(None),
-    })
-    .exec(db)
-    .await?;
-    Ok(())
-}
-
 /// The accounts of both sides of a grant: the patient's own, and the proxy's.
 async fn both_sides(
     db: &impl ConnectionTrait,
@@ -1175,7 +1149,7 @@ async fn notify_both_sides(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     for account in both_sides(db, grant).await? {
-        notify_account(db, account, grant.patient_id, kind, now).await?;
+        outbox::queue(db, account, grant.patient_id, kind, "proxy", now).await?;
     }
     Ok(())
 }

@@ -8,7 +8,9 @@
 use crate::TestApp;
 use chrono::NaiveDate;
 use gp_online::config::IdentityConfig;
-use gp_online::db::entities::{accounts, devices, patients, practices, proxy_grants, staff};
+use gp_online::db::entities::{
+    accounts, devices, patients, practices, proxy_grants, results, staff,
+};
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
 use gp_online::validate::NhsNumber;
@@ -384,4 +386,48 @@ pub async fn integration_key(app: &TestApp, practice: &practices::Model) -> Stri
     .await
     .unwrap()
     .key
+}
+
+/// A released, normal serum ferritin result of the patient (effective 2026-11-20), changed by
+/// `adjust` first (e.g. pending review, hidden from proxies, another name).
+pub async fn result(
+    app: &TestApp,
+    patient_id: Uuid,
+    adjust: impl FnOnce(&mut results::Model),
+) -> results::Model {
+    let now = app.clock.now();
+    let mut result = results::Model {
+        id: Uuid::new_v4(),
+        patient_id,
+        external_id: None,
+        test_code: "1022441000000100".to_owned(),
+        test_name: "Serum ferritin".to_owned(),
+        value: "40".to_owned(),
+        numeric_value: Some(40.0),
+        unit: Some("ug/L".to_owned()),
+        range_low: Some(30.0),
+        range_high: Some(400.0),
+        range_text: None,
+        abnormal_flag: results::AbnormalFlag::Normal,
+        requester: None,
+        effective_date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        received_at: now,
+        review_state: results::ReviewState::Released,
+        reviewed_at: Some(now),
+        reviewed_by_staff_id: None,
+        clinician_comment: None,
+        withhold_reason: None,
+        released_at: Some(now),
+        retracted_at: None,
+        retraction_reason: None,
+        hidden: false,
+        hidden_from_proxies: false,
+        created_at: now,
+        updated_at: now,
+    };
+    adjust(&mut result);
+    results::ActiveModel::from(result)
+        .insert(&app.db)
+        .await
+        .unwrap()
 }

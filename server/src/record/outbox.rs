@@ -55,22 +55,36 @@ pub async fn notify(
         if !may_hear(&audience, &facts, today) {
             continue;
         }
-        notification_outbox::Entity::insert(notification_outbox::ActiveModel {
-            id: NotSet,
-            account_id: Set(account_id),
-            patient_id: Set(Some(patient_id)),
-            kind: Set(kind.to_owned()),
-            // Collapsed by topic: several releases in a row make one notification.
-            topic: Set("record".to_owned()),
-            created_at: Set(now),
-            not_before: Set(now),
-            expires_at: Set(now + Duration::days(7)),
-            claimed_until: Set(None),
-            attempts: Set(0),
-            delivered_at: Set(None),
-        })
-        .exec(db)
-        .await?;
+        // Collapsed by topic: several releases in a row make one notification.
+        queue(db, account_id, patient_id, kind, "record", now).await?;
     }
+    Ok(())
+}
+
+/// Queues one content-free notification of `kind` for an account, about `patient_id`,
+/// collapsed with others of the same `topic` and kept for a week.
+pub async fn queue(
+    db: &impl ConnectionTrait,
+    account_id: Uuid,
+    patient_id: Uuid,
+    kind: &str,
+    topic: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    notification_outbox::Entity::insert(notification_outbox::ActiveModel {
+        id: NotSet,
+        account_id: Set(account_id),
+        patient_id: Set(Some(patient_id)),
+        kind: Set(kind.to_owned()),
+        topic: Set(topic.to_owned()),
+        created_at: Set(now),
+        not_before: Set(now),
+        expires_at: Set(now + Duration::days(7)),
+        claimed_until: Set(None),
+        attempts: Set(0),
+        delivered_at: Set(None),
+    })
+    .exec(db)
+    .await?;
     Ok(())
 }

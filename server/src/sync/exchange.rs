@@ -15,7 +15,7 @@ use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set};
 use std::collections::BTreeSet;
 use sync_protocol::{DocumentBody, DocumentFrame, DocumentId, Frame, Section, server};
 use uuid::Uuid;
@@ -166,10 +166,33 @@ async fn document(
     )
     .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
     frames.extend(answer.frames);
+    save_device_state(
+        &txn,
+        syncer.device_id,
+        key,
+        projected.generation,
+        &state,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((frames, answer.ignored_changes))
+}
+
+/// Persists a device's sync state for one document (`audience/section`) and generation, so a
+/// reconnect costs one round trip.
+pub(super) async fn save_device_state(
+    db: &impl ConnectionTrait,
+    device_id: Uuid,
+    document_key: String,
+    generation: u32,
+    state: &automerge::sync::State,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     device_sync_states::Entity::insert(device_sync_states::ActiveModel {
-        device_id: Set(syncer.device_id),
-        document_key: Set(key),
-        generation: Set(i32::try_from(projected.generation).unwrap_or(i32::MAX)),
+        device_id: Set(device_id),
+        document_key: Set(document_key),
+        generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
         state: Set(state.encode()),
         updated_at: Set(now),
     })
@@ -185,8 +208,7 @@ async fn document(
         ])
         .to_owned(),
     )
-    .exec_without_returning(&txn)
+    .exec_without_returning(db)
     .await?;
-    txn.commit().await?;
-    Ok((frames, answer.ignored_changes))
+    Ok(())
 }

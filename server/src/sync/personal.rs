@@ -109,27 +109,8 @@ pub async fn exchange(
         crate::record::outbox::mark_dirty(&txn, id.patient_id, SECTION, "personal.write", now)
             .await?;
     }
-    device_sync_states::Entity::insert(device_sync_states::ActiveModel {
-        device_id: Set(syncer.device_id),
-        document_key: Set(key),
-        generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
-        state: Set(state.encode()),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            device_sync_states::Column::DeviceId,
-            device_sync_states::Column::DocumentKey,
-        ])
-        .update_columns([
-            device_sync_states::Column::Generation,
-            device_sync_states::Column::State,
-            device_sync_states::Column::UpdatedAt,
-        ])
-        .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
+    super::exchange::save_device_state(&txn, syncer.device_id, key, generation, &state, now)
+        .await?;
     txn.commit().await?;
     Ok(answer.frames)
 }

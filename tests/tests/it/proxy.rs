@@ -12,7 +12,7 @@ use gp_online::proxy::{self, SweepReport};
 use gp_online_tests::fixtures::{NewPatient, account_for, practice, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -813,38 +813,16 @@ async fn a_release_notifies_only_the_proxies_who_may_see_it() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{grant}");
     }
-    let now = app.clock.now();
-    let pending = |hidden_from_proxies: bool| results::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        patient_id: Set(mother),
-        external_id: Set(None),
-        test_code: Set("1022441000000100".to_owned()),
-        test_name: Set("Serum ferritin".to_owned()),
-        value: Set("40".to_owned()),
-        numeric_value: Set(Some(40.0)),
-        unit: Set(Some("ug/L".to_owned())),
-        range_low: Set(Some(30.0)),
-        range_high: Set(Some(400.0)),
-        range_text: Set(None),
-        abnormal_flag: Set(results::AbnormalFlag::Normal),
-        requester: Set(None),
-        effective_date: Set(date(2026, 11, 20)),
-        received_at: Set(now),
-        review_state: Set(results::ReviewState::Pending),
-        reviewed_at: Set(None),
-        reviewed_by_staff_id: Set(None),
-        clinician_comment: Set(None),
-        withhold_reason: Set(None),
-        released_at: Set(None),
-        retracted_at: Set(None),
-        retraction_reason: Set(None),
-        hidden: Set(false),
-        hidden_from_proxies: Set(hidden_from_proxies),
-        created_at: Set(now),
-        updated_at: Set(now),
+    let pending = |hidden_from_proxies: bool| {
+        move |r: &mut results::Model| {
+            r.review_state = results::ReviewState::Pending;
+            r.reviewed_at = None;
+            r.released_at = None;
+            r.hidden_from_proxies = hidden_from_proxies;
+        }
     };
-    let shared = pending(false).insert(&app.db).await.unwrap();
-    let private = pending(true).insert(&app.db).await.unwrap();
+    let shared = gp_online_tests::fixtures::result(&app, mother, pending(false)).await;
+    let private = gp_online_tests::fixtures::result(&app, mother, pending(true)).await;
 
     let release = |id: Uuid| format!("/api/v1/practice/results/{id}/release");
     let (status, body) = post(&app, &clinician, &release(private.id), json!({})).await;

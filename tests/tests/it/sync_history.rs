@@ -9,7 +9,6 @@ use gp_online_tests::{fixtures, spawn_app_with};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use sync_protocol::schema::ResultItem;
 use sync_protocol::{DevicePeer, DocumentId, Event, Section};
-use uuid::Uuid;
 
 const THRESHOLD: usize = 5;
 
@@ -19,39 +18,11 @@ async fn a_long_history_starts_a_new_generation_from_the_current_items() {
     let practice = fixtures::practice_with(&app, PracticeSettings::default()).await;
     let patient = fixtures::patient(&app, practice.id, None).await;
     let (_, token) = fixtures::account(&app, &patient).await;
-    let now = app.clock.now();
-    let result = results::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        patient_id: Set(patient.id),
-        external_id: Set(None),
-        test_code: Set("1000731000000107".to_owned()),
-        test_name: Set("Serum creatinine".to_owned()),
-        value: Set("80".to_owned()),
-        numeric_value: Set(Some(80.0)),
-        unit: Set(Some("umol/L".to_owned())),
-        range_low: Set(Some(59.0)),
-        range_high: Set(Some(104.0)),
-        range_text: Set(None),
-        abnormal_flag: Set(results::AbnormalFlag::Normal),
-        requester: Set(None),
-        effective_date: Set(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
-        received_at: Set(now),
-        review_state: Set(results::ReviewState::Released),
-        reviewed_at: Set(Some(now)),
-        reviewed_by_staff_id: Set(None),
-        clinician_comment: Set(None),
-        withhold_reason: Set(None),
-        released_at: Set(Some(now)),
-        retracted_at: Set(None),
-        retraction_reason: Set(None),
-        hidden: Set(false),
-        hidden_from_proxies: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let result = fixtures::result(&app, patient.id, |r| {
+        r.test_name = "Serum creatinine".to_owned();
+        r.value = "80".to_owned();
+    })
+    .await;
     let doc = DocumentId::new(patient.id, Section::Results);
     let mut device = DevicePeer::new();
     device.follow(doc);

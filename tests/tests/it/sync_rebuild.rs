@@ -2,54 +2,17 @@
 //! access module as a new generation that devices take in place of theirs, the documents of an
 //! audience that may no longer see the patient are emptied, and no generation number is reused.
 
-use gp_online::db::entities::{results, staff, sync_documents};
+use gp_online::db::entities::{staff, sync_documents};
 use gp_online::settings::PracticeSettings;
 use gp_online::sync::rebuild::{RebuildReport, rebuild};
 use gp_online_tests::{TestApp, fixtures, spawn_app};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sync_protocol::schema::ResultItem;
 use sync_protocol::{DevicePeer, DocumentId, Event, Section};
-use uuid::Uuid;
 
 /// Syncs until quiet, as an app does when it opens; returns the events seen.
 async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> Vec<Event> {
     gp_online_tests::sync::sync(app, token, device).await.1
-}
-
-async fn released_result(app: &TestApp, patient_id: Uuid, test_name: &str) {
-    let now = app.clock.now();
-    results::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        patient_id: Set(patient_id),
-        external_id: Set(None),
-        test_code: Set("1022441000000100".to_owned()),
-        test_name: Set(test_name.to_owned()),
-        value: Set("40".to_owned()),
-        numeric_value: Set(Some(40.0)),
-        unit: Set(Some("ug/L".to_owned())),
-        range_low: Set(Some(30.0)),
-        range_high: Set(Some(400.0)),
-        range_text: Set(None),
-        abnormal_flag: Set(results::AbnormalFlag::Normal),
-        requester: Set(None),
-        effective_date: Set(chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()),
-        received_at: Set(now),
-        review_state: Set(results::ReviewState::Released),
-        reviewed_at: Set(Some(now)),
-        reviewed_by_staff_id: Set(None),
-        clinician_comment: Set(None),
-        withhold_reason: Set(None),
-        released_at: Set(Some(now)),
-        retracted_at: Set(None),
-        retraction_reason: Set(None),
-        hidden: Set(false),
-        hidden_from_proxies: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
 }
 
 async fn documents_of(app: &TestApp, audience: &str) -> Vec<sync_documents::Model> {
@@ -70,7 +33,10 @@ async fn sync_rebuild_recomputes_documents_as_new_generations_and_empties_the_re
     let helper = fixtures::patient(&app, practice.id, None).await;
     let (_, helper_token) = fixtures::account(&app, &helper).await;
     let grant = fixtures::proxy_grant(&app, &patient, helper.id, "record_detailed", |_| {}).await;
-    released_result(&app, patient.id, "Marker ferritin").await;
+    fixtures::result(&app, patient.id, |r| {
+        r.test_name = "Marker ferritin".to_owned()
+    })
+    .await;
 
     let results_doc = DocumentId::new(patient.id, Section::Results);
     let mut phone = DevicePeer::new();
