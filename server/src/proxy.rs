@@ -1184,8 +1184,8 @@ async fn already_warned(
 /// 5. both sides are warned (`proxy_access_ending`) `proxy_warning_days` before an end date or
 ///    an age suspension, once per grant and end (the `proxy.warn` audit event is the marker).
 ///
-/// Running it twice for the same day writes nothing new. There is no scheduler yet: the
-/// server's periodic runner (and a CLI command) are a later step; this is their entry point.
+/// Running it twice for the same day writes nothing new. [`crate::jobs`] runs it on every
+/// node's schedule, and `gp-online proxy sweep` runs it once.
 pub async fn sweep(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<SweepReport, DbErr> {
     let today = now.date_naive();
     let mut report = SweepReport::default();

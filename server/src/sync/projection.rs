@@ -53,7 +53,8 @@ fn to_items<T: serde::Serialize>(
 
 /// The items of `section` the viewer may see at `now`, or `None` when the viewer may see nothing
 /// of it (the document is then removed from the device). The service sections are built from
-/// the services' own read functions ([`super::services`]). Sections not yet served are `None`.
+/// the services' own read functions ([`super::services`]). The personal document is written by
+/// devices ([`super::personal`]) and is never projected: it is `None` here.
 pub async fn permitted(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
