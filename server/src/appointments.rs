@@ -35,7 +35,7 @@ use crate::db::entities::appointments::{self, AppointmentStatus};
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::slots::{self, Channel, SlotStatus};
 use crate::db::entities::{patients, staff};
-use crate::error::{AppError, ErrorCode};
+use crate::error::{AppError, ErrorCode, service_error};
 use crate::record::outbox;
 use crate::settings::{BookingReasonRule, PracticeSettings};
 use crate::validate::{Invalid, Validator};
@@ -220,11 +220,7 @@ impl Appointment {
 /// Whether `actor` may see the reason given for `appointment`: the patient always, a proxy only
 /// for the bookings they made.
 fn sees_reason(actor: &Actor, appointment: &appointments::Model) -> bool {
-    match &actor.viewer {
-        Viewer::Patient { .. } => true,
-        Viewer::Proxy { account_id, .. } => appointment.booked_by_account_id == Some(*account_id),
-        Viewer::Staff { .. } => false,
-    }
+    rules::sees_written_text(&actor.viewer, appointment.booked_by_account_id)
 }
 
 /// Who acts for the practice: a member of staff or the clinical system's integration key.
@@ -271,23 +267,17 @@ fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
     }
 }
 
-fn settings_of(facts: &PatientFacts) -> PracticeSettings {
-    PracticeSettings::from_json(&facts.practice.settings).unwrap_or_default()
-}
-
 /// Refuses unless the actor may book and cancel for the patient today: `feature_disabled` when
 /// the practice switched appointments off, `forbidden` for a proxy whose grant lacks the
 /// appointments scope (or any viewer without the capability).
 pub fn authorize(actor: &Actor, facts: &PatientFacts, today: NaiveDate) -> Result<(), AppError> {
-    if !settings_of(facts).features.appointments {
-        return Err(AppError::new(ErrorCode::FeatureDisabled)
-            .with_detail("the practice does not offer online appointments"));
-    }
-    if !rules::capabilities(&actor.viewer, facts, today).appointments {
-        return Err(AppError::new(ErrorCode::Forbidden)
-            .with_detail("this access does not include appointments"));
-    }
-    Ok(())
+    rules::service_allowed(&actor.viewer, facts, Scope::Appointments, today).map_err(|refusal| {
+        service_error(
+            refusal,
+            "the practice does not offer online appointments",
+            "this access does not include appointments",
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -408,7 +398,7 @@ pub async fn search_slots(
     now: DateTime<Utc>,
 ) -> Result<SlotSearchResult, AppError> {
     authorize(actor, facts, now.date_naive())?;
-    let settings = settings_of(facts);
+    let settings = facts.settings();
     let window_ends_at = window_end(&settings, now);
     let from = search.from.map_or(now, |from| Ord::max(from, now));
     let to = search
@@ -572,7 +562,7 @@ pub async fn book(
     now: DateTime<Utc>,
 ) -> Result<Appointment, AppError> {
     authorize(actor, facts, now.date_naive())?;
-    let settings = settings_of(facts);
+    let settings = facts.settings();
     let mut validator = Validator::new();
     let reason = validator
         .check(
@@ -669,7 +659,7 @@ pub async fn cancel_by_patient(
     now: DateTime<Utc>,
 ) -> Result<Appointment, AppError> {
     authorize(actor, facts, now.date_naive())?;
-    let settings = settings_of(facts);
+    let settings = facts.settings();
     let mut validator = Validator::new();
     let reason = validator.check(
         "reason",
@@ -762,7 +752,7 @@ pub async fn list_appointments(
     now: DateTime<Utc>,
 ) -> Result<AppointmentList, AppError> {
     authorize(actor, facts, now.date_naive())?;
-    let settings = settings_of(facts);
+    let settings = facts.settings();
     let past_shown_from = now
         .checked_sub_months(Months::new(12))
         .unwrap_or(now - Duration::days(365));

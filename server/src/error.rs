@@ -374,3 +374,19 @@ impl From<DbErr> for AppError {
         }
     }
 }
+
+/// The problem for a refused service: `feature_disabled` when the practice does not offer it,
+/// `forbidden` when the viewer's access does not include it, each with its detail.
+pub fn service_error(
+    refusal: crate::access::rules::ServiceRefusal,
+    not_offered: &str,
+    not_in_scope: &str,
+) -> AppError {
+    use crate::access::rules::ServiceRefusal;
+    match refusal {
+        ServiceRefusal::NotOffered => {
+            AppError::new(ErrorCode::FeatureDisabled).with_detail(not_offered)
+        }
+        ServiceRefusal::NotInScope => AppError::new(ErrorCode::Forbidden).with_detail(not_in_scope),
+    }
+}

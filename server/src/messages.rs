@@ -32,7 +32,7 @@ use crate::db::entities::message_threads::{self as threads, ThreadStatus};
 use crate::db::entities::messages::{self, SenderKind};
 use crate::db::entities::staff;
 use crate::db::entities::{patients, practices};
-use crate::error::{AppError, ErrorCode};
+use crate::error::{AppError, ErrorCode, service_error};
 use crate::record::outbox;
 use crate::record::review::QueuePatient;
 use crate::settings::PracticeSettings;
@@ -72,10 +72,6 @@ fn sender_kind(actor: &Actor) -> SenderKind {
     }
 }
 
-fn settings_of(facts: &PatientFacts) -> PracticeSettings {
-    PracticeSettings::from_json(&facts.practice.settings).unwrap_or_default()
-}
-
 /// Refuses unless the practice offers messaging online (`feature_disabled`) and the viewer may
 /// message for this patient (`forbidden`: a proxy without the messages scope).
 pub fn require_service(
@@ -83,15 +79,13 @@ pub fn require_service(
     facts: &PatientFacts,
     today: NaiveDate,
 ) -> Result<(), AppError> {
-    if !settings_of(facts).features.messages {
-        return Err(AppError::new(ErrorCode::FeatureDisabled)
-            .with_detail("the practice does not offer messaging online"));
-    }
-    if !rules::capabilities(viewer, facts, today).messages {
-        return Err(AppError::new(ErrorCode::Forbidden)
-            .with_detail("this access does not include messages"));
-    }
-    Ok(())
+    rules::service_allowed(viewer, facts, Scope::Messages, today).map_err(|refusal| {
+        service_error(
+            refusal,
+            "the practice does not offer messaging online",
+            "this access does not include messages",
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,14 +251,7 @@ fn started_by(list: &[messages::Model]) -> Sender {
 
 /// Whether the viewer may see a thread whose messages (oldest first) are `list`.
 fn visible_to(viewer: &Viewer, thread: &threads::Model, list: &[messages::Model]) -> bool {
-    if thread.deleted_by_patient_at.is_some() {
-        return false;
-    }
-    match viewer {
-        Viewer::Patient { .. } => true,
-        Viewer::Proxy { .. } => started_by(list) != Sender::Patient,
-        Viewer::Staff { .. } => false,
-    }
+    rules::thread_visible(viewer, thread, started_by(list) == Sender::Patient)
 }
 
 fn from_practice(message: &messages::Model) -> bool {
@@ -689,7 +676,7 @@ pub async fn start_thread(
     now: DateTime<Utc>,
 ) -> Result<ThreadView, AppError> {
     require_service(&actor.viewer, facts, now.date_naive())?;
-    let settings = settings_of(facts);
+    let settings = facts.settings();
     let mut v = Validator::new();
     let subject = v
         .check(
@@ -747,7 +734,7 @@ pub async fn reply(
     now: DateTime<Utc>,
 ) -> Result<ThreadView, AppError> {
     require_service(&actor.viewer, facts, now.date_naive())?;
-    let body = reply_body(body, &settings_of(facts))?;
+    let body = reply_body(body, &facts.settings())?;
     let txn = crate::db::begin_write(db).await?;
     let (thread, mut list) = find_visible(&txn, actor, facts, thread_id, true).await?;
     if thread.status == ThreadStatus::Closed {
@@ -789,7 +776,7 @@ pub async fn delete_thread(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     require_service(&actor.viewer, facts, now.date_naive())?;
-    if !settings_of(facts).patient_may_delete_messages {
+    if !facts.settings().patient_may_delete_messages {
         return Err(AppError::new(ErrorCode::MessageDeletionNotAllowed)
             .with_detail("the practice keeps every conversation: it cannot be deleted"));
     }
@@ -854,16 +841,7 @@ pub fn parse_status(text: Option<&str>) -> Result<ThreadState, Invalid> {
 
 /// Parses the queue's `limit` (default [`DEFAULT_QUEUE_LIMIT`], 1 to [`MAX_QUEUE_LIMIT`]).
 pub fn parse_limit(text: Option<&str>) -> Result<u64, Invalid> {
-    let Some(text) = text else {
-        return Ok(DEFAULT_QUEUE_LIMIT);
-    };
-    match text.trim().parse::<u64>() {
-        Ok(limit) if (1..=MAX_QUEUE_LIMIT).contains(&limit) => Ok(limit),
-        _ => Err(invalid(
-            "out_of_range",
-            format!("a whole number from 1 to {MAX_QUEUE_LIMIT}"),
-        )),
-    }
+    crate::validate::limit(text, DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT)
 }
 
 /// The practice's threads in `status`: those with unread patient or proxy messages first, then

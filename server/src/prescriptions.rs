@@ -34,11 +34,10 @@ use crate::db::entities::courses::{self, CourseType};
 use crate::db::entities::prescription_request_items::{self as items, RequestItemStatus};
 use crate::db::entities::staff::StaffRole;
 use crate::db::entities::{patients, prescription_requests as requests};
-use crate::error::{AppError, ErrorCode};
+use crate::error::{AppError, ErrorCode, service_error};
 use crate::identity::integration::IntegrationClient;
 use crate::record::outbox;
 use crate::record::review::QueuePatient;
-use crate::settings::PracticeSettings;
 use crate::validate::{Invalid, InvalidField, Validator};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
@@ -131,16 +130,13 @@ pub fn require_service(
     facts: &PatientFacts,
     today: NaiveDate,
 ) -> Result<(), AppError> {
-    let settings = PracticeSettings::from_json(&facts.practice.settings).unwrap_or_default();
-    if !settings.features.prescriptions {
-        return Err(AppError::new(ErrorCode::FeatureDisabled)
-            .with_detail("the practice does not take prescription requests online"));
-    }
-    if !rules::capabilities(viewer, facts, today).prescriptions {
-        return Err(AppError::new(ErrorCode::Forbidden)
-            .with_detail("this access does not include repeat prescriptions"));
-    }
-    Ok(())
+    rules::service_allowed(viewer, facts, Scope::Prescriptions, today).map_err(|refusal| {
+        service_error(
+            refusal,
+            "the practice does not take prescription requests online",
+            "this access does not include repeat prescriptions",
+        )
+    })
 }
 
 /// Refuses (403) unless the staff member is a clinician: admins may view the queue only.
@@ -154,9 +150,7 @@ pub fn require_clinician(staff: &StaffActor) -> Result<(), AppError> {
 }
 
 fn reorder_interval_days(facts: &PatientFacts) -> u32 {
-    PracticeSettings::from_json(&facts.practice.settings)
-        .unwrap_or_default()
-        .reorder_interval_days
+    facts.settings().reorder_interval_days
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,7 +664,6 @@ fn views_for(
     all_items: Vec<items::Model>,
     courses: &HashMap<Uuid, courses::Model>,
 ) -> Vec<RequestView> {
-    let proxy = actor.is_proxy();
     let mut by_request: HashMap<Uuid, Vec<RequestItemView>> = HashMap::new();
     for item in all_items {
         let Some(course) = courses.get(&item.course_id) else {
@@ -687,7 +680,8 @@ fn views_for(
     list.into_iter()
         .filter_map(|request| {
             let items = by_request.remove(&request.id)?;
-            let note_visible = !proxy || request.requested_by_account_id == actor.account_id();
+            let note_visible =
+                rules::sees_written_text(&actor.viewer, request.requested_by_account_id);
             Some(RequestView {
                 id: request.id,
                 created_at: request.created_at,
@@ -991,16 +985,7 @@ pub fn parse_status(text: Option<&str>) -> Result<ItemStatus, Invalid> {
 
 /// Parses the queue's `limit` (default [`DEFAULT_QUEUE_LIMIT`], 1 to [`MAX_QUEUE_LIMIT`]).
 pub fn parse_limit(text: Option<&str>) -> Result<u64, Invalid> {
-    let Some(text) = text else {
-        return Ok(DEFAULT_QUEUE_LIMIT);
-    };
-    match text.trim().parse::<u64>() {
-        Ok(limit) if (1..=MAX_QUEUE_LIMIT).contains(&limit) => Ok(limit),
-        _ => Err(invalid(
-            "out_of_range",
-            format!("a whole number from 1 to {MAX_QUEUE_LIMIT}"),
-        )),
-    }
+    crate::validate::limit(text, DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT)
 }
 
 /// A clinician's decision on one requested course, validated.

@@ -41,6 +41,21 @@ impl fmt::Display for Invalid {
     }
 }
 
+/// Parses a list's `limit` query parameter: `default` when absent, else a whole number from 1
+/// to `max`.
+pub fn limit(text: Option<&str>, default: u64, max: u64) -> Result<u64, Invalid> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
+        _ => Err(Invalid::new(
+            "out_of_range",
+            format!("a whole number from 1 to {max}"),
+        )),
+    }
+}
+
 /// Collects the invalid fields of one request so the reply lists all of them.
 #[derive(Debug, Default)]
 pub struct Validator {

@@ -22,7 +22,7 @@ use crate::db::entities::patients::AccessLevel;
 use crate::db::entities::proxy_grants::{self, GrantStatus};
 use crate::db::entities::results::ReviewState;
 use crate::db::entities::{
-    access_codes, courses, documents, patients, practices, record_entries, results,
+    access_codes, courses, documents, message_threads, patients, practices, record_entries, results,
 };
 use crate::settings::PracticeSettings;
 use crate::validate::age_on;
@@ -213,7 +213,8 @@ pub struct PatientFacts {
 }
 
 impl PatientFacts {
-    fn settings(&self) -> PracticeSettings {
+    /// The practice's settings, with the national defaults filled in.
+    pub fn settings(&self) -> PracticeSettings {
         PracticeSettings::from_json(&self.practice.settings).unwrap_or_default()
     }
 }
@@ -406,6 +407,68 @@ pub fn course_visible(viewer: &Viewer, course: &courses::Model, today: NaiveDate
 pub fn course_hidden(viewer: &Viewer, course: &courses::Model) -> bool {
     let proxy = matches!(viewer, Viewer::Proxy { .. });
     course.hidden || (proxy && course.hidden_from_proxies)
+}
+
+/// Why a viewer may not use a service for the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRefusal {
+    /// The practice does not offer the service online.
+    NotOffered,
+    /// The viewer's access does not include it (a proxy without the scope).
+    NotInScope,
+}
+
+/// Whether the viewer may use `service` (the appointments, prescriptions or messages scope)
+/// for the patient today: the practice must offer it and the viewer hold the scope.
+pub fn service_allowed(
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    service: Scope,
+    today: NaiveDate,
+) -> Result<(), ServiceRefusal> {
+    let features = facts.settings().features;
+    let offered = match service {
+        Scope::Appointments => features.appointments,
+        Scope::Prescriptions => features.prescriptions,
+        Scope::Messages => features.messages,
+        Scope::RecordSummary | Scope::RecordDetailed | Scope::Documents => true,
+    };
+    if !offered {
+        return Err(ServiceRefusal::NotOffered);
+    }
+    if !holds_scope(viewer, facts, service, today) {
+        return Err(ServiceRefusal::NotInScope);
+    }
+    Ok(())
+}
+
+/// Whether the viewer sees free text written with a booking or an order (the booking reason,
+/// the order's note): the patient always; a proxy only what they wrote themselves, because the
+/// patient may have written things not meant for the people who hold proxy access.
+pub fn sees_written_text(viewer: &Viewer, written_by_account: Option<Uuid>) -> bool {
+    match viewer {
+        Viewer::Patient { .. } => true,
+        Viewer::Proxy { account_id, .. } => written_by_account == Some(*account_id),
+        Viewer::Staff { .. } => false,
+    }
+}
+
+/// Whether a patient or proxy viewer sees a message thread: never one the patient deleted; a
+/// proxy never one the patient started themself (they did not share that conversation with the
+/// people who hold proxy access). Staff read threads through the practice's queue instead.
+pub fn thread_visible(
+    viewer: &Viewer,
+    thread: &message_threads::Model,
+    started_by_patient: bool,
+) -> bool {
+    if thread.deleted_by_patient_at.is_some() {
+        return false;
+    }
+    match viewer {
+        Viewer::Patient { .. } => true,
+        Viewer::Proxy { .. } => !started_by_patient,
+        Viewer::Staff { .. } => false,
+    }
 }
 
 /// What a viewer may see and do for a patient: the answer `GET /api/v1/me` gives per profile.

@@ -769,16 +769,7 @@ impl Cursor {
 
 /// Parses the queue's `limit` (default [`DEFAULT_QUEUE_LIMIT`], 1 to [`MAX_QUEUE_LIMIT`]).
 pub fn parse_limit(text: Option<&str>) -> Result<u64, Invalid> {
-    let Some(text) = text else {
-        return Ok(DEFAULT_QUEUE_LIMIT);
-    };
-    match text.trim().parse::<u64>() {
-        Ok(limit) if (1..=MAX_QUEUE_LIMIT).contains(&limit) => Ok(limit),
-        _ => Err(Invalid {
-            code: "out_of_range",
-            reason: format!("a whole number from 1 to {MAX_QUEUE_LIMIT}"),
-        }),
-    }
+    crate::validate::limit(text, DEFAULT_QUEUE_LIMIT, MAX_QUEUE_LIMIT)
 }
 
 /// The patient an item is for, as the review queue shows them.

@@ -6,10 +6,13 @@
 //! all superseded generations: each row stays only as the marker of its generation number, so
 //! a later document starts a higher generation and no device mistakes it for the one it holds.
 //! Personal documents are written by devices and cannot be recomputed: they are left alone.
+//! Each run is audited (`sync.rebuild`, counts only).
 
 use super::projection::{self, audience};
 use crate::access::rules::PatientFacts;
 use crate::access::{Viewer, slice, viewer};
+use crate::audit::AuditEvent;
+use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::{proxy_grants, sync_document_digests, sync_documents};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
@@ -120,6 +123,17 @@ pub async fn rebuild(
         .exec(db)
         .await?
         .rows_affected;
+    let mut event = AuditEvent::new("sync.rebuild", ActorKind::System, Outcome::Success).detail(
+        serde_json::json!({
+            "rebuilt": report.rebuilt,
+            "removed": report.removed,
+            "superseded_emptied": report.superseded_emptied,
+        }),
+    );
+    if let Some(patient_id) = patient {
+        event = event.acting_for(patient_id);
+    }
+    event.record(db, now).await?;
     Ok(report)
 }
 

@@ -102,4 +102,17 @@ async fn sync_rebuild_recomputes_documents_as_new_generations_and_empties_the_re
         .await
         .unwrap();
     assert_eq!((report.rebuilt, report.removed), (0, 0));
+
+    // Each run is audited, by counts only; a run for one patient names them.
+    let runs = gp_online::db::entities::audit_events::Entity::find()
+        .filter(gp_online::db::entities::audit_events::Column::Action.eq("sync.rebuild"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().any(|e| e.detail["rebuilt"] == 2));
+    assert!(
+        runs.iter()
+            .any(|e| e.acting_for_patient_id == Some(helper.id))
+    );
 }
