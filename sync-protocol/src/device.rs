@@ -178,8 +178,14 @@ impl DevicePeer {
                         continue; // A late message of a generation already destroyed.
                     }
                     if document.generation > local.generation {
+                        // A new device (or one that destroyed its copy) is answered the
+                        // current generation directly: only a copy that held something is
+                        // superseded.
+                        let held = !local.doc.get_heads().is_empty();
                         *local = Local::empty(document.generation);
-                        events.push(Event::Superseded(id));
+                        if held {
+                            events.push(Event::Superseded(id));
+                        }
                     }
                     let message = sync::Message::decode(bytes)
                         .map_err(|e| PeerError::Malformed(e.to_string()))?;

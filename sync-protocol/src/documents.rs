@@ -40,7 +40,8 @@ impl Section {
 /// adds the audience (which viewer) from the authenticated session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DocumentId {
-    /// The patient.
+    /// The patient (16 bytes on the wire; its text is accepted too).
+    #[serde(with = "crate::uuids")]
     pub patient_id: Uuid,
     /// The section.
     pub section: Section,

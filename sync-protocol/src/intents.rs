@@ -12,6 +12,7 @@ pub struct Intent {
     /// Client-generated idempotency key, unique per account (a UUID is a good choice).
     pub key: String,
     /// The patient it is for (the account holder, or someone they act for).
+    #[serde(with = "crate::uuids")]
     pub patient_id: Uuid,
     /// What to do.
     pub action: IntentAction,
@@ -24,6 +25,7 @@ pub enum IntentAction {
     /// Book a slot.
     BookAppointment {
         /// The slot.
+        #[serde(with = "crate::uuids")]
         slot_id: Uuid,
         /// The reason, where the practice asks for one.
         reason: Option<String>,
@@ -31,6 +33,7 @@ pub enum IntentAction {
     /// Cancel an appointment.
     CancelAppointment {
         /// The appointment.
+        #[serde(with = "crate::uuids")]
         appointment_id: Uuid,
         /// One of the practice's cancellation reasons.
         reason: String,
@@ -38,6 +41,7 @@ pub enum IntentAction {
     /// Order repeat courses.
     OrderRepeat {
         /// The courses.
+        #[serde(with = "crate::uuids::list")]
         course_ids: Vec<Uuid>,
         /// A note for the practice.
         note: Option<String>,
@@ -45,6 +49,7 @@ pub enum IntentAction {
     /// Send a message (a new thread when `thread_id` is absent).
     SendMessage {
         /// The thread to reply in.
+        #[serde(default, with = "crate::uuids::option")]
         thread_id: Option<Uuid>,
         /// Subject of a new thread.
         subject: Option<String>,
@@ -54,6 +59,7 @@ pub enum IntentAction {
     /// Mark a practice message as read.
     MarkMessageRead {
         /// The message.
+        #[serde(with = "crate::uuids")]
         message_id: Uuid,
     },
 }
@@ -74,6 +80,7 @@ pub enum OutcomeResult {
     /// Applied; `id` names what it created, if anything.
     Accepted {
         /// The created item.
+        #[serde(default, with = "crate::uuids::option")]
         id: Option<Uuid>,
     },
     /// Refused; nothing changed.

@@ -65,6 +65,7 @@ pub mod items;
 pub mod personal;
 pub mod schema;
 pub mod server;
+mod uuids;
 
 pub use automerge;
 pub use device::{DevicePeer, Event};

@@ -50,7 +50,32 @@ pub struct Answer {
     pub rejected: Option<Invalid>,
 }
 
+/// Makes a state restored from its persisted form ready to push: as if the device had just
+/// said it holds exactly the shared heads, so the next message carries the changes after them
+/// directly (a restored state alone would only announce heads and wait for the device to ask,
+/// two more frames). A device that holds less recovers through the ordinary exchange.
+pub fn expect_shared_heads(state: &mut sync::State) {
+    let shared = state.shared_heads.clone();
+    state.their_heads = Some(shared.clone());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![sync::Have {
+        last_sync: shared,
+        bloom: sync::BloomFilter::default(),
+    }]);
+}
+
+/// The code of a `rejected` answer to changes a device made to a read-only document.
+pub const READ_ONLY: &str = "read_only";
+
 /// Answers `incoming` (or, when `None`, pushes what the device lacks) for one document.
+///
+/// - A device on another generation is told `superseded` and answered from a fresh state,
+///   except a device whose copy is empty (a new device, or one that destroyed its copy): it is
+///   simply answered the current generation.
+/// - A device that made changes to a document it may not write (its heads name changes the
+///   server does not have) is answered `rejected` with code [`READ_ONLY`] and a sync message
+///   from a fresh state: its copy can never converge, so it must start again from empty.
+/// - Nothing is answered when the device already holds the server's heads and needs nothing.
 pub fn answer(
     id: DocumentId,
     generation: u32,
@@ -60,32 +85,59 @@ pub fn answer(
     incoming: Option<&DocumentFrame>,
 ) -> Result<Answer, ExchangeError> {
     let mut answer = Answer::default();
-    match incoming {
-        Some(frame) if frame.generation != generation => {
-            // The device holds a superseded generation: it must destroy it and start again.
-            *state = device_state(None, device_writable);
-            answer.state_reset = true;
-            answer.frames.push(DocumentFrame {
-                document: id,
-                generation,
-                body: DocumentBody::Superseded,
-            });
-        }
+    let message = match incoming {
         Some(DocumentFrame {
             body: DocumentBody::Sync(bytes),
             ..
-        }) => {
-            let message = sync::Message::decode(bytes)
-                .map_err(|e| ExchangeError::Malformed(e.to_string()))?;
-            if state.read_only {
-                answer.ignored_changes = message.changes.len();
+        }) => Some(
+            sync::Message::decode(bytes).map_err(|e| ExchangeError::Malformed(e.to_string()))?,
+        ),
+        // A device does not send the other bodies; nothing to apply.
+        Some(_) | None => None,
+    };
+    match (incoming, message) {
+        (Some(frame), message) if frame.generation != generation => {
+            *state = device_state(None, device_writable);
+            answer.state_reset = true;
+            match message {
+                Some(message) if is_empty_copy(&message) && frame.generation < generation => {
+                    doc.sync().receive_sync_message(state, message)?;
+                }
+                // The device holds a superseded generation: it must destroy it and start
+                // again.
+                _ => answer.frames.push(DocumentFrame {
+                    document: id,
+                    generation,
+                    body: DocumentBody::Superseded,
+                }),
             }
-            doc.sync().receive_sync_message(state, message)?;
         }
-        // A device does not send supersede or removal notices; nothing to apply.
-        Some(_) | None => {}
+        (Some(_), Some(message)) => {
+            let foreign = !device_writable
+                && (!message.changes.is_empty()
+                    || !doc.get_missing_deps(&message.heads).is_empty());
+            if foreign {
+                answer.ignored_changes = message.changes.len();
+                *state = device_state(None, device_writable);
+                answer.state_reset = true;
+                answer.frames.push(DocumentFrame {
+                    document: id,
+                    generation,
+                    body: DocumentBody::Rejected {
+                        code: READ_ONLY.to_owned(),
+                    },
+                });
+            } else {
+                doc.sync().receive_sync_message(state, message)?;
+            }
+        }
+        (Some(_), None) => {}
+        // A push from a restored state: send the changes after the shared heads directly.
+        // Within a connection where the device has spoken, automerge already knows better.
+        (None, _) if state.their_heads.is_none() => expect_shared_heads(state),
+        (None, _) => {}
     }
-    if let Some(message) = doc.sync().generate_sync_message(state) {
+    if let Some(message) = reply(doc, state) {
         answer.frames.push(DocumentFrame {
             document: id,
             generation,
@@ -93,6 +145,28 @@ pub fn answer(
         });
     }
     Ok(answer)
+}
+
+/// Whether a device's message comes from an empty copy (no heads, no changes).
+fn is_empty_copy(message: &sync::Message) -> bool {
+    message.heads.is_empty() && message.changes.is_empty()
+}
+
+/// The server's next sync message for a device, if there is anything to say: nothing when the
+/// device is known to hold the server's heads and needs nothing. A read-only document's
+/// message carries no bloom filter of the server's changes (the device has nothing the server
+/// wants), which keeps a new device's first answer to the changes themselves.
+fn reply(doc: &mut AutoCommit, state: &mut sync::State) -> Option<sync::Message> {
+    let up_to_date = state.their_heads.as_deref() == Some(doc.get_heads().as_slice())
+        && state.their_need.as_ref().is_none_or(Vec::is_empty);
+    if up_to_date {
+        return None;
+    }
+    let mut message = doc.sync().generate_sync_message(state)?;
+    if state.read_only {
+        message.have.clear();
+    }
+    Some(message)
 }
 
 /// Answers `incoming` for a document the device writes. A sync message carrying changes is
@@ -153,7 +227,7 @@ pub fn answer_validated(
             }
         }
     }
-    if let Some(message) = doc.sync().generate_sync_message(state) {
+    if let Some(message) = reply(doc, state) {
         answer.frames.push(DocumentFrame {
             document: id,
             generation,

@@ -168,6 +168,14 @@ pub async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
     exchange(app, token, frame).await.1
 }
 
+/// Says in the projection outbox that `patient`'s data changed, as every domain write does in
+/// its own transaction: for tests that change the database directly.
+pub async fn changed(app: &TestApp, patient: Uuid) {
+    gp_online::record::outbox::mark_dirty(&app.db, patient, "test", "test.write", app.clock.now())
+        .await
+        .unwrap();
+}
+
 /// Reconnects and syncs until quiet (the device had nothing to send and the server nothing to
 /// answer), as an app does when it opens; returns what the server sent and the events seen.
 pub async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire, Vec<Event>) {
@@ -238,12 +246,17 @@ pub async fn get_unless_refused(app: &TestApp, token: &str, path: &str) -> Optio
     }
 }
 
-/// An instant in one canonical form, whichever RFC 3339 form it came in.
+/// An instant, checked to be in the one form REST and sync both use: RFC 3339 in UTC with `Z`.
 pub fn instant(text: &str) -> String {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{text}: {e}"))
-        .with_timezone(&Utc)
-        .to_rfc3339()
+    let parsed = DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert!(text.ends_with('Z'), "an instant not in UTC with Z: {text}");
+    assert_eq!(
+        parsed
+            .with_timezone(&Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        text
+    );
+    text.to_owned()
 }
 
 /// A JSON string.

@@ -77,6 +77,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
         db.clone(),
         hub.clone(),
         clock.clone(),
+        config.sync.history_threshold,
     ));
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         use secrecy::ExposeSecret;

@@ -1,22 +1,25 @@
 //! Answers a device: for each document it follows, resolve the viewer (the account acting for
-//! that patient), project the permitted items, and run the sync protocol with the device's
-//! persisted sync state. A document the viewer may no longer see is answered `removed`; a
-//! device on an old generation is told it is superseded; changes a device sends for
-//! server-written documents are ignored and counted. The same per-document step serves a
-//! device's frame and a live push after a change. The personal document, which devices write,
-//! is answered by [`super::personal`] once the account is known to act for the patient.
+//! that patient), take the stored document the projector keeps current, and run the sync
+//! protocol with the device's persisted sync state. A device that already holds the stored
+//! heads costs no document load: the heads are stored beside the document. A document the
+//! viewer may no longer see is answered `removed`; a device on an old generation is told it is
+//! superseded; changes a device sends for server-written documents are refused and counted.
+//! The same per-document step serves a device's frame, a live push after a change and an
+//! "anything new?" poll. The personal document, which devices write, is answered by
+//! [`super::personal`] once the account is known to act for the patient.
 
 use super::intents;
 use super::personal;
 use super::projection::{self, audience};
+use super::projector;
 use crate::access::{slice, viewer};
 use crate::config::SyncConfig;
 use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set};
-use std::collections::BTreeSet;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use std::collections::{BTreeMap, BTreeSet};
 use sync_protocol::{DocumentBody, DocumentFrame, DocumentId, Frame, Section, server};
 use uuid::Uuid;
 
@@ -47,6 +50,38 @@ pub async fn handle(
     let mut reply = Frame::new();
     reply.outcomes =
         intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
+    if frame.documents.is_empty() && frame.intents.is_empty() {
+        // "Anything new?": every document the device has synced, answered as a push.
+        let followed = followed(db, syncer.device_id).await?;
+        let documents: Vec<DocumentId> = followed.keys().copied().collect();
+        let reply = Box::pin(push(db, syncer, &documents, settings, now)).await?;
+        // A removed document is said once: the device stops following it.
+        let removed: Vec<String> = reply
+            .documents
+            .iter()
+            .filter(|d| d.body == DocumentBody::Removed)
+            .filter_map(|d| followed.get(&d.document).cloned())
+            .flatten()
+            .collect();
+        if !removed.is_empty() {
+            device_sync_states::Entity::delete_many()
+                .filter(device_sync_states::Column::DeviceId.eq(syncer.device_id))
+                .filter(device_sync_states::Column::DocumentKey.is_in(removed))
+                .exec(db)
+                .await?;
+        }
+        return Ok(reply);
+    }
+    // Writes not yet projected (this frame's intents, or a REST call just before) are
+    // projected first, so the reply shows them.
+    let patients: BTreeSet<Uuid> = frame
+        .documents
+        .iter()
+        .map(|d| d.document.patient_id)
+        .collect();
+    for patient in patients {
+        projector::project_if_pending(db, patient, settings.history_threshold, now).await?;
+    }
     let mut ignored = 0;
     for incoming in &frame.documents {
         // Boxed: one document's exchange holds an automerge document across awaits.
@@ -73,7 +108,37 @@ pub async fn handle(
     Ok(reply)
 }
 
-/// What changed for `documents` since the device's last exchange, unprompted (live push).
+/// The documents a device has synced (it has a sync state for them on the server), newest
+/// generation or not.
+async fn followed(
+    db: &DatabaseConnection,
+    device_id: Uuid,
+) -> Result<BTreeMap<DocumentId, Vec<String>>, AppError> {
+    let states = device_sync_states::Entity::find()
+        .filter(device_sync_states::Column::DeviceId.eq(device_id))
+        .all(db)
+        .await?;
+    let mut documents: BTreeMap<DocumentId, Vec<String>> = BTreeMap::new();
+    for state in states {
+        let Some((audience, section)) = state.document_key.rsplit_once('/') else {
+            continue;
+        };
+        let Some(section) = projection::section_named(section) else {
+            continue;
+        };
+        if let Some(patient) = projection::patient_of(db, audience).await? {
+            documents
+                .entry(DocumentId::new(patient, section))
+                .or_default()
+                .push(state.document_key);
+        }
+    }
+    Ok(documents)
+}
+
+/// What changed for `documents` since the device's last exchange, unprompted (live push, or
+/// the answer to "anything new?"): for each document that changed, its new changes directly;
+/// nothing for the others, whose stored heads the device already shares.
 pub async fn push(
     db: &DatabaseConnection,
     syncer: Syncer,
@@ -125,58 +190,100 @@ async fn document(
             personal::exchange(db, syncer, id, incoming, &settings.personal_limits(), now).await?;
         return Ok((frames, 0));
     }
-    let Some(wanted) = projection::permitted(db, &viewer, &facts, id.section, now).await? else {
-        return Ok(removed());
-    };
     let audience = audience(&viewer, &facts);
+    let stored = match projection::current(db, &audience, id.section).await? {
+        Some(stored) => stored,
+        // Never projected for this viewer (or ended by the projector or a rebuild): project
+        // it now, once; from then on the projector keeps it current.
+        None => {
+            let Some(wanted) = projection::permitted(db, &viewer, &facts, id.section, now).await?
+            else {
+                return Ok(removed());
+            };
+            let txn = crate::db::begin_write(db).await?;
+            projection::project(
+                &txn,
+                &audience,
+                id.section,
+                &wanted,
+                settings.history_threshold,
+                now,
+            )
+            .await?;
+            txn.commit().await?;
+            projection::current(db, &audience, id.section)
+                .await?
+                .ok_or_else(|| AppError::internal("section document missing after projection"))?
+        }
+    };
     let key = format!("{audience}/{}", projection::section_name(id.section));
-    let txn = crate::db::begin_write(db).await?;
-    let mut projected = projection::project(
-        &txn,
-        &audience,
-        id.section,
-        &wanted,
-        settings.history_threshold,
-        now,
-    )
-    .await?;
-    let stored = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
-        .one(&txn)
+    let kept = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
+        .one(db)
         .await?;
-    let current = stored
+    let current = kept
         .as_ref()
-        .filter(|s| i64::from(s.generation) == i64::from(projected.generation));
+        .filter(|s| i64::from(s.generation) == i64::from(stored.generation));
     let mut state = server::device_state(current.map(|s| s.state.as_slice()), false);
+    if let Some(heads) = &stored.heads
+        && up_to_date(heads, stored.generation, &state, incoming)?
+    {
+        // Nothing to send and nothing to load; remember what the device said it holds.
+        if state.shared_heads != *heads {
+            state.shared_heads.clone_from(heads);
+            save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
+        }
+        return Ok((Vec::new(), 0));
+    }
+    let mut doc = stored.load()?;
+    if stored.heads.is_none() {
+        projection::keep_heads(
+            db,
+            &audience,
+            id.section,
+            stored.generation,
+            &doc.get_heads(),
+        )
+        .await?;
+    }
     let mut frames = Vec::new();
     // Pushing to a device whose copy belongs to an older generation: tell it first.
-    if incoming.is_none() && stored.is_some() && current.is_none() {
+    if incoming.is_none() && kept.is_some() && current.is_none() {
         frames.push(DocumentFrame {
             document: id,
-            generation: projected.generation,
+            generation: stored.generation,
             body: DocumentBody::Superseded,
         });
     }
-    let answer = server::answer(
-        id,
-        projected.generation,
-        &mut projected.doc,
-        &mut state,
-        false,
-        incoming,
-    )
-    .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
+    let answer = server::answer(id, stored.generation, &mut doc, &mut state, false, incoming)
+        .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
     frames.extend(answer.frames);
-    save_device_state(
-        &txn,
-        syncer.device_id,
-        key,
-        projected.generation,
-        &state,
-        now,
-    )
-    .await?;
-    txn.commit().await?;
+    save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
     Ok((frames, answer.ignored_changes))
+}
+
+/// Whether the device is known to hold exactly the stored `heads` of the current generation
+/// and asks for nothing, so there is nothing to answer: its message names those heads (and
+/// carries no changes), or, for a push, its persisted state says it shares them.
+fn up_to_date(
+    heads: &[automerge::ChangeHash],
+    generation: u32,
+    state: &automerge::sync::State,
+    incoming: Option<&DocumentFrame>,
+) -> Result<bool, AppError> {
+    match incoming {
+        None => Ok(state.shared_heads == heads),
+        Some(DocumentFrame {
+            generation: sent,
+            body: DocumentBody::Sync(bytes),
+            ..
+        }) if *sent == generation => {
+            let message = automerge::sync::Message::decode(bytes).map_err(|e| {
+                AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string())
+            })?;
+            Ok(message.heads == heads && message.changes.is_empty() && message.need.is_empty())
+        }
+        Some(_) => Ok(false),
+    }
 }
 
 /// Persists a device's sync state for one document (`audience/section`) and generation, so a

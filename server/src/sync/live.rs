@@ -1,7 +1,8 @@
 //! Live fan-out: when a patient's record changes, every live connection following that
 //! patient is told, on every node. Domain writes enqueue rows in `projection_outbox` in their
 //! own transaction; the relay on each node claims rows (PostgreSQL: `FOR UPDATE SKIP LOCKED`,
-//! so any number of nodes share the work) and announces the patient ids: in process through a
+//! so any number of nodes share the work), projects the patients' documents
+//! ([`super::projector`]) and announces the patient ids: in process through a
 //! broadcast channel, and to other nodes through PostgreSQL `NOTIFY`, which each node's
 //! listener forwards to its own channel. On SQLite (one process) the channel is enough.
 //! Revoking a session or device announces the account the same way, so its live connections
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -109,10 +110,15 @@ pub async fn announce_sign_out(
     Ok(())
 }
 
-/// Claims up to 500 unclaimed outbox rows and returns their patients. On PostgreSQL the claim
-/// skips rows other nodes hold and announces the patients with `NOTIFY` in the same
-/// transaction. Claimed rows are kept for a day (the audit of what was announced), then purged.
-pub async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<BTreeSet<Uuid>, DbErr> {
+/// Claims up to 500 unclaimed outbox rows, projects their patients' documents
+/// ([`super::projector`]) and returns the patients. On PostgreSQL the claim skips rows other
+/// nodes hold and announces the patients with `NOTIFY` in the same transaction. Claimed rows
+/// are kept for a day (the audit of what was announced), then purged.
+pub async fn claim(
+    db: &DatabaseConnection,
+    history_threshold: usize,
+    now: DateTime<Utc>,
+) -> Result<BTreeSet<Uuid>, DbErr> {
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     // A plain read first: the write lock is taken only when there is work.
     let pending = projection_outbox::Entity::find()
@@ -153,6 +159,18 @@ pub async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<BTreeS
         .exec(&txn)
         .await?;
     let patients: BTreeSet<Uuid> = rows.iter().map(|r| r.patient_id).collect();
+    for patient in &patients {
+        // One patient's failure (logged) does not hold back the others' projections.
+        let savepoint = txn.begin().await?;
+        match super::projector::project_patient(&savepoint, *patient, history_threshold, now).await
+        {
+            Ok(_) => savepoint.commit().await?,
+            Err(error) => {
+                tracing::warn!(code = error.code().as_str(), "projection failed");
+                savepoint.rollback().await?;
+            }
+        }
+    }
     if postgres {
         for patient in &patients {
             txn.execute_raw(Statement::from_sql_and_values(
@@ -170,12 +188,12 @@ pub async fn claim(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<BTreeS
     Ok(patients)
 }
 
-/// Runs the relay until the process ends: claims outbox rows and announces their patients
-/// locally (other nodes hear them through their listener).
-pub async fn relay(db: DatabaseConnection, hub: Hub, clock: Clock) {
+/// Runs the relay until the process ends: claims outbox rows, projects their patients and
+/// announces them locally (other nodes hear them through their listener).
+pub async fn relay(db: DatabaseConnection, hub: Hub, clock: Clock, history_threshold: usize) {
     let local_only = db.get_database_backend() != DatabaseBackend::Postgres;
     loop {
-        match claim(&db, clock.now()).await {
+        match claim(&db, history_threshold, clock.now()).await {
             Ok(patients) if local_only => patients
                 .into_iter()
                 .for_each(|p| hub.announce(Announcement::Patient(p))),

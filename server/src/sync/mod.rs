@@ -4,9 +4,11 @@
 //! - [`projection`]: the items a viewer may see of a section, from the access module, and the
 //!   document kept equal to them, with a new generation whenever something already sent must
 //!   disappear.
-//! - [`exchange`]: answers a device's frame: projects each followed document, runs the sync
-//!   protocol with the device's persisted state, and reports documents the viewer may no longer
-//!   see as removed.
+//! - [`projector`]: projection on write: when the outbox says a patient changed, their stored
+//!   documents are made equal to what the access module permits, with their heads stored.
+//! - [`exchange`]: answers a device's frame from the stored documents: a device already holding
+//!   the stored heads costs no document load; documents the viewer may no longer see are
+//!   reported removed; a frame with nothing in it asks "anything new?".
 //!
 //! - [`live`]: fan-out of changes to live connections, across nodes through PostgreSQL
 //!   `LISTEN/NOTIFY`.
@@ -18,13 +20,15 @@
 //! - [`services`]: the appointments, medications and messages documents' items, from the same
 //!   service read functions as the REST API.
 //!
-//! Documents are projected on demand when a device syncs, so what a device receives is always
-//! computed from the access module at that moment.
+//! Documents are projected when the data behind them is written (the projection outbox), not
+//! when a device syncs; a document is projected on request only the first time a viewer asks
+//! for it.
 
 pub mod exchange;
 pub mod intents;
 pub mod live;
 pub mod personal;
 pub mod projection;
+pub mod projector;
 pub mod rebuild;
 pub mod services;

@@ -58,6 +58,7 @@ pub async fn exchange(
                 generation: Set(0),
                 document: Set(AutoCommit::new().save()),
                 change_count: Set(0),
+                heads: Set(None),
                 superseded_at: Set(None),
                 updated_at: Set(now),
             })

@@ -8,17 +8,19 @@ use super::services;
 use crate::access::rules::{self, PatientFacts};
 use crate::access::slice::{self, SectionItems};
 use crate::access::{Section as AccessSection, Viewer};
-use crate::db::entities::{sync_document_digests, sync_documents};
+use crate::db::entities::{proxy_grants, sync_document_digests, sync_documents};
 use crate::error::AppError;
-use automerge::AutoCommit;
+use automerge::{AutoCommit, ChangeHash};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use sync_protocol::Section;
 use sync_protocol::items::{self, Items};
 use sync_protocol::schema::{DocumentItem, ProfileItem, RecordItem, ResultItem};
+use uuid::Uuid;
 
 /// The audience key of a viewer: one per patient viewing themself, one per proxy grant.
 pub fn audience(viewer: &Viewer, facts: &PatientFacts) -> String {
@@ -27,6 +29,61 @@ pub fn audience(viewer: &Viewer, facts: &PatientFacts) -> String {
         Viewer::Proxy { grant, .. } => format!("grant:{}", grant.id),
         Viewer::Staff { staff_id, .. } => format!("staff:{staff_id}:{}", facts.patient.id),
     }
+}
+
+/// The audience keys that may hold documents about `patient_id`: the patient's own, and one
+/// per proxy grant the patient has ever had.
+pub async fn patient_audiences(
+    db: &impl ConnectionTrait,
+    patient_id: Uuid,
+) -> Result<Vec<String>, AppError> {
+    let mut keys = vec![format!("self:{patient_id}")];
+    keys.extend(
+        proxy_grants::Entity::find()
+            .filter(proxy_grants::Column::PatientId.eq(patient_id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|grant| format!("grant:{}", grant.id)),
+    );
+    Ok(keys)
+}
+
+/// The patient an audience key is about (`self:<patient>`, `grant:<grant>` or
+/// `personal:<account>:<patient>`).
+pub async fn patient_of(db: &impl ConnectionTrait, key: &str) -> Result<Option<Uuid>, AppError> {
+    if let Some(id) = key.strip_prefix("self:") {
+        return Ok(id.parse().ok());
+    }
+    if let Some(rest) = key.strip_prefix("personal:") {
+        return Ok(rest.rsplit_once(':').and_then(|(_, id)| id.parse().ok()));
+    }
+    let Some(grant_id) = key.strip_prefix("grant:").and_then(|id| id.parse().ok()) else {
+        return Ok(None);
+    };
+    Ok(proxy_grants::Entity::find_by_id::<Uuid>(grant_id)
+        .one(db)
+        .await?
+        .map(|grant| grant.patient_id))
+}
+
+/// The sections the server writes (all but the personal document).
+pub const SERVER_SECTIONS: [Section; 7] = [
+    Section::Profile,
+    Section::Record,
+    Section::Results,
+    Section::Documents,
+    Section::Appointments,
+    Section::Medications,
+    Section::Messages,
+];
+
+/// The section of a wire name.
+pub fn section_named(name: &str) -> Option<Section> {
+    SERVER_SECTIONS
+        .into_iter()
+        .chain([Section::Personal])
+        .find(|section| section_name(*section) == name)
 }
 
 /// The wire name of a section.
@@ -142,7 +199,7 @@ pub async fn permitted(
                         abnormal_flag: enum_name(&r.abnormal_flag),
                         requester: r.requester,
                         effective_date: r.effective_date.to_string(),
-                        filed_at: r.released_at.map(|t| t.to_rfc3339()),
+                        filed_at: r.released_at.map(services::instant),
                         clinician_comment: r.clinician_comment,
                     },
                 )
@@ -164,7 +221,7 @@ pub async fn permitted(
                         effective_date: d.effective_date.to_string(),
                         content_type: d.content_type,
                         size_bytes: d.size_bytes,
-                        filed_at: d.released_at.map(|t| t.to_rfc3339()),
+                        filed_at: d.released_at.map(services::instant),
                         clinician_comment: d.clinician_comment,
                     },
                 )
@@ -186,22 +243,95 @@ pub(super) fn enum_name(value: &impl serde::Serialize) -> String {
     }
 }
 
-/// A projected document, ready to sync.
-pub struct Projected {
+/// The current (not superseded) generation of an audience's section document, as stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
     /// Its generation.
     pub generation: u32,
-    /// The document.
-    pub doc: AutoCommit,
+    /// Its heads, when stored (documents stored before heads were kept have none until their
+    /// next projection).
+    pub heads: Option<Vec<ChangeHash>>,
+    /// The saved document (with any appended changes).
+    pub document: Vec<u8>,
 }
 
-/// Loads the audience's current document of `section`, makes it equal to `wanted` (starting a
-/// new generation when something must disappear or its history passes `history_threshold`
-/// changes beyond one per item) and stores it.
+impl Stored {
+    /// Loads the document (counted by the `sync_document_loads_total` metric: a sync that
+    /// finds the device up to date does not load it).
+    pub fn load(&self) -> Result<AutoCommit, AppError> {
+        metrics::counter!("sync_document_loads_total").increment(1);
+        AutoCommit::load(&self.document).map_err(AppError::internal)
+    }
+}
+
+/// The current generation of the audience's `section` document, if there is one.
+pub async fn current(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: Section,
+) -> Result<Option<Stored>, AppError> {
+    let row = sync_documents::Entity::find()
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::Section.eq(section_name(section)))
+        .filter(sync_documents::Column::SupersededAt.is_null())
+        .order_by_desc(sync_documents::Column::Generation)
+        .one(db)
+        .await?;
+    Ok(row.map(|row| Stored {
+        generation: u32::try_from(row.generation).unwrap_or(0),
+        heads: row.heads.as_deref().and_then(decode_heads),
+        document: row.document,
+    }))
+}
+
+/// Heads as stored: 32 bytes per change hash.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|hash| hash.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return None;
+    }
+    bytes
+        .chunks_exact(32)
+        .map(|chunk| ChangeHash::try_from(chunk).ok())
+        .collect()
+}
+
+/// Stores the heads of a document row (after it was loaded without them).
+pub async fn keep_heads(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: Section,
+    generation: u32,
+    heads: &[ChangeHash],
+) -> Result<(), AppError> {
+    sync_documents::Entity::update_many()
+        .col_expr(
+            sync_documents::Column::Heads,
+            Expr::value(encode_heads(heads)),
+        )
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::Section.eq(section_name(section)))
+        .filter(
+            sync_documents::Column::Generation.eq(i32::try_from(generation).unwrap_or(i32::MAX)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Makes the audience's current document of `section` equal to `wanted` (starting a new
+/// generation when something must disappear or its history passes `history_threshold` changes
+/// beyond one per item) and stores it with its heads; returns its generation. The stored row
+/// is locked first (PostgreSQL: `FOR UPDATE`), so concurrent projections of one document run
+/// one after the other and the second finds nothing to do.
 ///
 /// The digests kept beside the document ([`sync_document_digests`]) say which items differ,
-/// so only those are read and written; an unchanged projection does no document work beyond
-/// loading it for the exchange. New changes are appended to the stored bytes, which are saved
-/// whole again once [`COMPACT_AFTER`] changes have been appended.
+/// so only those are read and written; an unchanged projection does not load the document.
+/// New changes are appended to the stored bytes, which are saved whole again once
+/// [`COMPACT_AFTER`] changes have been appended.
 pub async fn project(
     db: &impl ConnectionTrait,
     audience: &str,
@@ -209,14 +339,16 @@ pub async fn project(
     wanted: &Items,
     history_threshold: usize,
     now: DateTime<Utc>,
-) -> Result<Projected, AppError> {
+) -> Result<u32, AppError> {
     let name = section_name(section);
-    let latest = sync_documents::Entity::find()
+    let mut latest = sync_documents::Entity::find()
         .filter(sync_documents::Column::Audience.eq(audience))
         .filter(sync_documents::Column::Section.eq(name))
-        .order_by_desc(sync_documents::Column::Generation)
-        .one(db)
-        .await?;
+        .order_by_desc(sync_documents::Column::Generation);
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        latest = latest.lock_exclusive();
+    }
+    let latest = latest.one(db).await?;
     let Some(latest) = latest else {
         return new_generation(db, audience, section, 0, wanted, now).await;
     };
@@ -240,6 +372,16 @@ pub async fn project(
     .await?
     .filter(|kept| kept.change_count == latest.change_count)
     .and_then(|kept| Some((items::decode_digests(&kept.digests)?, kept.appended_changes)));
+    if let Some((stored, _)) = &kept {
+        if stored.keys().any(|id| !wanted.contains_key(id)) {
+            // Everything the old generation held stays in its history: start afresh.
+            return new_generation(db, audience, section, generation + 1, wanted, now).await;
+        }
+        if *stored == wanted_digests && latest.heads.is_some() {
+            return Ok(generation);
+        }
+    }
+    metrics::counter!("sync_document_loads_total").increment(1);
     let mut doc = AutoCommit::load(&latest.document).map_err(AppError::internal)?;
     let (stored, appended, digests_valid) = match kept {
         Some((stored, appended)) => (stored, appended, true),
@@ -252,9 +394,6 @@ pub async fn project(
     if stored.keys().any(|id| !wanted.contains_key(id)) {
         // Everything the old generation held stays in its history: start afresh.
         return new_generation(db, audience, section, generation + 1, wanted, now).await;
-    }
-    if digests_valid && stored == wanted_digests {
-        return Ok(Projected { generation, doc });
     }
     let heads = doc.get_heads();
     items::reconcile_known(&mut doc, wanted, &wanted_digests, &stored)
@@ -273,10 +412,11 @@ pub async fn project(
         }
         (bytes, appended)
     };
-    if !changes.is_empty() || !digests_valid {
+    if !changes.is_empty() || !digests_valid || latest.heads.is_none() {
         let mut row: sync_documents::ActiveModel = latest.into();
         row.document = Set(document);
         row.change_count = Set(change_count);
+        row.heads = Set(Some(encode_heads(&doc.get_heads())));
         row.updated_at = Set(now);
         row.update(db).await?;
     }
@@ -290,7 +430,7 @@ pub async fn project(
         appended,
     )
     .await?;
-    Ok(Projected { generation, doc })
+    Ok(generation)
 }
 
 /// Changes appended to a stored document before it is saved whole again. An appended change
@@ -307,7 +447,7 @@ pub async fn new_generation(
     generation: u32,
     wanted: &Items,
     now: DateTime<Utc>,
-) -> Result<Projected, AppError> {
+) -> Result<u32, AppError> {
     let name = section_name(section);
     sync_documents::Entity::update_many()
         .col_expr(sync_documents::Column::SupersededAt, Expr::value(now))
@@ -331,6 +471,7 @@ pub async fn new_generation(
         generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
         document: Set(doc.save()),
         change_count: Set(change_count),
+        heads: Set(Some(encode_heads(&doc.get_heads()))),
         superseded_at: Set(None),
         updated_at: Set(now),
     }
@@ -346,7 +487,7 @@ pub async fn new_generation(
         0,
     )
     .await?;
-    Ok(Projected { generation, doc })
+    Ok(generation)
 }
 
 /// Writes (or replaces) the digests kept beside a document.
@@ -382,5 +523,29 @@ async fn keep_digests(
     )
     .exec_without_returning(db)
     .await?;
+    Ok(())
+}
+
+/// Ends a section document of an audience (the viewer may no longer see it): every generation
+/// is marked superseded, and the next request for it is answered `removed` (or, when the viewer
+/// may see it again, starts a new generation).
+pub async fn end_section(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    sync_documents::Entity::update_many()
+        .col_expr(sync_documents::Column::SupersededAt, Expr::value(now))
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::Section.eq(section))
+        .filter(sync_documents::Column::SupersededAt.is_null())
+        .exec(db)
+        .await?;
+    sync_document_digests::Entity::delete_many()
+        .filter(sync_document_digests::Column::Audience.eq(audience))
+        .filter(sync_document_digests::Column::Section.eq(section))
+        .exec(db)
+        .await?;
     Ok(())
 }

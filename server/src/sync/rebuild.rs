@@ -13,7 +13,7 @@ use crate::access::rules::PatientFacts;
 use crate::access::{Viewer, slice, viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
-use crate::db::entities::{proxy_grants, sync_document_digests, sync_documents};
+use crate::db::entities::sync_documents;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -36,17 +36,6 @@ pub struct RebuildReport {
     pub superseded_emptied: u64,
 }
 
-/// The server-written sections a rebuild recomputes.
-const SECTIONS: [Section; 7] = [
-    Section::Profile,
-    Section::Record,
-    Section::Results,
-    Section::Documents,
-    Section::Appointments,
-    Section::Medications,
-    Section::Messages,
-];
-
 /// Rebuilds every stored section document, or only those about `patient`.
 pub async fn rebuild(
     db: &DatabaseConnection,
@@ -61,7 +50,7 @@ pub async fn rebuild(
         .await?;
     let mut by_audience: BTreeMap<String, Vec<sync_documents::Model>> = BTreeMap::new();
     for row in current {
-        if SECTIONS
+        if projection::SERVER_SECTIONS
             .iter()
             .any(|s| projection::section_name(*s) == row.section)
         {
@@ -72,7 +61,7 @@ pub async fn rebuild(
         }
     }
     for (key, rows) in by_audience {
-        let Some(patient_id) = patient_of(db, &key).await? else {
+        let Some(patient_id) = projection::patient_of(db, &key).await? else {
             continue;
         };
         if patient.is_some_and(|p| p != patient_id) {
@@ -87,7 +76,7 @@ pub async fn rebuild(
             None => None,
         };
         for row in rows {
-            let section = SECTIONS
+            let section = projection::SERVER_SECTIONS
                 .into_iter()
                 .find(|s| projection::section_name(*s) == row.section)
                 .unwrap_or(Section::Profile);
@@ -104,7 +93,7 @@ pub async fn rebuild(
                     report.rebuilt += 1;
                 }
                 None => {
-                    end_section(&txn, &key, &row.section, now).await?;
+                    projection::end_section(&txn, &key, &row.section, now).await?;
                     report.removed += 1;
                 }
             }
@@ -119,7 +108,10 @@ pub async fn rebuild(
         .col_expr(sync_documents::Column::ChangeCount, Expr::value(0))
         .filter(sync_documents::Column::SupersededAt.is_not_null())
         .filter(sync_documents::Column::ChangeCount.ne(0))
-        .filter(sync_documents::Column::Section.is_in(SECTIONS.map(projection::section_name)))
+        .filter(
+            sync_documents::Column::Section
+                .is_in(projection::SERVER_SECTIONS.map(projection::section_name)),
+        )
         .exec(db)
         .await?
         .rows_affected;
@@ -137,20 +129,6 @@ pub async fn rebuild(
     Ok(report)
 }
 
-/// The patient an audience key is about (`self:<patient>` or `grant:<grant>`).
-async fn patient_of(db: &impl ConnectionTrait, key: &str) -> Result<Option<Uuid>, AppError> {
-    if let Some(id) = key.strip_prefix("self:") {
-        return Ok(id.parse().ok());
-    }
-    let Some(grant_id) = key.strip_prefix("grant:").and_then(|id| id.parse().ok()) else {
-        return Ok(None);
-    };
-    Ok(proxy_grants::Entity::find_by_id::<Uuid>(grant_id)
-        .one(db)
-        .await?
-        .map(|grant| grant.patient_id))
-}
-
 /// The viewer behind an audience key today, if it still may act for the patient.
 async fn viewer_of(
     db: &impl ConnectionTrait,
@@ -166,26 +144,4 @@ async fn viewer_of(
 
 fn empty_document() -> Vec<u8> {
     automerge::AutoCommit::new().save()
-}
-
-/// Ends a section document of an audience: superseded, emptied at the end of the rebuild.
-async fn end_section(
-    db: &impl ConnectionTrait,
-    audience: &str,
-    section: &str,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    sync_documents::Entity::update_many()
-        .col_expr(sync_documents::Column::SupersededAt, Expr::value(now))
-        .filter(sync_documents::Column::Audience.eq(audience))
-        .filter(sync_documents::Column::Section.eq(section))
-        .filter(sync_documents::Column::SupersededAt.is_null())
-        .exec(db)
-        .await?;
-    sync_document_digests::Entity::delete_many()
-        .filter(sync_document_digests::Column::Audience.eq(audience))
-        .filter(sync_document_digests::Column::Section.eq(section))
-        .exec(db)
-        .await?;
-    Ok(())
 }

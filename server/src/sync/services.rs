@@ -42,8 +42,10 @@ fn insert(items: &mut Items, id: String, item: &impl serde::Serialize) -> Result
     Ok(())
 }
 
-fn instant(at: DateTime<Utc>) -> String {
-    at.to_rfc3339()
+/// An instant as the REST API writes it: RFC 3339 in UTC with `Z`, fractional seconds only
+/// when there are any.
+pub(super) fn instant(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn date(day: Option<NaiveDate>) -> Option<String> {

@@ -208,6 +208,7 @@ async fn a_retraction_starts_a_new_generation_that_erases_the_result() {
     sea_orm::ActiveModelTrait::update(retracted, &app.db)
         .await
         .unwrap();
+    gp_online_tests::sync::changed(&app, patient).await;
 
     let (received, events) = sync(&app, &token, &mut device).await;
     assert!(

@@ -34,6 +34,7 @@ async fn a_long_history_starts_a_new_generation_from_the_current_items() {
         let mut update: results::ActiveModel = result.clone().into();
         update.value = Set(format!("{}", 80 + correction));
         update.update(&app.db).await.unwrap();
+        gp_online_tests::sync::changed(&app, patient.id).await;
         let (_, events) = gp_online_tests::sync::sync(&app, &token, &mut device).await;
         if superseded_after.is_none() && events.contains(&Event::Superseded(doc)) {
             superseded_after = Some(correction);

@@ -10,8 +10,8 @@ use gp_online::db::entities::{patients, practices, slots, staff};
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::fixtures::{account, patient, practice_with, proxy_grant, staff_token};
 use gp_online_tests::sync::{
-    SERVICE_SECTIONS, call, device_appointments, device_medications, device_messages, following,
-    ok, path, rest_appointments, rest_medications, rest_messages, sync, text,
+    SERVICE_SECTIONS, call, changed, device_appointments, device_medications, device_messages,
+    following, ok, path, rest_appointments, rest_medications, rest_messages, sync, text,
 };
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::{Method, StatusCode};
@@ -384,6 +384,7 @@ async fn a_service_the_practice_switches_off_is_removed_from_the_device() {
     let mut practice: practices::ActiveModel = f.practice.clone().into();
     practice.settings = Set(settings.to_json());
     practice.update(&app.db).await.unwrap();
+    changed(&app, p).await;
 
     let (_, events) = sync(&app, &f.patient_token, &mut device).await;
     assert!(events.contains(&Event::Removed(DocumentId::new(p, Section::Appointments))));
@@ -746,6 +747,7 @@ async fn nothing_hidden_from_a_proxy_crosses_the_wire_to_their_device() {
         .into();
     narrowed.hidden_from_proxies = Set(true);
     narrowed.update(&app.db).await.unwrap();
+    changed(&app, p).await;
     let (again, events) = sync(&app, &f.proxy_token, &mut proxys_device).await;
     let medications = DocumentId::new(p, Section::Medications);
     assert!(

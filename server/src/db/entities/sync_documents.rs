@@ -16,6 +16,9 @@ pub struct Model {
     #[sea_orm(column_type = "Blob")]
     pub document: Vec<u8>,
     pub change_count: i32,
+    /// The document's heads, 32 bytes per change hash (null: stored before heads were kept).
+    #[sea_orm(column_type = "Blob", nullable)]
+    pub heads: Option<Vec<u8>>,
     pub superseded_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
 }

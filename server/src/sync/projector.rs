@@ -1,0 +1,96 @@
+//! The projector: projection on write. When the projection outbox says a patient's data
+//! changed, every stored section document about that patient (the patient's own and each
+//! proxy grant's) is made equal again to what the access module permits, and stored with its
+//! heads; a document whose audience or section is no longer permitted is ended, so its devices
+//! are told `removed`. The sync path then answers from stored heads and bytes.
+//!
+//! The relay on each node claims outbox rows ([`super::live::claim`], PostgreSQL:
+//! `FOR UPDATE SKIP LOCKED`) and projects their patients in the claiming transaction, so a
+//! failed projection leaves its rows to be claimed again. Projecting one document locks its row
+//! first ([`projection::project`]), so two nodes never write the same document at once and the
+//! second finds nothing to do. A device's frame about a patient with unclaimed rows projects
+//! that patient before it is answered ([`project_if_pending`]), so what a device receives
+//! already shows a write it (or the REST API) has just made. Documents are created on first
+//! request, not here.
+
+use super::projection::{self, audience, end_section, patient_audiences};
+use crate::access::{slice, viewer};
+use crate::db::entities::{projection_outbox, sync_documents};
+use crate::error::AppError;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Projects every stored section document about `patient_id` (within the caller's
+/// transaction); returns how many documents were looked at.
+pub async fn project_patient(
+    db: &impl ConnectionTrait,
+    patient_id: Uuid,
+    history_threshold: usize,
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let keys = patient_audiences(db, patient_id).await?;
+    let rows = sync_documents::Entity::find()
+        .filter(sync_documents::Column::Audience.is_in(keys))
+        .filter(sync_documents::Column::SupersededAt.is_null())
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let today = now.date_naive();
+    let facts = slice::facts(db, patient_id).await?;
+    let viewers = match &facts {
+        Some(facts) => viewer::audiences(db, facts, today)
+            .await?
+            .into_iter()
+            .map(|viewer| (audience(&viewer, facts), viewer))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let mut projected = 0;
+    for row in rows {
+        let Some(section) =
+            projection::section_named(&row.section).filter(|section| !section.device_writable())
+        else {
+            continue; // The personal document is written by devices.
+        };
+        projected += 1;
+        let wanted = match (viewers.get(&row.audience), &facts) {
+            (Some(viewer), Some(facts)) => {
+                projection::permitted(db, viewer, facts, section, now).await?
+            }
+            _ => None,
+        };
+        match wanted {
+            Some(wanted) => {
+                projection::project(db, &row.audience, section, &wanted, history_threshold, now)
+                    .await?;
+            }
+            None => end_section(db, &row.audience, &row.section, now).await?,
+        }
+    }
+    Ok(projected)
+}
+
+/// Projects `patient_id` now if a write about them is still waiting for the relay.
+pub async fn project_if_pending(
+    db: &DatabaseConnection,
+    patient_id: Uuid,
+    history_threshold: usize,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let pending = projection_outbox::Entity::find()
+        .filter(projection_outbox::Column::ClaimedUntil.is_null())
+        .filter(projection_outbox::Column::PatientId.eq(patient_id))
+        .one(db)
+        .await?;
+    if pending.is_none() {
+        return Ok(());
+    }
+    let txn = crate::db::begin_write(db).await?;
+    project_patient(&txn, patient_id, history_threshold, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
