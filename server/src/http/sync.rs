@@ -147,6 +147,14 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                 break;
             }
         };
+        if let Ok(frame) = &reply {
+            // A removed document is said once: the device stops following it.
+            for document in &frame.documents {
+                if document.body == sync_protocol::DocumentBody::Removed {
+                    followed.remove(&document.document);
+                }
+            }
+        }
         match reply {
             Ok(frame) if frame.is_empty() => {}
             Ok(frame) => {

@@ -54,6 +54,7 @@ pub async fn handle(
         // "Anything new?": every document the device has synced, answered as a push.
         let followed = followed(db, syncer.device_id).await?;
         let documents: Vec<DocumentId> = followed.keys().copied().collect();
+        project_pending(db, &documents, settings, now).await?;
         let reply = Box::pin(push(db, syncer, &documents, settings, now)).await?;
         // A removed document is said once: the device stops following it.
         let removed: Vec<String> = reply
@@ -72,16 +73,8 @@ pub async fn handle(
         }
         return Ok(reply);
     }
-    // Writes not yet projected (this frame's intents, or a REST call just before) are
-    // projected first, so the reply shows them.
-    let patients: BTreeSet<Uuid> = frame
-        .documents
-        .iter()
-        .map(|d| d.document.patient_id)
-        .collect();
-    for patient in patients {
-        projector::project_if_pending(db, patient, settings.history_threshold, now).await?;
-    }
+    let documents: Vec<DocumentId> = frame.documents.iter().map(|d| d.document).collect();
+    project_pending(db, &documents, settings, now).await?;
     let mut ignored = 0;
     for incoming in &frame.documents {
         // Boxed: one document's exchange holds an automerge document across awaits.
@@ -106,6 +99,21 @@ pub async fn handle(
         metrics::counter!("sync_ignored_device_changes_total").increment(ignored as u64);
     }
     Ok(reply)
+}
+
+/// Writes not yet projected (a frame's intents, or a REST call just before) are projected
+/// first, so the reply shows them.
+async fn project_pending(
+    db: &DatabaseConnection,
+    documents: &[DocumentId],
+    settings: &SyncConfig,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let patients: BTreeSet<Uuid> = documents.iter().map(|d| d.patient_id).collect();
+    for patient in patients {
+        projector::project_if_pending(db, patient, settings.history_threshold, now).await?;
+    }
+    Ok(())
 }
 
 /// The documents a device has synced (it has a sync state for them on the server), newest

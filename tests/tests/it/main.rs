@@ -16,6 +16,7 @@ mod prescriptions;
 mod proxy;
 mod review;
 mod sync;
+mod sync_cost;
 mod sync_demo;
 mod sync_history;
 mod sync_personal;

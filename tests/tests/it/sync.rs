@@ -472,7 +472,7 @@ impl Live {
         Self { socket }
     }
 
-    async fn send(&mut self, frame: &Frame) {
+    pub(crate) async fn send(&mut self, frame: &Frame) {
         use futures_util::SinkExt;
         self.socket
             .send(tokio_tungstenite::tungstenite::Message::Binary(

@@ -1,0 +1,155 @@
+//! What a sync costs when little or nothing changed: an up-to-date device is answered without
+//! loading any document, "anything new?" costs a few bytes, a new item reaches a live device in
+//! one frame carrying the change (only the document that changed), and a new device after a
+//! rollover gets the current generation directly.
+
+use super::access::{Rules, arrange, standard_record};
+use super::sync::Live;
+use gp_online::db::entities::sync_documents;
+use gp_online_tests::fixtures;
+use gp_online_tests::sync::{ALL_SECTIONS, changed, exchange, following, sync};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sync_protocol::schema::ResultItem;
+use sync_protocol::{DocumentBody, DocumentId, Event, Frame, Section};
+
+#[tokio::test]
+async fn an_up_to_date_device_is_answered_without_loading_a_document() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let mut device = following(patient, &ALL_SECTIONS);
+    sync(&app, &token, &mut device).await;
+    let held = device.documents().count();
+    assert!(held >= 6, "{held}");
+
+    // Every stored document is made unreadable: loading one would fail the request.
+    let broken = sync_documents::Entity::update_many()
+        .col_expr(sync_documents::Column::Document, Expr::value(vec![0u8; 8]))
+        .filter(sync_documents::Column::Audience.eq(format!("self:{patient}")))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(broken.rows_affected, held as u64);
+
+    // App open: the device names its heads for every document; nothing is answered.
+    device.reconnect();
+    let request = device.outgoing();
+    assert_eq!(request.documents.len(), held);
+    let (bytes, reply) = exchange(&app, &token, &request).await;
+    assert!(reply.is_empty(), "{reply:?}");
+    assert!(bytes.len() <= 16, "{} bytes", bytes.len());
+
+    // "Anything new?" with nothing new: an empty frame each way.
+    let poll = Frame::new().encode();
+    let (bytes, reply) = exchange(&app, &token, &Frame::new()).await;
+    assert!(reply.is_empty(), "{reply:?}");
+    assert!(
+        poll.len() + bytes.len() <= 32,
+        "{} + {} bytes",
+        poll.len(),
+        bytes.len()
+    );
+}
+
+#[tokio::test]
+async fn anything_new_answers_only_the_document_that_changed_with_the_change() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let mut device = following(patient, &ALL_SECTIONS);
+    sync(&app, &token, &mut device).await;
+
+    fixtures::result(&app, patient, |r| r.test_name = "POLLED-RESULT".to_owned()).await;
+    changed(&app, patient).await;
+    let (_, reply) = exchange(&app, &token, &Frame::new()).await;
+    let results = DocumentId::new(patient, Section::Results);
+    assert_eq!(
+        reply
+            .documents
+            .iter()
+            .map(|d| d.document)
+            .collect::<Vec<_>>(),
+        [results],
+        "only the document that changed"
+    );
+    assert_eq!(
+        device.receive(&reply).unwrap(),
+        vec![Event::Changed(results)]
+    );
+    assert!(
+        device
+            .item_list::<ResultItem>(results)
+            .unwrap()
+            .iter()
+            .any(|r| r.test_name == "POLLED-RESULT"),
+        "the answer carried the change"
+    );
+    // The acknowledgement is answered nothing, and the next poll finds nothing new.
+    let (_, reply) = exchange(&app, &token, &device.outgoing()).await;
+    assert!(reply.is_empty(), "{reply:?}");
+    let (_, reply) = exchange(&app, &token, &Frame::new()).await;
+    assert!(reply.is_empty(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_live_device_following_every_document_is_pushed_one_frame_carrying_the_change() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let mut device = following(patient, &ALL_SECTIONS);
+    let mut live = Live::connect(&app, &token).await;
+    live.settle(&mut device).await;
+    assert!(device.documents().count() >= 6);
+
+    fixtures::result(&app, patient, |r| r.test_name = "PUSHED-RESULT".to_owned()).await;
+    changed(&app, patient).await;
+    let pushed = live.next(10).await.expect("a pushed frame");
+    let results = DocumentId::new(patient, Section::Results);
+    assert_eq!(pushed.documents.len(), 1, "{pushed:?}");
+    assert_eq!(pushed.documents[0].document, results);
+    assert!(matches!(pushed.documents[0].body, DocumentBody::Sync(_)));
+    device.receive(&pushed).unwrap();
+    assert!(
+        device
+            .item_list::<ResultItem>(results)
+            .unwrap()
+            .iter()
+            .any(|r| r.test_name == "PUSHED-RESULT"),
+        "the push carried the change"
+    );
+    // The acknowledgement goes up and nothing more comes down.
+    let acknowledgement = device.outgoing();
+    assert_eq!(acknowledgement.documents.len(), 1);
+    live.send(&acknowledgement).await;
+    assert!(
+        live.next(1).await.is_none(),
+        "nothing after the acknowledgement"
+    );
+}
+
+#[tokio::test]
+async fn a_new_device_after_a_rollover_gets_the_current_generation_directly() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let results = DocumentId::new(patient, Section::Results);
+    let mut first = following(patient, &[Section::Results]);
+    sync(&app, &token, &mut first).await;
+    gp_online::sync::rebuild::rebuild(&app.db, Some(patient), app.clock.now())
+        .await
+        .unwrap();
+
+    let mut device = following(patient, &[Section::Results]);
+    let (_, reply) = exchange(&app, &token, &device.outgoing()).await;
+    assert!(
+        reply
+            .documents
+            .iter()
+            .all(|d| matches!(d.body, DocumentBody::Sync(_))),
+        "no supersede notice: {reply:?}"
+    );
+    let events = device.receive(&reply).unwrap();
+    assert_eq!(events, vec![Event::Changed(results)]);
+    assert_eq!(device.generation(results), Some(1));
+    assert_eq!(
+        device.items(results).unwrap(),
+        first.items(results).unwrap()
+    );
+}
