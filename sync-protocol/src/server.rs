@@ -69,9 +69,9 @@ pub const READ_ONLY: &str = "read_only";
 
 /// Answers `incoming` (or, when `None`, pushes what the device lacks) for one document.
 ///
-/// - A device on another generation is told `superseded` and answered from a fresh state,
-///   except a device whose copy is empty (a new device, or one that destroyed its copy): it is
-///   simply answered the current generation.
+/// - A device on another generation is told `superseded` and sent the current generation in
+///   the same frame, except a device whose copy is empty (a new device, or one that destroyed
+///   its copy): it is simply answered the current generation.
 /// - A device that made changes to a document it may not write (its heads name changes the
 ///   server does not have) is answered `rejected` with code [`READ_ONLY`] and a sync message
 ///   from a fresh state: its copy can never converge, so it must start again from empty.
@@ -104,12 +104,15 @@ pub fn answer(
                     doc.sync().receive_sync_message(state, message)?;
                 }
                 // The device holds a superseded generation: it must destroy it and start
-                // again.
-                _ => answer.frames.push(DocumentFrame {
-                    document: id,
-                    generation,
-                    body: DocumentBody::Superseded,
-                }),
+                // again, so the current generation follows at once, whole.
+                _ => {
+                    answer.frames.push(DocumentFrame {
+                        document: id,
+                        generation,
+                        body: DocumentBody::Superseded,
+                    });
+                    expect_shared_heads(state);
+                }
             }
         }
         (Some(_), Some(message)) => {
