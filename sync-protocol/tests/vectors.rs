@@ -238,12 +238,12 @@ fn record() -> Vectors {
         },
     });
     let mut steps = Vec::new();
-    let mut exchange = |steps: &mut Vec<Step>,
-                        device: &mut DevicePeer,
-                        script: &mut Script,
-                        reconnect: bool,
-                        asked: &str,
-                        answered: &str| {
+    let exchange = |steps: &mut Vec<Step>,
+                    device: &mut DevicePeer,
+                    script: &mut Script,
+                    reconnect: bool,
+                    asked: &str,
+                    answered: &str| {
         if reconnect {
             device.reconnect();
         }
