@@ -17,6 +17,7 @@ mod m20261122_000005_proxy;
 mod m20261122_000006_platform;
 mod m20261122_000007_sync_digests;
 mod m20261205_130001_sync_document_heads;
+mod m20261205_160001_push_delivery;
 
 /// The ordered list of every migration of the product.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_platform::Migration),
             Box::new(m20261122_000007_sync_digests::Migration),
             Box::new(m20261205_130001_sync_document_heads::Migration),
+            Box::new(m20261205_160001_push_delivery::Migration),
         ]
     }
 }

@@ -29,6 +29,92 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Offline sync.
     pub sync: SyncConfig,
+    /// Push notifications.
+    pub push: PushConfig,
+}
+
+/// Push notifications: Web Push (VAPID), APNs and FCM, and how this node delivers them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Accept `http://127.0.0.1:*` Web Push endpoints (development and tests); otherwise an
+    /// endpoint must be `https://`.
+    pub allow_insecure_loopback: bool,
+    /// The VAPID private key: the 32-byte P-256 scalar, base64url. When absent, a key pair is
+    /// made on first start and kept in the database for every node.
+    pub vapid_private_key: Option<SecretString>,
+    /// The VAPID `sub` claim: a `mailto:` or `https:` contact for the push services.
+    pub vapid_subject: String,
+    /// Milliseconds between this node's delivery rounds; `0` turns delivery off on this node.
+    pub poll_interval_ms: u64,
+    /// Seconds a push service has to answer before the attempt counts as failed (and is retried).
+    pub request_timeout_secs: u64,
+    /// The first retry waits about this many seconds; each further one twice as long (with
+    /// jitter), up to `max_backoff_secs`, until the notice's time to live runs out.
+    pub backoff_secs: u64,
+    /// The longest wait between two attempts, in seconds.
+    pub max_backoff_secs: u64,
+    /// Apple Push Notification service, for the iOS app (off when absent).
+    pub apns: Option<ApnsConfig>,
+    /// Firebase Cloud Messaging, for the Android app (off when absent).
+    pub fcm: Option<FcmConfig>,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            allow_insecure_loopback: false,
+            vapid_private_key: None,
+            vapid_subject: "mailto:push@localhost".to_owned(),
+            poll_interval_ms: 1000,
+            request_timeout_secs: 10,
+            backoff_secs: 5,
+            max_backoff_secs: 3600,
+            apns: None,
+            fcm: None,
+        }
+    }
+}
+
+/// APNs token authentication: an ES256 signing key from the Apple developer account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsConfig {
+    /// The `.p8` signing key (PKCS#8 PEM).
+    pub key_file: PathBuf,
+    /// The key's id (`kid`).
+    pub key_id: String,
+    /// The developer team id (`iss`).
+    pub team_id: String,
+    /// The app's bundle id (`apns-topic`).
+    pub topic: String,
+    /// `https://api.push.apple.com` (or `https://api.sandbox.push.apple.com`).
+    #[serde(default = "ApnsConfig::default_endpoint")]
+    pub endpoint: String,
+}
+
+impl ApnsConfig {
+    fn default_endpoint() -> String {
+        "https://api.push.apple.com".to_owned()
+    }
+}
+
+/// FCM HTTP v1: a Google service account allowed to send for the Firebase project.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmConfig {
+    /// The service account's JSON key file (`project_id`, `client_email`, `private_key`,
+    /// `token_uri`).
+    pub service_account_file: PathBuf,
+    /// `https://fcm.googleapis.com`.
+    #[serde(default = "FcmConfig::default_endpoint")]
+    pub endpoint: String,
+}
+
+impl FcmConfig {
+    fn default_endpoint() -> String {
+        "https://fcm.googleapis.com".to_owned()
+    }
 }
 
 /// Offline sync: the caps of each personal document (read markers, private notes, hidden items
@@ -306,6 +392,18 @@ impl Config {
         if self.sync.history_threshold == 0 {
             return Err(ConfigError(
                 "sync.history_threshold must be at least 1".to_owned(),
+            ));
+        }
+        if !(self.push.vapid_subject.starts_with("mailto:")
+            || self.push.vapid_subject.starts_with("https://"))
+        {
+            return Err(ConfigError(
+                "push.vapid_subject must start with mailto: or https://".to_owned(),
+            ));
+        }
+        if self.push.request_timeout_secs == 0 || self.push.backoff_secs == 0 {
+            return Err(ConfigError(
+                "push.request_timeout_secs and push.backoff_secs must be at least 1".to_owned(),
             ));
         }
         if self.database.max_connections == 0 {

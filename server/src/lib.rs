@@ -17,6 +17,7 @@
 //! - [`record`]: clinical-system import, review and release, outboxes.
 //! - [`proxy`]: proxy grants and refusals, the patient's view of their proxies, time rules.
 //! - [`messages`]: threads with the practice, replies and read status both ways, closing.
+//! - [`notify`]: push notifications (Web Push, APNs, FCM): channels, quiet hours, delivery.
 //! - [`prescriptions`]: repeat courses, orders, the practice's decisions, the nominated pharmacy.
 //! - [`sync`]: offline sync, server side: projection, generations, the exchange.
 //! - [`tls`]: rustls server configuration and the self-signed development certificate.
@@ -41,6 +42,7 @@ pub mod http;
 pub mod identity;
 pub mod jobs;
 pub mod messages;
+pub mod notify;
 pub mod prescriptions;
 pub mod proxy;
 pub mod record;

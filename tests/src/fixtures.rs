@@ -295,6 +295,23 @@ pub async fn account_for(
     (account.id, token)
 }
 
+/// Another device of an account (signed in elsewhere), without a session.
+pub async fn device(app: &TestApp, account_id: Uuid, name: &str) -> Uuid {
+    let now = app.clock.now();
+    devices::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        account_id: Set(account_id),
+        name: Set(name.to_owned()),
+        created_at: Set(now),
+        last_seen_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+    .id
+}
+
 /// A member of staff with `role` at the practice, and their session's access token.
 pub async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
     let now = app.clock.now();

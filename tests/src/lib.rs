@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod fixtures;
 pub mod passkey;
+pub mod push;
 pub mod sync;
 
 /// Environment variable naming a PostgreSQL server to test against (its admin URL).
@@ -228,8 +229,18 @@ impl TestApp {
     /// A second server node on the same database (its own pool, relay and listener), as a
     /// second `gp-online serve` process would be. Dropping the sender stops it.
     pub async fn second_node(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        self.second_node_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::second_node`], letting the test adjust the node's configuration first.
+    pub async fn second_node_with(
+        &self,
+        adjust: impl FnOnce(&mut Config),
+    ) -> (String, tokio::sync::oneshot::Sender<()>) {
         let db = self.database.connect().await;
-        start_node(db, self.clock.clone(), self.database.config()).await
+        let mut config = self.database.config();
+        adjust(&mut config);
+        start_node(db, self.clock.clone(), config).await
     }
 }
 

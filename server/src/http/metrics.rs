@@ -18,6 +18,12 @@ fn recorder() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Installs the recorder now, so counters of background work (push delivery) that run before
+/// the first request are kept.
+pub fn install() {
+    recorder();
+}
+
 /// Renders every metric in the Prometheus text format.
 pub fn render() -> String {
     match recorder() {

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod prescriptions;
 pub mod proxy;
+pub mod push;
 pub mod rate_limit;
 pub mod record;
 pub mod review;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub rate_limits: rate_limit::RateLimits,
     /// Announcements of changed patients to live sync connections.
     pub hub: crate::sync::live::Hub,
+    /// Push notifications: the VAPID key, the providers and this node's delivery worker.
+    pub push: crate::notify::Push,
 }
 
 /// The request id header, set on every request and echoed on every response.
@@ -68,9 +71,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the application: every route plus the middleware stack, and starts this node's
 /// share of the background work (the sync relay and, on PostgreSQL, its listener; the periodic
-/// [`crate::jobs`]); call it
-/// inside the Tokio runtime. Fails only on an identity configuration the relying party refuses
-/// (the message names the key).
+/// [`crate::jobs`]; push delivery, [`crate::notify`]); call it inside the Tokio runtime. Fails
+/// only on an identity configuration the relying party refuses or an unreadable APNs or FCM
+/// key (the message names the key).
 pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<Router, String> {
     let hub = crate::sync::live::Hub::new();
     tokio::spawn(crate::sync::live::relay(
@@ -85,6 +88,9 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
         tokio::spawn(crate::sync::live::listen(url, hub.clone()));
     }
     crate::jobs::start(db.clone(), clock.clone(), &config.jobs);
+    metrics::install();
+    let push = crate::notify::Push::new(db.clone(), clock.clone(), &config.push)?;
+    push.start();
     let (routes, openapi) = api_routes().split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     let state = AppState {
@@ -96,6 +102,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
             config.identity.attempts_per_account_per_minute,
         ),
         hub,
+        push,
         config: config.clone(),
         openapi,
     };
@@ -157,6 +164,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(prescriptions::routes())
         .merge(messages::routes())
         .merge(proxy::routes())
+        .merge(push::routes())
         .merge(record::routes())
         .merge(sync::routes())
         .merge(appointments::routes())

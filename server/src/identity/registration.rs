@@ -188,6 +188,7 @@ async fn create_account(
                 .filter(devices::Column::RevokedAt.is_null())
                 .exec(txn)
                 .await?;
+            crate::notify::subscriptions::remove_all(txn, account.id).await?;
             let revoked =
                 sessions::revoke_account_sessions(txn, account.id, None, "recovery", now).await?;
             AuditEvent::new("account.recovery", ActorKind::Patient, Outcome::Success)

@@ -320,8 +320,8 @@ fn seconds(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
 }
 
-/// Revokes one device of an account: its sessions end and its passkeys are removed. Returns
-/// false when the account has no such live device.
+/// Revokes one device of an account: its sessions end, its passkeys and its push channel are
+/// removed. Returns false when the account has no such live device.
 pub async fn revoke_device(
     db: &impl ConnectionTrait,
     account_id: Uuid,
@@ -343,6 +343,7 @@ pub async fn revoke_device(
         .filter(crate::db::entities::passkeys::Column::DeviceId.eq(device_id))
         .exec(db)
         .await?;
+    crate::notify::subscriptions::remove(db, device_id).await?;
     Ok(true)
 }
 

@@ -318,6 +318,31 @@ const ROUTES: &[Route] = &[
         Account,
         A::Identity,
     ),
+    route("GET", "/api/v1/push/vapid-public-key", Public, A::Identity),
+    route(
+        "PUT",
+        "/api/v1/me/devices/{device_id}/push-subscription",
+        Account,
+        A::Identity,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/me/devices/{device_id}/push-subscription",
+        Account,
+        A::Identity,
+    ),
+    route(
+        "GET",
+        "/api/v1/me/devices/{device_id}/notification-preferences",
+        Account,
+        A::Identity,
+    ),
+    route(
+        "PUT",
+        "/api/v1/me/devices/{device_id}/notification-preferences",
+        Account,
+        A::Identity,
+    ),
     route("POST", "/api/v1/me/passkeys/begin", Account, A::Identity),
     route("POST", "/api/v1/me/passkeys/finish", Account, A::Identity),
     route("POST", "/api/v1/sync", Account, A::Identity),
@@ -1155,6 +1180,31 @@ async fn arrange(
                 .unwrap();
             Call::empty(m, format!("/api/v1/me/devices/{}", device.id))
         }
+        ("GET", "/api/v1/push/vapid-public-key") => Call::empty(m, route.path.to_owned()),
+        (_, "/api/v1/me/devices/{device_id}/push-subscription")
+        | (_, "/api/v1/me/devices/{device_id}/notification-preferences") => {
+            let (account_id, _) = account_of(w, actor);
+            let device = devices::Entity::find()
+                .filter(devices::Column::AccountId.eq(account_id))
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap();
+            let path = route.path.replace("{device_id}", &device.id.to_string());
+            match (m, route.path.ends_with("push-subscription")) {
+                ("PUT", true) => Call::json(
+                    m,
+                    path,
+                    json!({
+                        "endpoint": "https://push.example.net/send/abc",
+                        "expirationTime": null,
+                        "keys": {"p256dh": "BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0A", "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+                    }),
+                ),
+                ("PUT", false) => Call::json(m, path, json!({"kinds": {"result_released": false}})),
+                _ => Call::empty(m, path),
+            }
+        }
         ("DELETE", "/api/v1/me/sessions/{session_id}") => {
             let (account_id, _) = account_of(w, actor);
             let session = session_families::Entity::find()
@@ -1718,6 +1768,8 @@ async fn run(areas: &[Area]) {
     let app = spawn_app_with(|config| {
         config.identity.attempts_per_minute = 100_000;
         config.identity.attempts_per_account_per_minute = 100_000;
+        // The channels registered here are never sent to.
+        config.push.poll_interval_ms = 0;
     })
     .await;
     let mut matrix = String::new();

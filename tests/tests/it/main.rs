@@ -14,6 +14,7 @@ mod messages;
 mod migrations;
 mod prescriptions;
 mod proxy;
+mod push;
 mod review;
 mod sync;
 mod sync_cost;
