@@ -299,19 +299,19 @@ fn check(
         .and_then(|t| t.parse().ok())
         .ok_or("no TTL")?;
     let urgency = header(headers, "urgency").map(str::to_owned);
-    if let Some(urgency) = &urgency {
-        if !["very-low", "low", "normal", "high"].contains(&urgency.as_str()) {
-            return Err(format!("bad Urgency {urgency}"));
-        }
+    if let Some(urgency) = &urgency
+        && !["very-low", "low", "normal", "high"].contains(&urgency.as_str())
+    {
+        return Err(format!("bad Urgency {urgency}"));
     }
     let topic = header(headers, "topic").map(str::to_owned);
-    if let Some(topic) = &topic {
-        let base64url = topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if topic.len() > 32 || !base64url {
-            return Err(format!("bad Topic {topic}"));
-        }
+    if let Some(topic) = &topic
+        && (topic.len() > 32
+            || !topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(format!("bad Topic {topic}"));
     }
     let plain = subscriber.decrypt(body)?;
     let text = String::from_utf8(plain).map_err(|e| e.to_string())?;

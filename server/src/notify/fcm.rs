@@ -70,10 +70,10 @@ impl Fcm {
     /// The access token in use, fetched anew a minute before it expires.
     async fn access_token(&self, now: DateTime<Utc>) -> Result<String, Outcome> {
         let mut cached = self.token.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if now < *until {
-                return Ok(token.clone());
-            }
+        if let Some((token, until)) = cached.as_ref()
+            && now < *until
+        {
+            return Ok(token.clone());
         }
         let assertion = self
             .key

@@ -13,7 +13,7 @@ const END_HOUR: u32 = 6;
 /// Whether `at` falls inside quiet hours.
 pub fn is_quiet(at: DateTime<Utc>) -> bool {
     let hour = at.with_timezone(&London).hour();
-    hour >= START_HOUR || hour < END_HOUR
+    !(END_HOUR..START_HOUR).contains(&hour)
 }
 
 /// When a notice due at `at` may go: `at` itself outside quiet hours, else the next 06:00

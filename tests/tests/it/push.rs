@@ -733,8 +733,12 @@ async fn no_push_body_or_log_line_carries_anything_from_the_record() {
     .await;
     w.service.fail_next(&[Fault::Status(500)]);
     release(&w, &result).await;
-    eventually("the first attempt", || async {
-        !w.service.delivered().is_empty()
+    // Time moves on for the retry only once the failed attempt is settled.
+    eventually("the retry is scheduled", || async {
+        deliveries(&w.app)
+            .await
+            .first()
+            .is_some_and(|d| d.attempts == 1 && d.claimed_by.is_none())
     })
     .await;
     w.app.clock.advance(Duration::seconds(11));
