@@ -132,6 +132,9 @@ pub struct SyncConfig {
     /// generation starts from its current items, so history (and what a new device
     /// downloads) stays short.
     pub history_threshold: usize,
+    /// Bytes of saved section documents each node keeps loaded for exchanges (the cache is
+    /// checked against stored heads; a loaded document takes several times its saved size).
+    pub document_cache_bytes: usize,
 }
 
 impl Default for SyncConfig {
@@ -142,6 +145,7 @@ impl Default for SyncConfig {
             personal_max_entries: limits.max_entries,
             personal_max_text_bytes: limits.max_text_bytes,
             history_threshold: 10_000,
+            document_cache_bytes: crate::sync::cache::DEFAULT_BUDGET,
         }
     }
 }

@@ -116,10 +116,23 @@ impl DevicePeer {
     }
 
     /// Starts a new connection: sync states keep only what both sides are known to share, so
-    /// messages lost with the old connection are sent again.
+    /// messages lost with the old connection are sent again. A document whose heads are the
+    /// shared heads is known to be in sync and says nothing until it changes: the next
+    /// [`outgoing`] frame is empty when every document is, which asks the server "anything
+    /// new?" (it answers the documents that changed, with their changes). A document never
+    /// synced, or changed since its last sync, names its heads as automerge does.
+    ///
+    /// [`outgoing`]: DevicePeer::outgoing
     pub fn reconnect(&mut self) {
         for local in self.documents.values_mut() {
-            local.state = sync::State::decode(&local.state.encode()).unwrap_or_default();
+            let mut state = sync::State::decode(&local.state.encode()).unwrap_or_default();
+            let heads = local.doc.get_heads();
+            if !heads.is_empty() && state.shared_heads == heads {
+                state.their_heads = Some(heads.clone());
+                state.last_sent_heads = heads;
+                state.have_responded = true;
+            }
+            local.state = state;
         }
     }
 

@@ -158,6 +158,8 @@ struct Script {
     doc: AutoCommit,
     generation: u32,
     state: automerge::sync::State,
+    /// The generation the device's persisted state belongs to.
+    device_generation: u32,
 }
 
 impl Script {
@@ -174,6 +176,16 @@ impl Script {
             }
         }
         let incoming = frame.documents.iter().find(|d| d.document == record);
+        if incoming.is_none() && self.device_generation != self.generation {
+            // A push to a device whose copy is of an older generation: tell it first.
+            reply.documents.push(DocumentFrame {
+                document: record,
+                generation: self.generation,
+                body: DocumentBody::Superseded,
+            });
+            self.state = server::device_state(None, false);
+        }
+        self.device_generation = self.generation;
         if incoming.is_some() || frame.documents.is_empty() {
             let answer = server::answer(
                 record,
@@ -225,6 +237,7 @@ fn record() -> Vectors {
         doc,
         generation: 0,
         state: server::device_state(None, false),
+        device_generation: 0,
     };
     let mut device = DevicePeer::new();
     device.follow(record);
@@ -305,9 +318,9 @@ fn record() -> Vectors {
         &mut device,
         &mut script,
         true,
-        "App open with nothing new: the device restarts from its persisted sync state and \
-         names its heads.",
-        "Nothing to say: an empty frame, and the server loaded no document.",
+        "App open with nothing new: the device restarts from its persisted sync states; its \
+         copies are known to be in sync, so it sends an empty frame (\"anything new?\").",
+        "Nothing new: an empty frame, and the server loaded no document.",
     );
     // Something already sent must disappear: generation 1 without the peanut allergy.
     let mut kept = record_items(3);
@@ -321,9 +334,9 @@ fn record() -> Vectors {
         &mut device,
         &mut script,
         true,
-        "The next app open: the device names its heads of generation 0.",
-        "`superseded` with generation 1 (the device destroys its copy of generation 0), then \
-         generation 1 from a fresh state: the two items left.",
+        "The next app open: again an empty frame (\"anything new?\").",
+        "`superseded` with generation 1 (the device destroys its copy of generation 0), then, \
+         in the same frame, generation 1 whole: the two items left.",
     );
     exchange(
         &mut steps,
@@ -336,7 +349,7 @@ fn record() -> Vectors {
     let mut shapes = vec![
         step(
             "device",
-            "\"Anything new?\": a frame with no documents and no intents. The server answers \
+            "\"Anything new?\": a frame with no documents (intents or not). The server answers \
              every document the device has synced that changed since, as a push, and an \
              empty frame when nothing did.",
             &Frame::new().encode(),

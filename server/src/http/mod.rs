@@ -76,6 +76,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// key (the message names the key).
 pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<Router, String> {
     let hub = crate::sync::live::Hub::new();
+    crate::sync::cache::configure(config.sync.document_cache_bytes);
     tokio::spawn(crate::sync::live::relay(
         db.clone(),
         hub.clone(),

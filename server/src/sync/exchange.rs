@@ -50,12 +50,15 @@ pub async fn handle(
     let mut reply = Frame::new();
     reply.outcomes =
         intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
-    if frame.documents.is_empty() && frame.intents.is_empty() {
-        // "Anything new?": every document the device has synced, answered as a push.
+    if frame.documents.is_empty() {
+        // "Anything new?": every document the device has synced, answered as a push (after
+        // the frame's intents, so their effects are in it).
         let followed = followed(db, syncer.device_id).await?;
         let documents: Vec<DocumentId> = followed.keys().copied().collect();
         project_pending(db, &documents, settings, now).await?;
-        let reply = Box::pin(push(db, syncer, &documents, settings, now)).await?;
+        reply.documents = Box::pin(push(db, syncer, &documents, settings, now))
+            .await?
+            .documents;
         // A removed document is said once: the device stops following it.
         let removed: Vec<String> = reply
             .documents
@@ -242,16 +245,10 @@ async fn document(
         }
         return Ok((Vec::new(), 0));
     }
-    let mut doc = stored.load()?;
+    let shared = super::cache::node().get(&audience, id.section, &stored)?;
     if stored.heads.is_none() {
-        projection::keep_heads(
-            db,
-            &audience,
-            id.section,
-            stored.generation,
-            &doc.get_heads(),
-        )
-        .await?;
+        let heads = lock(&shared).get_heads();
+        projection::keep_heads(db, &audience, id.section, stored.generation, &heads).await?;
     }
     let mut frames = Vec::new();
     // Pushing to a device whose copy belongs to an older generation: tell it first.
@@ -262,11 +259,22 @@ async fn document(
             body: DocumentBody::Superseded,
         });
     }
-    let answer = server::answer(id, stored.generation, &mut doc, &mut state, false, incoming)
-        .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
+    let answer = {
+        let mut doc = lock(&shared);
+        server::answer(id, stored.generation, &mut doc, &mut state, false, incoming)
+    }
+    .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
     frames.extend(answer.frames);
     save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
     Ok((frames, answer.ignored_changes))
+}
+
+/// A cached document, for one exchange at a time (an exchange never changes a read-only
+/// document, so what it leaves behind is still the stored document).
+fn lock(shared: &super::cache::Shared) -> std::sync::MutexGuard<'_, automerge::AutoCommit> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether the device is known to hold exactly the stored `heads` of the current generation

@@ -8,8 +8,9 @@
 //!   documents are made equal to what the access module permits, with their heads stored.
 //! - [`exchange`]: answers a device's frame from the stored documents: a device already holding
 //!   the stored heads costs no document load; documents the viewer may no longer see are
-//!   reported removed; a frame with nothing in it asks "anything new?".
+//!   reported removed; a frame with no documents asks "anything new?".
 //!
+//! - [`cache`]: a bounded per-node cache of loaded documents, checked against stored heads.
 //! - [`live`]: fan-out of changes to live connections, across nodes through PostgreSQL
 //!   `LISTEN/NOTIFY`.
 //! - [`intents`]: offline writes applied exactly once through the REST service functions.
@@ -24,6 +25,7 @@
 //! when a device syncs; a document is projected on request only the first time a viewer asks
 //! for it.
 
+pub mod cache;
 pub mod exchange;
 pub mod intents;
 pub mod live;

@@ -1,0 +1,198 @@
+//! A bounded cache, per node, of section documents loaded for an exchange, so a device that is
+//! behind does not make the node parse the same stored bytes again and again. An entry is used
+//! only while its heads equal the stored heads of the same generation (the projector writes the
+//! heads with every change), so it can never answer with an old document. The budget is the
+//! stored (saved) size of the documents held, in bytes (`sync.document_cache_bytes`; a loaded
+//! document takes several times its saved size in memory); the least recently used are
+//! evicted first, and a document larger than the whole budget is not kept.
+
+use super::projection::Stored;
+use crate::error::AppError;
+use automerge::{AutoCommit, ChangeHash};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use sync_protocol::Section;
+
+/// A loaded document shared by the exchanges that use it (one at a time).
+pub type Shared = Arc<Mutex<AutoCommit>>;
+
+type Key = (String, Section, u32);
+
+struct Entry {
+    heads: Vec<ChangeHash>,
+    doc: Shared,
+    bytes: usize,
+    used: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Key, Entry>,
+    bytes: usize,
+    clock: u64,
+}
+
+/// The cache of one node.
+pub struct DocumentCache {
+    budget: usize,
+    inner: Mutex<Inner>,
+}
+
+static CACHE: OnceLock<DocumentCache> = OnceLock::new();
+
+/// Sets this node's budget (the first call wins; called once at startup).
+pub fn configure(budget_bytes: usize) {
+    let _ = CACHE.set(DocumentCache::new(budget_bytes));
+}
+
+/// This node's cache (the default budget when [`configure`] was not called).
+pub fn node() -> &'static DocumentCache {
+    CACHE.get_or_init(|| DocumentCache::new(DEFAULT_BUDGET))
+}
+
+/// The default budget: 64 MiB of saved documents.
+pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+
+impl DocumentCache {
+    /// A cache holding at most `budget` bytes of saved documents.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The stored document of `audience` and `section`, from the cache when it holds the same
+    /// heads, else loaded (and kept when its heads are known and it fits).
+    pub fn get(
+        &self,
+        audience: &str,
+        section: Section,
+        stored: &Stored,
+    ) -> Result<Shared, AppError> {
+        let key = (audience.to_owned(), section, stored.generation);
+        if let Some(heads) = &stored.heads {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let clock = inner.clock;
+            if let Some(entry) = inner.entries.get_mut(&key)
+                && entry.heads == *heads
+            {
+                entry.used = clock;
+                metrics::counter!("sync_document_cache_hits_total").increment(1);
+                return Ok(entry.doc.clone());
+            }
+        }
+        let doc: Shared = Arc::new(Mutex::new(stored.load()?));
+        let bytes = stored.document.len();
+        if let Some(heads) = &stored.heads
+            && bytes <= self.budget
+        {
+            let mut inner = self.lock();
+            let clock = inner.clock;
+            if let Some(old) = inner.entries.insert(
+                key,
+                Entry {
+                    heads: heads.clone(),
+                    doc: doc.clone(),
+                    bytes,
+                    used: clock,
+                },
+            ) {
+                inner.bytes -= old.bytes;
+            }
+            inner.bytes += bytes;
+            while inner.bytes > self.budget {
+                let Some(oldest) = inner
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, entry)| entry.used)
+                    .map(|(key, _)| key.clone())
+                else {
+                    break;
+                };
+                if let Some(evicted) = inner.entries.remove(&oldest) {
+                    inner.bytes -= evicted.bytes;
+                }
+            }
+        }
+        Ok(doc)
+    }
+
+    /// Bytes of saved documents held.
+    pub fn held_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves only cache bookkeeping behind: keep using it.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_protocol::items::{self, Items};
+
+    fn stored(generation: u32, n: usize) -> Stored {
+        let mut doc = AutoCommit::new();
+        let wanted: Items = (0..n)
+            .map(|i| {
+                let mut fields = items::Fields::new();
+                fields.insert("term".to_owned(), items::Field::Text(format!("entry {i}")));
+                (format!("e{i}"), fields)
+            })
+            .collect();
+        items::reconcile(&mut doc, &wanted).unwrap();
+        Stored {
+            generation,
+            heads: Some(doc.get_heads()),
+            document: doc.save(),
+        }
+    }
+
+    #[test]
+    fn a_document_is_reused_only_while_its_heads_are_the_stored_ones() {
+        let cache = DocumentCache::new(1 << 20);
+        let first = stored(0, 3);
+        let a = cache.get("self:p", Section::Record, &first).unwrap();
+        let b = cache.get("self:p", Section::Record, &first).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "the same heads: the cached document");
+        let changed = stored(0, 4);
+        let c = cache.get("self:p", Section::Record, &changed).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "other heads: loaded again");
+        assert_eq!(c.lock().unwrap().get_heads(), changed.heads.unwrap());
+        let next_generation = stored(1, 3);
+        let d = cache
+            .get("self:p", Section::Record, &next_generation)
+            .unwrap();
+        assert!(!Arc::ptr_eq(&c, &d));
+    }
+
+    #[test]
+    fn the_least_recently_used_are_evicted_to_stay_within_the_budget() {
+        let one = stored(0, 20);
+        let size = one.document.len();
+        let cache = DocumentCache::new(size * 2);
+        let a = cache.get("a", Section::Record, &one).unwrap();
+        cache.get("b", Section::Record, &one).unwrap();
+        // Using `a` again makes `b` the least recently used.
+        cache.get("a", Section::Record, &one).unwrap();
+        cache.get("c", Section::Record, &one).unwrap();
+        assert!(cache.held_bytes() <= size * 2);
+        assert!(Arc::ptr_eq(
+            &a,
+            &cache.get("a", Section::Record, &one).unwrap()
+        ));
+        let too_big = DocumentCache::new(size - 1);
+        too_big.get("a", Section::Record, &one).unwrap();
+        assert_eq!(
+            too_big.held_bytes(),
+            0,
+            "a document larger than the budget is not kept"
+        );
+    }
+}
