@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set, Statement,
 };
 use sync_protocol::Section;
 use sync_protocol::items::{self, Items};
@@ -324,9 +324,10 @@ pub async fn keep_heads(
 
 /// Makes the audience's current document of `section` equal to `wanted` (starting a new
 /// generation when something must disappear or its history passes `history_threshold` changes
-/// beyond one per item) and stores it with its heads; returns its generation. The stored row
-/// is locked first (PostgreSQL: `FOR UPDATE`), so concurrent projections of one document run
-/// one after the other and the second finds nothing to do.
+/// beyond one per item) and stores it with its heads; returns its generation. The document is
+/// locked first (PostgreSQL: a transaction-scoped advisory lock on its audience and section;
+/// a SQLite write transaction holds the database's write lock), so concurrent projections of
+/// one document run one after the other and the second finds nothing to do.
 ///
 /// The digests kept beside the document ([`sync_document_digests`]) say which items differ,
 /// so only those are read and written; an unchanged projection does not load the document.
@@ -341,14 +342,22 @@ pub async fn project(
     now: DateTime<Utc>,
 ) -> Result<u32, AppError> {
     let name = section_name(section);
-    let mut latest = sync_documents::Entity::find()
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // One projection of a document at a time, whatever its generation (a row lock would
+        // not stop two projections from both starting the next generation).
+        db.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("sync_documents/{audience}/{name}").into()],
+        ))
+        .await?;
+    }
+    let latest = sync_documents::Entity::find()
         .filter(sync_documents::Column::Audience.eq(audience))
         .filter(sync_documents::Column::Section.eq(name))
-        .order_by_desc(sync_documents::Column::Generation);
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        latest = latest.lock_exclusive();
-    }
-    let latest = latest.one(db).await?;
+        .order_by_desc(sync_documents::Column::Generation)
+        .one(db)
+        .await?;
     let Some(latest) = latest else {
         return new_generation(db, audience, section, 0, wanted, now).await;
     };

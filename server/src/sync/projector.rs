@@ -5,8 +5,9 @@
 //! are told `removed`. The sync path then answers from stored heads and bytes.
 //!
 //! The relay on each node claims outbox rows ([`super::live::claim`], PostgreSQL:
-//! `FOR UPDATE SKIP LOCKED`) and projects their patients in the claiming transaction, so a
-//! failed projection leaves its rows to be claimed again. Projecting one document locks its row
+//! `FOR UPDATE SKIP LOCKED`) and projects their patients in the claiming transaction, one
+//! savepoint per patient: a patient whose projection fails is logged and left as it was stored
+//! until its next change (or `gp-online sync rebuild`). Projecting one document locks it
 //! first ([`projection::project`]), so two nodes never write the same document at once and the
 //! second finds nothing to do. A device's frame about a patient with unclaimed rows projects
 //! that patient before it is answered ([`project_if_pending`]), so what a device receives
