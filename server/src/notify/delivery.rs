@@ -43,7 +43,7 @@ const SEND_BATCH: u64 = 100;
 /// Finished deliveries are kept this long (what was sent, for support), then purged.
 const KEEP_FINISHED_DAYS: i64 = 30;
 
-/// What one round did (for tests and logs).
+/// What one round did (logged at debug level).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Round {
     /// Outbox rows held until quiet hours end.
@@ -91,8 +91,12 @@ impl Deliverer {
     /// one tries again.
     pub async fn run(self, every: std::time::Duration) {
         loop {
-            if let Err(error) = self.round().await {
-                tracing::warn!(%error, "push delivery round failed; retrying");
+            match self.round().await {
+                Ok(round) if round != Round::default() => {
+                    tracing::debug!(?round, "push delivery round");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "push delivery round failed; retrying"),
             }
             tokio::time::sleep(every).await;
         }
