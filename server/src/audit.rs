@@ -111,3 +111,137 @@ impl AuditEvent {
         Ok(())
     }
 }
+
+/// Most events one page of the trail holds.
+pub const MAX_TRAIL_PAGE: u64 = 500;
+
+/// What to look for in a practice's trail; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct TrailFilter {
+    /// Actions starting with this, e.g. `proxy.` or `result.release`.
+    pub action: Option<String>,
+    /// Who acted: a kind of actor.
+    pub actor_kind: Option<ActorKind>,
+    /// Who acted: one account, staff member or key.
+    pub actor_id: Option<Uuid>,
+    /// For or about this patient.
+    pub patient_id: Option<Uuid>,
+    /// At or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Events older than this id (the `next_before` of the previous page).
+    pub before: Option<i64>,
+}
+
+/// One event of the trail as staff read it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TrailEvent {
+    /// Ordered as written.
+    pub id: i64,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// `patient`, `proxy`, `staff`, `integration`, `system` or `anonymous`.
+    #[schema(value_type = String)]
+    pub actor_kind: ActorKind,
+    /// The account, staff member or key.
+    pub actor_id: Option<Uuid>,
+    /// The patient acted for.
+    pub patient_id: Option<Uuid>,
+    /// The dotted action code.
+    pub action: String,
+    /// `success`, `failure` or `denied`.
+    #[schema(value_type = String)]
+    pub outcome: Outcome,
+    /// The kind of thing acted on.
+    pub target_kind: Option<String>,
+    /// Its id.
+    pub target_id: Option<String>,
+    /// The device used.
+    pub device_id: Option<Uuid>,
+    /// Codes and ids.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// One page of a practice's trail.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TrailPage {
+    /// Newest first.
+    pub events: Vec<TrailEvent>,
+    /// Pass as `before` for the next (older) page; absent on the last.
+    pub next_before: Option<i64>,
+}
+
+/// The trail of `practice_id` — events at the practice or for one of its patients — matching
+/// `filter`, newest first, `limit` at a time.
+pub async fn trail(
+    db: &impl ConnectionTrait,
+    practice_id: Uuid,
+    filter: &TrailFilter,
+    limit: u64,
+) -> Result<TrailPage, DbErr> {
+    use crate::db::entities::patients;
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let patients_of_practice = Query::select()
+        .column(patients::Column::Id)
+        .from(patients::Entity)
+        .and_where(patients::Column::PracticeId.eq(practice_id))
+        .to_owned();
+    let mut query = audit_events::Entity::find().filter(
+        Condition::any()
+            .add(audit_events::Column::PracticeId.eq(practice_id))
+            .add(audit_events::Column::ActingForPatientId.in_subquery(patients_of_practice)),
+    );
+    if let Some(action) = &filter.action {
+        let prefix = action.replace(['%', '_', '\\'], "");
+        query = query.filter(audit_events::Column::Action.starts_with(prefix));
+    }
+    if let Some(kind) = filter.actor_kind {
+        query = query.filter(audit_events::Column::ActorKind.eq(kind));
+    }
+    if let Some(actor) = filter.actor_id {
+        query = query.filter(audit_events::Column::ActorId.eq(actor));
+    }
+    if let Some(patient) = filter.patient_id {
+        query = query.filter(audit_events::Column::ActingForPatientId.eq(patient));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::Column::OccurredAt.lt(to));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(audit_events::Column::Id.lt(before));
+    }
+    let mut rows = query
+        .order_by_desc(audit_events::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_before = rows.last().filter(|_| more).map(|row| row.id);
+    let events = rows
+        .into_iter()
+        .map(|row| TrailEvent {
+            id: row.id,
+            occurred_at: row.occurred_at,
+            actor_kind: row.actor_kind,
+            actor_id: row.actor_id,
+            patient_id: row.acting_for_patient_id,
+            action: row.action,
+            outcome: row.outcome,
+            target_kind: row.target_kind,
+            target_id: row.target_id,
+            device_id: row.device_id,
+            detail: row.detail,
+        })
+        .collect();
+    Ok(TrailPage {
+        events,
+        next_before,
+    })
+}

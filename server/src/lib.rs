@@ -23,7 +23,10 @@
 //! - [`tls`]: rustls server configuration and the self-signed development certificate.
 //! - [`validate`]: NHS numbers, ODS codes and dates, checked the same way everywhere.
 //! - [`settings`]: per-practice settings and feature switches with the national defaults.
-//! - [`audit`]: the append-only audit trail.
+//! - [`audit`]: the append-only audit trail, and the practice's view of it.
+//! - [`practice`]: what staff see of their practice: themselves, patients found by NHS number
+//!   or name with their online access, the diary of slots and bookings.
+//! - [`uptake`]: uptake of the online services against the 10% target, month by month.
 //! - [`demo`]: the deterministic demo practice.
 //! - [`clock`]: time as a parameter, so rules that depend on `now` are testable.
 //!
@@ -43,10 +46,12 @@ pub mod identity;
 pub mod jobs;
 pub mod messages;
 pub mod notify;
+pub mod practice;
 pub mod prescriptions;
 pub mod proxy;
 pub mod record;
 pub mod settings;
 pub mod sync;
 pub mod tls;
+pub mod uptake;
 pub mod validate;

@@ -3,8 +3,10 @@
 //! timeouts, compression); it holds no domain rules.
 
 pub mod appointments;
+pub mod audit;
 pub mod auth;
 pub mod client_address;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -20,7 +22,9 @@ pub mod push;
 pub mod rate_limit;
 pub mod record;
 pub mod review;
+pub mod staff;
 pub mod sync;
+pub mod uptake;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -145,6 +149,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes));
     // A route layer runs after routing, so the metric is labelled with the route template.
     Ok(routes
+        .merge(console::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
@@ -169,6 +174,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(record::routes())
         .merge(sync::routes())
         .merge(appointments::routes())
+        .merge(staff::routes())
+        .merge(audit::routes())
+        .merge(uptake::routes())
         .merge(openapi::routes())
 }
 

@@ -5,13 +5,16 @@
 use super::AppState;
 use super::auth::StaffSession;
 use super::extract::ApiJson;
+use crate::db::entities::results::ReviewState;
 use crate::error::AppError;
 use crate::record::review::{
-    self, Cursor, Decision, ItemKind, ItemReview, ReviewQueue, Reviewer, WithholdReason,
+    self, Cursor, Decision, ItemKind, ItemReview, ReviewQueue, Reviewer, TrendPoint, WithholdReason,
 };
-use crate::validate::Validator;
+use crate::validate::{Invalid, Validator};
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +25,8 @@ use uuid::Uuid;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(review_queue))
+        .routes(routes!(result_trend))
+        .routes(routes!(letter_body))
         .routes(routes!(release_result))
         .routes(routes!(withhold_result))
         .routes(routes!(retract_result))
@@ -38,10 +43,12 @@ pub struct QueueParams {
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub after: Option<String>,
+    /// `pending` (default): waiting for review; `released`: released, so open to retraction.
+    pub status: Option<String>,
 }
 
-/// The practice's results and documents waiting for review, oldest first. Clinicians and
-/// admins may view it.
+/// The practice's results and documents waiting for review (or, with `status=released`, those
+/// released), oldest first. Clinicians and admins may view it.
 #[utoipa::path(get, path = "/api/v1/practice/review-queue", tag = "practice",
     params(QueueParams),
     responses((status = 200, body = ReviewQueue), (status = 401, body = super::error::Problem),
@@ -59,9 +66,21 @@ async fn review_queue(
         Some(text) => validator.check("after", Cursor::decode(text)),
         None => None,
     };
+    let status = validator.check(
+        "status",
+        match params.status.as_deref() {
+            None | Some("pending") => Ok(ReviewState::Pending),
+            Some("released") => Ok(ReviewState::Released),
+            Some(_) => Err(Invalid {
+                code: "unknown_status",
+                reason: "pending or released".to_owned(),
+            }),
+        },
+    );
     validator.finish()?;
     let limit = limit.unwrap_or(review::DEFAULT_QUEUE_LIMIT);
-    let queue = review::queue(&state.db, session.practice_id, limit, after).await?;
+    let status = status.unwrap_or(ReviewState::Pending);
+    let queue = review::queue(&state.db, session.practice_id, status, limit, after).await?;
     // Seeing a queued result or letter is a read of that patient's record: it is logged.
     let seen: Vec<_> = queue
         .items
@@ -82,6 +101,70 @@ async fn review_queue(
     )
     .await?;
     Ok(Json(queue))
+}
+
+/// Every value of the result's test for its patient, newest first, whatever their review
+/// state: the trend the result is reviewed against. Clinicians and admins of the patient's
+/// practice; the read is in the patient's access log.
+#[utoipa::path(get, path = "/api/v1/practice/results/{id}/trend", tag = "practice",
+    params(("id" = Uuid, Path, description = "The result")),
+    responses((status = 200, body = Vec<TrendPoint>), (status = 401, body = super::error::Problem),
+              (status = 403, body = super::error::Problem),
+              (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn result_trend(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<TrendPoint>>, AppError> {
+    let (patient_id, points) = review::trend(&state.db, session.practice_id, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let seen: Vec<_> = points
+        .iter()
+        .map(|point| (patient_id, crate::access::Section::Results, point.id))
+        .collect();
+    crate::record::access_log::record_staff_reads(
+        &state.db,
+        session.staff_id,
+        &seen,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(points))
+}
+
+/// A letter's body, whatever its review state, for the clinician reviewing it. Clinicians and
+/// admins of the patient's practice; the read is in the patient's access log.
+#[utoipa::path(get, path = "/api/v1/practice/documents/{id}/content", tag = "practice",
+    params(("id" = Uuid, Path, description = "The document")),
+    responses((status = 200, description = "The document", content_type = "application/octet-stream"),
+              (status = 401, body = super::error::Problem),
+              (status = 403, body = super::error::Problem),
+              (status = 404, body = super::error::Problem)),
+    security(("bearer" = [])))]
+async fn letter_body(
+    State(state): State<AppState>,
+    session: StaffSession,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, AppError> {
+    let letter = review::letter_body(&state.db, session.practice_id, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    crate::record::access_log::record_staff_reads(
+        &state.db,
+        session.staff_id,
+        &[(letter.patient_id, crate::access::Section::Documents, id)],
+        state.clock.now(),
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, letter.content_type),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        letter.content,
+    ))
 }
 
 /// A release, with an optional comment shown to the patient with the item.

@@ -195,6 +195,9 @@ enum Access {
     /// Staff of any practice with the role, about their own practice only (queues, publishing):
     /// another practice's staff succeed but must see nothing of this patient.
     OwnPractice(Roles),
+    /// Staff of any practice with the role, about themselves or their practice as a whole (who
+    /// they are, counts, the audit trail's codes and ids): it names no patient, to anyone.
+    PracticeWide(Roles),
     /// The practice's clinical-system integration key.
     Integration,
 }
@@ -215,7 +218,9 @@ impl Access {
             Self::Staff(roles) => actor
                 .staff_role()
                 .is_some_and(|(home, role)| home && roles.admit(role)),
-            Self::OwnPractice(roles) => actor.staff_role().is_some_and(|(_, r)| roles.admit(r)),
+            Self::OwnPractice(roles) | Self::PracticeWide(roles) => {
+                actor.staff_role().is_some_and(|(_, r)| roles.admit(r))
+            }
             Self::Integration => actor == Actor::ClinicalSystem,
         }
     }
@@ -274,7 +279,7 @@ const fn route(method: &'static str, path: &'static str, access: Access, area: A
     }
 }
 
-use Access::{Account, Integration, OwnPractice, Patient, Public, Staff};
+use Access::{Account, Integration, OwnPractice, Patient, PracticeWide, Public, Staff};
 use Area as A;
 
 /// Every route of the router. The OpenAPI description must list exactly these.
@@ -639,6 +644,67 @@ const ROUTES: &[Route] = &[
         "POST",
         "/api/v1/practice/documents/{id}/retract",
         Staff(Roles::Clinician),
+        A::Review,
+    ),
+    // The console's staff routes: the staff member, patients, diary, trail and uptake.
+    route(
+        "GET",
+        "/api/v1/practice/me",
+        PracticeWide(Roles::Any),
+        A::Identity,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/practice/session",
+        PracticeWide(Roles::Any),
+        A::Identity,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/patients",
+        OwnPractice(Roles::Any),
+        A::Review,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/patients/{patient_id}",
+        Staff(Roles::Any),
+        A::Review,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/results/{id}/trend",
+        Staff(Roles::Any),
+        A::Review,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/documents/{id}/content",
+        Staff(Roles::Any),
+        A::Review,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/slots",
+        OwnPractice(Roles::Any),
+        A::Appointments,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/proxy-reviews",
+        OwnPractice(Roles::Any),
+        A::Proxy,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/audit",
+        PracticeWide(Roles::Admin),
+        A::Review,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/uptake",
+        PracticeWide(Roles::Any),
         A::Review,
     ),
     // The clinical system.
@@ -1488,6 +1554,71 @@ async fn arrange(
                 _ => json!({"reason": "Filed against the wrong test"}),
             };
             Call::json(m, route.path.replace("{id}", &fresh(id).to_string()), body)
+        }
+        (
+            "GET",
+            "/api/v1/practice/me"
+            | "/api/v1/practice/audit"
+            | "/api/v1/practice/uptake"
+            | "/api/v1/practice/proxy-reviews",
+        )
+        | ("DELETE", "/api/v1/practice/session") => {
+            if route.path.ends_with("proxy-reviews") {
+                let grant = grant(app, w).await;
+                let mut suspended: proxy_grants::ActiveModel =
+                    proxy_grants::Entity::find_by_id(grant)
+                        .one(&app.db)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .into();
+                suspended.status = Set(proxy_grants::GrantStatus::Suspended);
+                suspended.suspended_at = Set(Some(now));
+                suspended.suspended_reason = Set(Some("age_review".to_owned()));
+                suspended.update(&app.db).await.unwrap();
+            }
+            Call::empty(m, route.path.to_owned())
+        }
+        ("GET", "/api/v1/practice/patients") => Call::empty(
+            m,
+            format!("/api/v1/practice/patients?q={}", w.patient.family_name),
+        ),
+        ("GET", "/api/v1/practice/patients/{patient_id}") => {
+            Call::empty(m, format!("/api/v1/practice/patients/{pid}"))
+        }
+        ("GET", "/api/v1/practice/results/{id}/trend") => {
+            let id = result(app, w.patient.id, results::ReviewState::Pending).await;
+            Call::empty(m, format!("/api/v1/practice/results/{}/trend", fresh(id)))
+        }
+        ("GET", "/api/v1/practice/documents/{id}/content") => {
+            let id = document(app, w.patient.id, results::ReviewState::Pending).await;
+            Call::empty(
+                m,
+                format!("/api/v1/practice/documents/{}/content", fresh(id)),
+            )
+        }
+        ("GET", "/api/v1/practice/slots") => {
+            let appointment = booked(app, w).await;
+            let slot = gp_online::db::entities::appointments::Entity::find_by_id(appointment)
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .slot_id;
+            let day = slots::Entity::find_by_id(slot)
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .starts_at
+                .date_naive();
+            Call::empty(
+                m,
+                format!(
+                    "/api/v1/practice/slots?from={day}&to={}",
+                    day.succ_opt().unwrap()
+                ),
+            )
         }
         ("GET", "/api/v1/integration/practice") => Call::empty(m, route.path.to_owned()),
         ("POST", "/api/v1/integration/batches") => Call::json(
