@@ -181,14 +181,8 @@ pub async fn trail(
     filter: &TrailFilter,
     limit: u64,
 ) -> Result<TrailPage, DbErr> {
-    use crate::db::entities::patients;
-    use sea_orm::sea_query::Query;
     use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-    let patients_of_practice = Query::select()
-        .column(patients::Column::Id)
-        .from(patients::Entity)
-        .and_where(patients::Column::PracticeId.eq(practice_id))
-        .to_owned();
+    let patients_of_practice = crate::record::review::patients_of(practice_id);
     let mut query = audit_events::Entity::find().filter(
         Condition::any()
             .add(audit_events::Column::PracticeId.eq(practice_id))

@@ -480,10 +480,10 @@ pub async fn grants_awaiting_review(
     let mut out = Vec::with_capacity(suspended.len());
     let mut grants_of: HashMap<Uuid, Vec<crate::proxy::Grant>> = HashMap::new();
     for row in suspended {
-        if !grants_of.contains_key(&row.patient_id) {
-            let grants =
-                crate::proxy::list_for_practice(db, actor.practice_id, row.patient_id).await?;
-            grants_of.insert(row.patient_id, grants);
+        if let std::collections::hash_map::Entry::Vacant(entry) = grants_of.entry(row.patient_id) {
+            entry.insert(
+                crate::proxy::list_for_practice(db, actor.practice_id, row.patient_id).await?,
+            );
         }
         let Some(grant) = grants_of[&row.patient_id].iter().find(|g| g.id == row.id) else {
             continue;

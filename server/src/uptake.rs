@@ -9,8 +9,9 @@ use crate::db::entities::{
     proxy_grants,
 };
 use crate::error::AppError;
+use crate::record::review::patients_of;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use sea_orm::sea_query::{Query, SelectStatement};
+use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -237,14 +238,6 @@ impl Uptake {
         }
         csv
     }
-}
-
-fn patients_of(practice_id: Uuid) -> SelectStatement {
-    Query::select()
-        .column(patients::Column::Id)
-        .from(patients::Entity)
-        .and_where(patients::Column::PracticeId.eq(practice_id))
-        .to_owned()
 }
 
 fn percent(part: u64, whole: u64) -> f64 {

@@ -626,7 +626,8 @@ impl Reviewable for documents::Entity {
 }
 
 /// The ids of the practice's patients, as a subquery.
-fn patients_of(practice_id: Uuid) -> SelectStatement {
+/// The ids of a practice's patients, as a subquery.
+pub(crate) fn patients_of(practice_id: Uuid) -> SelectStatement {
     Query::select()
         .column(patients::Column::Id)
         .from(patients::Entity)
