@@ -1041,8 +1041,20 @@ pub async fn publish_slots(
     publication: &PublishSlots,
     now: DateTime<Utc>,
 ) -> Result<PublishedSlots, AppError> {
-    let details = validate_publication(publication, actor.kind == ActorKind::Integration, now)?;
     let txn = crate::db::begin_write(db).await?;
+    let done = publish_slots_in(&txn, actor, publication, now).await?;
+    txn.commit().await?;
+    Ok(done)
+}
+
+/// [`publish_slots`] on the caller's transaction, so several imports can commit as one.
+pub async fn publish_slots_in(
+    txn: &DatabaseTransaction,
+    actor: &PracticeActor,
+    publication: &PublishSlots,
+    now: DateTime<Utc>,
+) -> Result<PublishedSlots, AppError> {
+    let details = validate_publication(publication, actor.kind == ActorKind::Integration, now)?;
     // Named clinicians must be active staff of this practice.
     let named: Vec<Uuid> = details
         .iter()
@@ -1052,7 +1064,7 @@ pub async fn publish_slots(
         .filter(staff::Column::PracticeId.eq(actor.practice_id))
         .filter(staff::Column::Active.eq(true))
         .filter(staff::Column::Id.is_in(named))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|s| s.id)
@@ -1080,7 +1092,7 @@ pub async fn publish_slots(
         .filter(slots::Column::PracticeId.eq(actor.practice_id))
         .filter(slots::Column::ExternalId.is_in(external_ids))
         .lock_exclusive()
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .filter_map(|s| s.external_id.clone().map(|id| (id, s)))
@@ -1102,8 +1114,8 @@ pub async fn publish_slots(
                 active.location = Set(detail.location.clone());
                 active.channel = Set(detail.channel);
                 active.updated_at = Set(now);
-                let slot = active.update(&txn).await?;
-                notify_booked_slot_changed(&txn, actor, &slot, now).await?;
+                let slot = active.update(txn).await?;
+                notify_booked_slot_changed(txn, actor, &slot, now).await?;
                 updated += 1;
                 (slot, PublishOutcome::Updated)
             }
@@ -1124,7 +1136,7 @@ pub async fn publish_slots(
                     created_at: Set(now),
                     updated_at: Set(now),
                 }
-                .insert(&txn)
+                .insert(txn)
                 .await?;
                 created += 1;
                 (slot, PublishOutcome::Created)
@@ -1140,10 +1152,9 @@ pub async fn publish_slots(
         actor
             .event("slot.publish")
             .detail(serde_json::json!({ "created": created, "updated": updated }))
-            .record(&txn, now)
+            .record(txn, now)
             .await?;
     }
-    txn.commit().await?;
     Ok(PublishedSlots { slots: published })
 }
 

@@ -11,6 +11,7 @@
 //! - [`config`]: layered configuration (defaults → TOML file → environment).
 //! - [`db`]: connection set-up, migrations and the sea-orm entities.
 //! - [`error`]: the one error type and its stable codes.
+//! - [`fhir`]: FHIR R4 in and out: the Bundle import and the record export.
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
 //! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
 //! - [`jobs`]: periodic background work (the proxy time rules), safe with several nodes.
@@ -41,6 +42,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod fhir;
 pub mod http;
 pub mod identity;
 pub mod jobs;

@@ -42,8 +42,8 @@ use crate::validate::{Invalid, InvalidField, Validator};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -1320,6 +1320,19 @@ pub async fn import_courses(
     feed: CoursesImport,
     now: DateTime<Utc>,
 ) -> Result<CoursesImported, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let done = import_courses_in(&txn, client, feed, now).await?;
+    txn.commit().await?;
+    Ok(done)
+}
+
+/// [`import_courses`] on the caller's transaction, so several imports can commit as one.
+pub async fn import_courses_in(
+    txn: &DatabaseTransaction,
+    client: IntegrationClient,
+    feed: CoursesImport,
+    now: DateTime<Utc>,
+) -> Result<CoursesImported, AppError> {
     if feed.courses.len() > MAX_COURSES_PER_FEED {
         return Err(AppError::invalid_field(
             "courses",
@@ -1380,12 +1393,11 @@ pub async fn import_courses(
         }
     }
 
-    let txn = crate::db::begin_write(db).await?;
     let wanted: BTreeSet<&str> = patient_refs.iter().map(|(_, p)| p.as_str()).collect();
     let patients: HashMap<String, Uuid> = patients::Entity::find()
         .filter(patients::Column::PracticeId.eq(client.practice_id))
         .filter(patients::Column::ExternalId.is_in(wanted.iter().copied()))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .filter_map(|p| p.external_id.map(|e| (e, p.id)))
@@ -1402,7 +1414,6 @@ pub async fn import_courses(
         }
     }
     if let Err(fields) = v.finish() {
-        txn.rollback().await?;
         return Err(AppError::validation(fields));
     }
 
@@ -1418,7 +1429,7 @@ pub async fn import_courses(
         let existing = courses::Entity::find()
             .filter(courses::Column::PatientId.eq(patient_id))
             .filter(courses::Column::ExternalId.eq(course.external_id.as_str()))
-            .one(&txn)
+            .one(txn)
             .await?;
         let s = &course.source;
         let mut model = courses::ActiveModel {
@@ -1442,20 +1453,20 @@ pub async fn import_courses(
         match existing {
             Some(existing) => {
                 model.id = Set(existing.id);
-                model.update(&txn).await?;
+                model.update(txn).await?;
                 summary.updated += 1;
             }
             None => {
                 model.id = Set(Uuid::new_v4());
                 model.created_at = Set(now);
-                model.insert(&txn).await?;
+                model.insert(txn).await?;
                 summary.created += 1;
             }
         }
         dirty.insert(patient_id);
     }
     for patient_id in &dirty {
-        outbox::mark_dirty(&txn, *patient_id, SECTION, "courses.import", now).await?;
+        outbox::mark_dirty(txn, *patient_id, SECTION, "courses.import", now).await?;
     }
     AuditEvent::new("courses.import", ActorKind::Integration, Outcome::Success)
         .actor(client.key_id)
@@ -1466,9 +1477,8 @@ pub async fn import_courses(
             "updated": summary.updated,
             "patients_changed": dirty.len(),
         }))
-        .record(&txn, now)
+        .record(txn, now)
         .await?;
-    txn.commit().await?;
     Ok(summary)
 }
 

@@ -514,3 +514,10 @@ pub fn capabilities(viewer: &Viewer, facts: &PatientFacts, today: NaiveDate) -> 
         access_log: matches!(viewer, Viewer::Patient { .. }) && viewable,
     }
 }
+
+/// Whether the viewer sees the patient's identifiers and personal details (NHS number, date of
+/// birth, sex, practice) beside their name: the patient themself. A proxy sees the name the
+/// app shows them ("Acting for …") and the record their scopes allow, not the identifiers.
+pub fn sees_identifiers(viewer: &Viewer) -> bool {
+    matches!(viewer, Viewer::Patient { .. } | Viewer::Staff { .. })
+}

@@ -9,6 +9,7 @@ pub mod client_address;
 pub mod console;
 pub mod error;
 pub mod extract;
+pub mod fhir;
 pub mod idempotency;
 pub mod identity;
 pub mod integration;
@@ -166,6 +167,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(ops::routes())
         .merge(identity::routes())
         .merge(integration::routes())
+        .merge(fhir::routes())
         .merge(review::routes())
         .merge(prescriptions::routes())
         .merge(messages::routes())

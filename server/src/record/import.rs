@@ -30,7 +30,8 @@ use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, Iterable, QueryFilter, QuerySelect, QueryTrait,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, Iterable, QueryFilter, QuerySelect,
+    QueryTrait,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
@@ -927,13 +928,25 @@ pub async fn import_batch(
     batch: ImportBatch,
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let done = import_batch_in(&txn, client, batch, now).await?;
+    txn.commit().await?;
+    Ok(done)
+}
+
+/// [`import_batch`] on the caller's transaction, so several imports can commit as one.
+pub async fn import_batch_in(
+    txn: &DatabaseTransaction,
+    client: IntegrationClient,
+    batch: ImportBatch,
+    now: DateTime<Utc>,
+) -> Result<ImportSummary, AppError> {
     let mut v = Validator::new();
     let parsed = Parsed::from_batch(&batch, now.date_naive(), &mut v);
     drop(batch);
 
-    let txn = crate::db::begin_write(db).await?;
     let practice = practices::Entity::find_by_id(client.practice_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(AppError::not_found)?;
     let settings = PracticeSettings::from_json(&practice.settings).map_err(AppError::internal)?;
@@ -949,13 +962,13 @@ pub async fn import_batch(
         .copied()
         .chain(parsed.references.iter().map(|(_, id)| id.as_str()))
         .collect();
-    let stored = patients_by_external_id(&txn, practice.id, &wanted).await?;
+    let stored = patients_by_external_id(txn, practice.id, &wanted).await?;
     let numbers: BTreeSet<&str> = parsed
         .patient_keys
         .iter()
         .filter_map(|(_, _, number)| number.as_deref())
         .collect();
-    let holders = patients_by_nhs_number(&txn, practice.id, &numbers).await?;
+    let holders = patients_by_nhs_number(txn, practice.id, &numbers).await?;
     for (i, external_id, number) in &parsed.patient_keys {
         let (Some(external_id), Some(number)) = (external_id, number) else {
             continue;
@@ -992,7 +1005,7 @@ pub async fn import_batch(
         .collect();
 
     summary.patients = upsert_patients(
-        &txn,
+        txn,
         practice.id,
         &parsed.patients,
         &stored,
@@ -1003,7 +1016,7 @@ pub async fn import_batch(
     )
     .await?;
     summary.entries = upsert_entries(
-        &txn,
+        txn,
         practice.id,
         &parsed.entries,
         &patient_ids,
@@ -1012,7 +1025,7 @@ pub async fn import_batch(
     )
     .await?;
     let (results_counts, released) = upsert_results(
-        &txn,
+        txn,
         practice.id,
         &parsed.results,
         &patient_ids,
@@ -1024,7 +1037,7 @@ pub async fn import_batch(
     summary.results = results_counts;
     summary.results_released_immediately = released;
     summary.access_codes = upsert_access_codes(
-        &txn,
+        txn,
         practice.id,
         &parsed.access_codes,
         &patient_ids,
@@ -1039,23 +1052,23 @@ pub async fn import_batch(
         let mut practice = practice.into_active_model();
         practice.prospective_access_date = Set(Some(date));
         practice.updated_at = Set(now);
-        practice.update(&txn).await?;
-        for patient_id in patients_with_an_audience(&txn, practice_id).await? {
+        practice.update(txn).await?;
+        for patient_id in patients_with_an_audience(txn, practice_id).await? {
             changes.all_sections(patient_id);
         }
         summary.prospective_access_date_changed = true;
     }
 
     for (patient_id, section) in &changes.dirty {
-        outbox::mark_dirty(&txn, *patient_id, section, "import", now).await?;
+        outbox::mark_dirty(txn, *patient_id, section, "import", now).await?;
     }
     for (patient_id, ids) in &changes.released {
         let released = results::Entity::find()
             .filter(results::Column::Id.is_in(ids.iter().copied()))
-            .all(&txn)
+            .all(txn)
             .await?;
         outbox::notify(
-            &txn,
+            txn,
             *patient_id,
             "result_released",
             now,
@@ -1083,9 +1096,8 @@ pub async fn import_batch(
         "prospective_access_date_changed": summary.prospective_access_date_changed,
         "patients_changed": changes.dirty.iter().map(|(id, _)| id).collect::<BTreeSet<_>>().len(),
     }))
-    .record(&txn, now)
+    .record(txn, now)
     .await?;
-    txn.commit().await?;
     Ok(summary)
 }
 
@@ -1611,6 +1623,19 @@ pub async fn import_document(
     upload: DocumentImport,
     now: DateTime<Utc>,
 ) -> Result<DocumentImported, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let done = import_document_in(&txn, client, upload, now).await?;
+    txn.commit().await?;
+    Ok(done)
+}
+
+/// [`import_document`] on the caller's transaction, so several imports can commit as one.
+pub async fn import_document_in(
+    txn: &DatabaseTransaction,
+    client: IntegrationClient,
+    upload: DocumentImport,
+    now: DateTime<Utc>,
+) -> Result<DocumentImported, AppError> {
     let mut v = Validator::new();
     let external_id = v.check("external_id", line(&upload.external_id, MAX_EXTERNAL_ID));
     let patient_external_id = v.check(
@@ -1630,13 +1655,12 @@ pub async fn import_document(
     let content = v.check("content_base64", decode_base64(&upload.content_base64));
     drop(upload);
 
-    let txn = crate::db::begin_write(db).await?;
     let patient = match &patient_external_id {
         Some(external_id) => {
             let patient = patients::Entity::find()
                 .filter(patients::Column::PracticeId.eq(client.practice_id))
                 .filter(patients::Column::ExternalId.eq(external_id.as_str()))
-                .one(&txn)
+                .one(txn)
                 .await?;
             if patient.is_none() {
                 v.check::<()>("patient_external_id", Err(unknown_patient()));
@@ -1684,7 +1708,7 @@ pub async fn import_document(
         .select_only()
         .column(blobs::Column::Sha256)
         .into_tuple::<String>()
-        .one(&txn)
+        .one(txn)
         .await?
         .is_some();
     if !blob_stored {
@@ -1697,14 +1721,14 @@ pub async fn import_document(
             created_at: Set(now),
         })
         .on_conflict_do_nothing()
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     }
 
     let existing = documents::Entity::find()
         .filter(documents::Column::PatientId.eq(patient.id))
         .filter(documents::Column::ExternalId.eq(external_id.as_str()))
-        .one(&txn)
+        .one(txn)
         .await?;
     let (document_id, outcome) = match existing {
         None => {
@@ -1734,7 +1758,7 @@ pub async fn import_document(
                 created_at: Set(now),
                 updated_at: Set(now),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
             (id, ImportOutcome::Created)
         }
@@ -1767,13 +1791,13 @@ pub async fn import_document(
                     update.withhold_reason = Set(None);
                     update.released_at = Set(None);
                 }
-                update.update(&txn).await?;
+                update.update(txn).await?;
                 (id, ImportOutcome::Updated)
             }
         }
     };
     if outcome != ImportOutcome::Unchanged {
-        outbox::mark_dirty(&txn, patient.id, "documents", "import", now).await?;
+        outbox::mark_dirty(txn, patient.id, "documents", "import", now).await?;
     }
     // A replay is audited too: the clinical system did act on the patient's record.
     AuditEvent::new(
@@ -1790,9 +1814,8 @@ pub async fn import_document(
         "content_type": content_type,
         "size_bytes": size_bytes,
     }))
-    .record(&txn, now)
+    .record(txn, now)
     .await?;
-    txn.commit().await?;
     Ok(DocumentImported {
         document_id,
         outcome,

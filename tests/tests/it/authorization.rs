@@ -385,6 +385,12 @@ const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/api/v1/patients/{patient_id}/export",
+        Patient(Need::Relationship),
+        A::Record,
+    ),
+    route(
+        "GET",
         "/api/v1/patients/{patient_id}/access-log",
         Patient(Need::PatientOnly),
         A::Record,
@@ -723,6 +729,12 @@ const ROUTES: &[Route] = &[
     route(
         "POST",
         "/api/v1/integration/documents",
+        Integration,
+        A::Integration,
+    ),
+    route(
+        "POST",
+        "/api/v1/integration/fhir",
         Integration,
         A::Integration,
     ),
@@ -1326,6 +1338,9 @@ async fn arrange(
             m,
             format!("/api/v1/patients/{pid}/documents/{}/content", w.document_id),
         ),
+        ("GET", "/api/v1/patients/{patient_id}/export") => {
+            Call::empty(m, format!("/api/v1/patients/{pid}/export"))
+        }
         ("GET", "/api/v1/patients/{patient_id}/access-log") => {
             Call::empty(m, format!("/api/v1/patients/{pid}/access-log"))
         }
@@ -1649,6 +1664,23 @@ async fn arrange(
                 }),
             )
         }
+        ("POST", "/api/v1/integration/fhir") => Call::json(
+            m,
+            route.path,
+            json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+                "fullUrl": format!("urn:uuid:{}", Uuid::new_v4()),
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{
+                        "system": "https://fhir.nhs.uk/Id/nhs-number",
+                        "value": unique_nhs_number(),
+                    }],
+                    "name": [{"family": "Lovelace", "given": ["Ada"]}],
+                    "gender": "female",
+                    "birthDate": "1980-05-17",
+                },
+            }]}),
+        ),
         _ => panic!("no request is arranged for {m} {}", route.path),
     };
     Some(call)

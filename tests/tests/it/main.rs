@@ -7,6 +7,7 @@ mod access;
 mod appointments;
 mod authorization;
 mod demo;
+mod fhir;
 mod http_basics;
 mod identity;
 mod import;
