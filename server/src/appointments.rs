@@ -29,13 +29,13 @@
 //! are locked (`FOR UPDATE`, or `FOR SHARE` for a slot being booked).
 
 use crate::access::rules::{self, PatientFacts};
-use crate::access::{Actor, Scope, Viewer};
+use crate::access::{self, Actor, Scope, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::appointments::{self, AppointmentStatus};
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::slots::{self, Channel, SlotStatus};
 use crate::db::entities::{patients, staff};
-use crate::error::{AppError, ErrorCode, service_error};
+use crate::error::{AppError, ErrorCode};
 use crate::record::outbox;
 use crate::settings::{BookingReasonRule, PracticeSettings};
 use crate::validate::{Invalid, Validator};
@@ -267,19 +267,6 @@ fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
     }
 }
 
-/// Refuses unless the actor may book and cancel for the patient today: `feature_disabled` when
-/// the practice switched appointments off, `forbidden` for a proxy whose grant lacks the
-/// appointments scope (or any viewer without the capability).
-pub fn authorize(actor: &Actor, facts: &PatientFacts, today: NaiveDate) -> Result<(), AppError> {
-    rules::service_allowed(&actor.viewer, facts, Scope::Appointments, today).map_err(|refusal| {
-        service_error(
-            refusal,
-            "the practice does not offer online appointments",
-            "this access does not include appointments",
-        )
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Searching slots
 // ---------------------------------------------------------------------------------------------
@@ -397,7 +384,7 @@ pub async fn search_slots(
     search: &SlotSearch,
     now: DateTime<Utc>,
 ) -> Result<SlotSearchResult, AppError> {
-    authorize(actor, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Appointments, now.date_naive())?;
     let settings = facts.settings();
     let window_ends_at = window_end(&settings, now);
     let from = search.from.map_or(now, |from| Ord::max(from, now));
@@ -561,7 +548,7 @@ pub async fn book(
     request: &BookingRequest,
     now: DateTime<Utc>,
 ) -> Result<Appointment, AppError> {
-    authorize(actor, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Appointments, now.date_naive())?;
     let settings = facts.settings();
     let mut validator = Validator::new();
     let reason = validator
@@ -658,7 +645,7 @@ pub async fn cancel_by_patient(
     request: &CancellationRequest,
     now: DateTime<Utc>,
 ) -> Result<Appointment, AppError> {
-    authorize(actor, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Appointments, now.date_naive())?;
     let settings = facts.settings();
     let mut validator = Validator::new();
     let reason = validator.check(
@@ -751,7 +738,7 @@ pub async fn list_appointments(
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<AppointmentList, AppError> {
-    authorize(actor, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Appointments, now.date_naive())?;
     let settings = facts.settings();
     let past_shown_from = now
         .checked_sub_months(Months::new(12))

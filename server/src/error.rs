@@ -9,254 +9,158 @@ use axum::http::StatusCode;
 use sea_orm::{DbErr, SqlErr};
 use serde::Serialize;
 
-/// Stable error codes. Renaming one breaks apps: add new ones instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// One or more request fields are invalid; `invalid_params` lists them.
-    ValidationFailed,
-    /// The request body is not well-formed JSON of the expected shape.
-    MalformedRequest,
-    /// The request body exceeds the size limit.
-    PayloadTooLarge,
-    /// No such resource (or the caller may not know it exists).
-    NotFound,
-    /// No valid credentials were presented.
-    Unauthenticated,
-    /// The caller is known but not allowed to do this.
-    Forbidden,
-    /// The request conflicts with the current state (e.g. a duplicate).
-    Conflict,
-    /// An `Idempotency-Key` was reused with a different request.
-    IdempotencyKeyReused,
-    /// The original request with this `Idempotency-Key` is still being processed.
-    IdempotencyRequestInFlight,
-    /// Too many requests; retry after `Retry-After` seconds.
-    RateLimited,
-    /// The request took too long.
-    Timeout,
-    /// A dependency (the database) is unavailable.
-    ServiceUnavailable,
-    /// An unexpected server fault; the request id identifies it in the logs.
-    InternalError,
-    /// The Account ID, Linkage Key and ODS code do not identify valid linkage details.
-    InvalidLinkageDetails,
-    /// The surname or date of birth do not match the person the linkage details are for.
-    NoPatientMatch,
-    /// The practice has not switched online services on.
-    PracticeNotLive,
-    /// The person already has an account: sign in instead, or ask the practice for recovery.
-    AlreadyLinked,
-    /// The patient is no longer registered at the practice.
-    PatientArchived,
-    /// Under 16 and not recorded by the practice as competent to use online services.
-    UnderMinimumAge,
-    /// The linkage details have expired: ask the practice for new ones.
-    LinkageKeyExpired,
-    /// Too many failed attempts: ask the practice for new linkage details.
-    LinkageKeyLocked,
-    /// The sign-in or registration ceremony is unknown or already used.
-    CeremonyInvalid,
-    /// The ceremony took longer than five minutes: start again.
-    CeremonyExpired,
-    /// The passkey's answer failed verification (origin, challenge, signature, user verification).
-    PasskeyRejected,
-    /// This passkey is already registered to an account.
-    CredentialAlreadyRegistered,
-    /// The session has ended (expired, signed out or revoked): sign in again.
-    SessionEnded,
-    /// A refresh token was used twice; every session of this sign-in has been revoked.
-    RefreshTokenReused,
-    /// The enrolment code is unknown, used or expired.
-    EnrolmentCodeInvalid,
-    /// A document is larger than the per-document limit (4 MiB).
-    DocumentTooLarge,
-    /// A document's content is not one of the accepted types (PDF, images, RTF, plain text).
-    UnsupportedDocumentType,
-    /// The result or document is not awaiting review (already decided otherwise, or retracted).
-    NotPending,
-    /// The result or document is not released, so it cannot be retracted.
-    NotReleased,
-    /// The practice has switched this online service off.
-    FeatureDisabled,
-    /// Someone else booked the slot first; pick another.
-    SlotTaken,
-    /// The slot is not (or no longer) offered: withdrawn, past, outside the booking window or
-    /// unknown.
-    SlotUnavailable,
-    /// The patient already holds as many future appointments as the practice allows.
-    BookingLimitReached,
-    /// The appointment starts too soon to be cancelled online: contact the practice.
-    TooLateToCancel,
-    /// The appointment is not booked (already cancelled, or attended).
-    AppointmentNotBooked,
-    /// None of the courses of a prescription order could be requested; `unsuccessful` lists
-    /// each course with its own code.
-    NothingOrdered,
-    /// The prescription request (or item) is no longer waiting for a decision.
-    RequestNotPending,
-    /// The message thread has been closed by the practice: start a new one.
-    ThreadClosed,
-    /// The practice does not let patients delete message threads.
-    MessageDeletionNotAllowed,
-    /// The proxy grant is not in force (revoked, refused or expired), so it cannot change.
-    GrantNotActive,
-    /// Only a patient aged 16 or over, or recorded as competent, can do this.
-    CapacityRequired,
-    /// The patient is 16 or over: proxy access continues only with their recorded consent.
-    YoungPersonConsentRequired,
+/// Declares [`ErrorCode`] from one table: each row gives a code its wire name, HTTP status,
+/// whether a client should try the same request again later (`retry`) or not (`no_retry`), and
+/// the RFC 9457 `title`. Every method and [`ErrorCode::ALL`] come from the same rows, so a code
+/// cannot be half-declared.
+macro_rules! error_codes {
+    ($(
+        $(#[doc = $doc:literal])+
+        $code:ident: $wire:literal, $status:ident, $retry:ident, $title:literal;
+    )+) => {
+        /// Stable error codes. Renaming one breaks apps: add new ones instead.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+        pub enum ErrorCode {
+            $(
+                $(#[doc = $doc])+
+                #[serde(rename = $wire)]
+                $code,
+            )+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [ErrorCode] = &[$(Self::$code),+];
+
+            /// The code as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$code => $wire,)+
+                }
+            }
+
+            /// The HTTP status that goes with the code.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$code => StatusCode::$status,)+
+                }
+            }
+
+            /// A short, fixed summary of the problem type (RFC 9457 `title`).
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(Self::$code => $title,)+
+                }
+            }
+
+            /// Whether the same request may succeed if sent again later, unchanged: the failure
+            /// was on our side or of the moment (busy, timed out, rate limited), not in the
+            /// request. The sync intent path frees an intent's key for these, so the device
+            /// delivers it again; every other code is the intent's final answer.
+            pub fn worth_retrying(self) -> bool {
+                match self {
+                    $(Self::$code => error_codes!(@retry $retry),)+
+                }
+            }
+        }
+    };
+    (@retry retry) => { true };
+    (@retry no_retry) => { false };
 }
 
-impl ErrorCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ValidationFailed => "validation_failed",
-            Self::MalformedRequest => "malformed_request",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::NotFound => "not_found",
-            Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden => "forbidden",
-            Self::Conflict => "conflict",
-            Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::IdempotencyRequestInFlight => "idempotency_request_in_flight",
-            Self::RateLimited => "rate_limited",
-            Self::Timeout => "timeout",
-            Self::ServiceUnavailable => "service_unavailable",
-            Self::InternalError => "internal_error",
-            Self::InvalidLinkageDetails => "invalid_linkage_details",
-            Self::NoPatientMatch => "no_patient_match",
-            Self::PracticeNotLive => "practice_not_live",
-            Self::AlreadyLinked => "already_linked",
-            Self::PatientArchived => "patient_archived",
-            Self::UnderMinimumAge => "under_minimum_age",
-            Self::LinkageKeyExpired => "linkage_key_expired",
-            Self::LinkageKeyLocked => "linkage_key_locked",
-            Self::CeremonyInvalid => "ceremony_invalid",
-            Self::CeremonyExpired => "ceremony_expired",
-            Self::PasskeyRejected => "passkey_rejected",
-            Self::CredentialAlreadyRegistered => "credential_already_registered",
-            Self::SessionEnded => "session_ended",
-            Self::RefreshTokenReused => "refresh_token_reused",
-            Self::EnrolmentCodeInvalid => "enrolment_code_invalid",
-            Self::DocumentTooLarge => "document_too_large",
-            Self::UnsupportedDocumentType => "unsupported_document_type",
-            Self::NotPending => "not_pending",
-            Self::NotReleased => "not_released",
-            Self::FeatureDisabled => "feature_disabled",
-            Self::SlotTaken => "slot_taken",
-            Self::SlotUnavailable => "slot_unavailable",
-            Self::BookingLimitReached => "booking_limit_reached",
-            Self::TooLateToCancel => "too_late_to_cancel",
-            Self::AppointmentNotBooked => "appointment_not_booked",
-            Self::NothingOrdered => "nothing_ordered",
-            Self::RequestNotPending => "request_not_pending",
-            Self::GrantNotActive => "grant_not_active",
-            Self::CapacityRequired => "capacity_required",
-            Self::YoungPersonConsentRequired => "young_person_consent_required",
-            Self::ThreadClosed => "thread_closed",
-            Self::MessageDeletionNotAllowed => "message_deletion_not_allowed",
-        }
-    }
-
-    /// The HTTP status that goes with the code.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::ValidationFailed | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::MalformedRequest => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::Conflict | Self::IdempotencyRequestInFlight => StatusCode::CONFLICT,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::InvalidLinkageDetails
-            | Self::NoPatientMatch
-            | Self::PracticeNotLive
-            | Self::AlreadyLinked
-            | Self::PatientArchived
-            | Self::UnderMinimumAge
-            | Self::LinkageKeyExpired
-            | Self::LinkageKeyLocked
-            | Self::EnrolmentCodeInvalid => StatusCode::FORBIDDEN,
-            Self::CeremonyInvalid | Self::CeremonyExpired | Self::PasskeyRejected => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::CredentialAlreadyRegistered => StatusCode::CONFLICT,
-            Self::SessionEnded | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-            Self::DocumentTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedDocumentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotPending | Self::NotReleased => StatusCode::CONFLICT,
-            Self::FeatureDisabled => StatusCode::FORBIDDEN,
-            Self::SlotTaken
-            | Self::SlotUnavailable
-            | Self::BookingLimitReached
-            | Self::TooLateToCancel
-            | Self::AppointmentNotBooked => StatusCode::CONFLICT,
-            Self::NothingOrdered | Self::RequestNotPending => StatusCode::CONFLICT,
-            Self::GrantNotActive => StatusCode::CONFLICT,
-            Self::CapacityRequired => StatusCode::FORBIDDEN,
-            Self::YoungPersonConsentRequired => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::ThreadClosed => StatusCode::CONFLICT,
-            Self::MessageDeletionNotAllowed => StatusCode::FORBIDDEN,
-        }
-    }
-
-    /// A short, fixed summary of the problem type (RFC 9457 `title`).
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::ValidationFailed => "The request has invalid fields",
-            Self::MalformedRequest => "The request is malformed",
-            Self::PayloadTooLarge => "The request is too large",
-            Self::NotFound => "Not found",
-            Self::Unauthenticated => "Sign-in required",
-            Self::Forbidden => "Not allowed",
-            Self::Conflict => "Conflict with the current state",
-            Self::IdempotencyKeyReused => "Idempotency key reused with a different request",
-            Self::IdempotencyRequestInFlight => "The original request is still in progress",
-            Self::RateLimited => "Too many requests",
-            Self::Timeout => "The request timed out",
-            Self::ServiceUnavailable => "Temporarily unavailable",
-            Self::InternalError => "Something went wrong on our side",
-            Self::InvalidLinkageDetails => "The linkage details are not valid",
-            Self::NoPatientMatch => "The details do not match the practice's records",
-            Self::PracticeNotLive => "The practice does not offer online services yet",
-            Self::AlreadyLinked => "An account already exists for this person",
-            Self::PatientArchived => "No longer registered at this practice",
-            Self::UnderMinimumAge => "Too young to register without the practice's agreement",
-            Self::LinkageKeyExpired => "The linkage details have expired",
-            Self::LinkageKeyLocked => "The linkage details are locked after too many attempts",
-            Self::CeremonyInvalid => "The sign-in attempt is not valid",
-            Self::CeremonyExpired => "The sign-in attempt has expired",
-            Self::PasskeyRejected => "The passkey could not be verified",
-            Self::CredentialAlreadyRegistered => "This passkey is already registered",
-            Self::SessionEnded => "The session has ended",
-            Self::RefreshTokenReused => "The session was revoked for safety",
-            Self::EnrolmentCodeInvalid => "The enrolment code is not valid",
-            Self::DocumentTooLarge => "The document is too large",
-            Self::UnsupportedDocumentType => "This type of document is not accepted",
-            Self::NotPending => "The item is not awaiting review",
-            Self::NotReleased => "The item is not released",
-            Self::FeatureDisabled => "The practice does not offer this service online",
-            Self::SlotTaken => "The slot has just been booked by someone else",
-            Self::SlotUnavailable => "The slot is no longer available",
-            Self::BookingLimitReached => "Too many future appointments",
-            Self::TooLateToCancel => "Too late to cancel online",
-            Self::AppointmentNotBooked => "The appointment is not booked",
-            Self::NothingOrdered => "None of the medicines could be ordered",
-            Self::RequestNotPending => "The request is no longer waiting for a decision",
-            Self::GrantNotActive => "The proxy access is no longer in force",
-            Self::CapacityRequired => "Only the patient, with capacity, can do this",
-            Self::YoungPersonConsentRequired => {
-                "The patient is 16 or over: proxy access needs their consent"
-            }
-            Self::ThreadClosed => "The conversation has been closed by the practice",
-            Self::MessageDeletionNotAllowed => "The practice does not allow deleting messages",
-        }
-    }
+error_codes! {
+    /// One or more request fields are invalid; `invalid_params` lists them.
+    ValidationFailed: "validation_failed", UNPROCESSABLE_ENTITY, no_retry, "The request has invalid fields";
+    /// The request body is not well-formed JSON of the expected shape.
+    MalformedRequest: "malformed_request", BAD_REQUEST, no_retry, "The request is malformed";
+    /// The request body exceeds the size limit.
+    PayloadTooLarge: "payload_too_large", PAYLOAD_TOO_LARGE, no_retry, "The request is too large";
+    /// No such resource (or the caller may not know it exists).
+    NotFound: "not_found", NOT_FOUND, no_retry, "Not found";
+    /// No valid credentials were presented.
+    Unauthenticated: "unauthenticated", UNAUTHORIZED, no_retry, "Sign-in required";
+    /// The caller is known but not allowed to do this.
+    Forbidden: "forbidden", FORBIDDEN, no_retry, "Not allowed";
+    /// The request conflicts with the current state (e.g. a duplicate).
+    Conflict: "conflict", CONFLICT, no_retry, "Conflict with the current state";
+    /// An `Idempotency-Key` was reused with a different request.
+    IdempotencyKeyReused: "idempotency_key_reused", UNPROCESSABLE_ENTITY, no_retry, "Idempotency key reused with a different request";
+    /// The original request with this `Idempotency-Key` is still being processed.
+    IdempotencyRequestInFlight: "idempotency_request_in_flight", CONFLICT, retry, "The original request is still in progress";
+    /// Too many requests; retry after `Retry-After` seconds.
+    RateLimited: "rate_limited", TOO_MANY_REQUESTS, retry, "Too many requests";
+    /// The request took too long.
+    Timeout: "timeout", REQUEST_TIMEOUT, retry, "The request timed out";
+    /// A dependency (the database) is unavailable.
+    ServiceUnavailable: "service_unavailable", SERVICE_UNAVAILABLE, retry, "Temporarily unavailable";
+    /// An unexpected server fault; the request id identifies it in the logs.
+    InternalError: "internal_error", INTERNAL_SERVER_ERROR, retry, "Something went wrong on our side";
+    /// The Account ID, Linkage Key and ODS code do not identify valid linkage details.
+    InvalidLinkageDetails: "invalid_linkage_details", FORBIDDEN, no_retry, "The linkage details are not valid";
+    /// The surname or date of birth do not match the person the linkage details are for.
+    NoPatientMatch: "no_patient_match", FORBIDDEN, no_retry, "The details do not match the practice's records";
+    /// The practice has not switched online services on.
+    PracticeNotLive: "practice_not_live", FORBIDDEN, no_retry, "The practice does not offer online services yet";
+    /// The person already has an account: sign in instead, or ask the practice for recovery.
+    AlreadyLinked: "already_linked", FORBIDDEN, no_retry, "An account already exists for this person";
+    /// The patient is no longer registered at the practice.
+    PatientArchived: "patient_archived", FORBIDDEN, no_retry, "No longer registered at this practice";
+    /// Under 16 and not recorded by the practice as competent to use online services.
+    UnderMinimumAge: "under_minimum_age", FORBIDDEN, no_retry, "Too young to register without the practice's agreement";
+    /// The linkage details have expired: ask the practice for new ones.
+    LinkageKeyExpired: "linkage_key_expired", FORBIDDEN, no_retry, "The linkage details have expired";
+    /// Too many failed attempts: ask the practice for new linkage details.
+    LinkageKeyLocked: "linkage_key_locked", FORBIDDEN, no_retry, "The linkage details are locked after too many attempts";
+    /// The sign-in or registration ceremony is unknown or already used.
+    CeremonyInvalid: "ceremony_invalid", UNAUTHORIZED, no_retry, "The sign-in attempt is not valid";
+    /// The ceremony took longer than five minutes: start again.
+    CeremonyExpired: "ceremony_expired", UNAUTHORIZED, no_retry, "The sign-in attempt has expired";
+    /// The passkey's answer failed verification (origin, challenge, signature, user verification).
+    PasskeyRejected: "passkey_rejected", UNAUTHORIZED, no_retry, "The passkey could not be verified";
+    /// This passkey is already registered to an account.
+    CredentialAlreadyRegistered: "credential_already_registered", CONFLICT, no_retry, "This passkey is already registered";
+    /// The session has ended (expired, signed out or revoked): sign in again.
+    SessionEnded: "session_ended", UNAUTHORIZED, no_retry, "The session has ended";
+    /// A refresh token was used twice; every session of this sign-in has been revoked.
+    RefreshTokenReused: "refresh_token_reused", UNAUTHORIZED, no_retry, "The session was revoked for safety";
+    /// The enrolment code is unknown, used or expired.
+    EnrolmentCodeInvalid: "enrolment_code_invalid", FORBIDDEN, no_retry, "The enrolment code is not valid";
+    /// A document is larger than the per-document limit (4 MiB).
+    DocumentTooLarge: "document_too_large", PAYLOAD_TOO_LARGE, no_retry, "The document is too large";
+    /// A document's content is not one of the accepted types (PDF, images, RTF, plain text).
+    UnsupportedDocumentType: "unsupported_document_type", UNSUPPORTED_MEDIA_TYPE, no_retry, "This type of document is not accepted";
+    /// The result or document is not awaiting review (already decided otherwise, or retracted).
+    NotPending: "not_pending", CONFLICT, no_retry, "The item is not awaiting review";
+    /// The result or document is not released, so it cannot be retracted.
+    NotReleased: "not_released", CONFLICT, no_retry, "The item is not released";
+    /// The practice has switched this online service off.
+    FeatureDisabled: "feature_disabled", FORBIDDEN, no_retry, "The practice does not offer this service online";
+    /// Someone else booked the slot first; pick another.
+    SlotTaken: "slot_taken", CONFLICT, no_retry, "The slot has just been booked by someone else";
+    /// The slot is not (or no longer) offered: withdrawn, past, outside the booking window or
+    /// unknown.
+    SlotUnavailable: "slot_unavailable", CONFLICT, no_retry, "The slot is no longer available";
+    /// The patient already holds as many future appointments as the practice allows.
+    BookingLimitReached: "booking_limit_reached", CONFLICT, no_retry, "Too many future appointments";
+    /// The appointment starts too soon to be cancelled online: contact the practice.
+    TooLateToCancel: "too_late_to_cancel", CONFLICT, no_retry, "Too late to cancel online";
+    /// The appointment is not booked (already cancelled, or attended).
+    AppointmentNotBooked: "appointment_not_booked", CONFLICT, no_retry, "The appointment is not booked";
+    /// None of the courses of a prescription order could be requested; `unsuccessful` lists
+    /// each course with its own code.
+    NothingOrdered: "nothing_ordered", CONFLICT, no_retry, "None of the medicines could be ordered";
+    /// The prescription request (or item) is no longer waiting for a decision.
+    RequestNotPending: "request_not_pending", CONFLICT, no_retry, "The request is no longer waiting for a decision";
+    /// The message thread has been closed by the practice: start a new one.
+    ThreadClosed: "thread_closed", CONFLICT, no_retry, "The conversation has been closed by the practice";
+    /// The practice does not let patients delete message threads.
+    MessageDeletionNotAllowed: "message_deletion_not_allowed", FORBIDDEN, no_retry, "The practice does not allow deleting messages";
+    /// The proxy grant is not in force (revoked, refused or expired), so it cannot change.
+    GrantNotActive: "grant_not_active", CONFLICT, no_retry, "The proxy access is no longer in force";
+    /// Only a patient aged 16 or over, or recorded as competent, can do this.
+    CapacityRequired: "capacity_required", FORBIDDEN, no_retry, "Only the patient, with capacity, can do this";
+    /// The patient is 16 or over: proxy access continues only with their recorded consent.
+    YoungPersonConsentRequired: "young_person_consent_required", UNPROCESSABLE_ENTITY, no_retry, "The patient is 16 or over: proxy access needs their consent";
 }
 
 /// An error of any layer; the HTTP layer renders it as problem+json.
@@ -331,6 +235,12 @@ impl AppError {
         self.code
     }
 
+    /// Whether the same request may succeed if sent again later (see
+    /// [`ErrorCode::worth_retrying`]).
+    pub fn worth_retrying(&self) -> bool {
+        self.code.worth_retrying()
+    }
+
     /// The invalid fields of a `validation_failed` error.
     pub fn invalid_params(&self) -> &[InvalidField] {
         &self.invalid_params
@@ -375,18 +285,44 @@ impl From<DbErr> for AppError {
     }
 }
 
-/// The problem for a refused service: `feature_disabled` when the practice does not offer it,
-/// `forbidden` when the viewer's access does not include it, each with its detail.
-pub fn service_error(
-    refusal: crate::access::rules::ServiceRefusal,
-    not_offered: &str,
-    not_in_scope: &str,
-) -> AppError {
-    use crate::access::rules::ServiceRefusal;
-    match refusal {
-        ServiceRefusal::NotOffered => {
-            AppError::new(ErrorCode::FeatureDisabled).with_detail(not_offered)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_code_has_one_distinct_snake_case_wire_name_a_title_and_an_error_status() {
+        let names: HashSet<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            ErrorCode::ALL.len(),
+            "two codes share a wire name"
+        );
+        for &code in ErrorCode::ALL {
+            let wire = code.as_str();
+            assert_eq!(serde_json::to_value(code).unwrap(), wire);
+            assert!(
+                wire.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{wire} is not snake_case"
+            );
+            assert!(!code.title().is_empty(), "{wire} has no title");
+            assert!(
+                code.status().is_client_error() || code.status().is_server_error(),
+                "{wire} is not an error status"
+            );
         }
-        ServiceRefusal::NotInScope => AppError::new(ErrorCode::Forbidden).with_detail(not_in_scope),
+    }
+
+    #[test]
+    fn server_faults_are_worth_retrying_and_refusals_are_final() {
+        for &code in ErrorCode::ALL {
+            if code.status().is_server_error() {
+                assert!(code.worth_retrying(), "{}", code.as_str());
+            }
+        }
+        assert!(ErrorCode::RateLimited.worth_retrying());
+        assert!(!ErrorCode::ValidationFailed.worth_retrying());
+        assert!(!ErrorCode::SlotTaken.worth_retrying());
+        assert!(!ErrorCode::NotFound.worth_retrying());
     }
 }

@@ -27,17 +27,17 @@
 //! the patient's content-free `message_received` notification.
 
 use crate::access::rules::{self, PatientFacts};
-use crate::access::{Actor, Scope, StaffActor, Viewer};
+use crate::access::{self, Actor, Scope, StaffActor, Viewer};
 use crate::db::entities::message_threads::{self as threads, ThreadStatus};
 use crate::db::entities::messages::{self, SenderKind};
 use crate::db::entities::staff;
 use crate::db::entities::{patients, practices};
-use crate::error::{AppError, ErrorCode, service_error};
+use crate::error::{AppError, ErrorCode};
 use crate::record::outbox;
 use crate::record::review::QueuePatient;
 use crate::settings::PracticeSettings;
 use crate::validate::{Invalid, Validator};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -70,22 +70,6 @@ fn sender_kind(actor: &Actor) -> SenderKind {
     } else {
         SenderKind::Patient
     }
-}
-
-/// Refuses unless the practice offers messaging online (`feature_disabled`) and the viewer may
-/// message for this patient (`forbidden`: a proxy without the messages scope).
-pub fn require_service(
-    viewer: &Viewer,
-    facts: &PatientFacts,
-    today: NaiveDate,
-) -> Result<(), AppError> {
-    rules::service_allowed(viewer, facts, Scope::Messages, today).map_err(|refusal| {
-        service_error(
-            refusal,
-            "the practice does not offer messaging online",
-            "this access does not include messages",
-        )
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,7 +384,7 @@ pub async fn list_threads(
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<Vec<ThreadSummary>, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let list = threads::Entity::find()
         .filter(threads::Column::PatientId.eq(facts.patient.id))
         .filter(threads::Column::DeletedByPatientAt.is_null())
@@ -538,7 +522,7 @@ pub async fn get_thread(
     thread_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<ThreadView, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let txn = crate::db::begin_write(db).await?;
     let (thread, mut list) = find_visible(&txn, actor, facts, thread_id, true).await?;
     read_by_patient(&txn, actor, facts, thread.id, &mut list, None, now).await?;
@@ -557,7 +541,7 @@ pub async fn view_thread(
     thread_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<ThreadView, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let (thread, list) = find_visible(db, actor, facts, thread_id, false).await?;
     thread_view(db, actor, thread, list).await
 }
@@ -573,7 +557,7 @@ pub async fn mark_read(
     message_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<ReadReceipt, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let message = messages::Entity::find_by_id(message_id)
         .one(db)
         .await?
@@ -606,7 +590,7 @@ pub async fn mark_thread_read(
     thread_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<ReadReceipt, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let (thread, list) = find_visible(db, actor, facts, thread_id, false).await?;
     match list.last() {
         Some(latest) => mark_read(db, actor, facts, latest.id, now).await,
@@ -675,7 +659,7 @@ pub async fn start_thread(
     body: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<ThreadView, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let settings = facts.settings();
     let mut v = Validator::new();
     let subject = v
@@ -733,7 +717,7 @@ pub async fn reply(
     body: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<ThreadView, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let body = reply_body(body, &facts.settings())?;
     let txn = crate::db::begin_write(db).await?;
     let (thread, mut list) = find_visible(&txn, actor, facts, thread_id, true).await?;
@@ -775,7 +759,7 @@ pub async fn delete_thread(
     thread_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     if !facts.settings().patient_may_delete_messages {
         return Err(AppError::new(ErrorCode::MessageDeletionNotAllowed)
             .with_detail("the practice keeps every conversation: it cannot be deleted"));

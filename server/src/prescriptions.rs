@@ -27,14 +27,14 @@
 //! outbox row and, for decisions, the patient's content-free notification.
 
 use crate::access::rules::{self, PatientFacts};
-use crate::access::{Actor, Scope, StaffActor, Viewer};
+use crate::access::{self, Actor, Scope, StaffActor, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::courses::{self, CourseType};
 use crate::db::entities::prescription_request_items::{self as items, RequestItemStatus};
 use crate::db::entities::staff::StaffRole;
 use crate::db::entities::{patients, prescription_requests as requests};
-use crate::error::{AppError, ErrorCode, service_error};
+use crate::error::{AppError, ErrorCode};
 use crate::identity::integration::IntegrationClient;
 use crate::record::outbox;
 use crate::record::review::QueuePatient;
@@ -122,22 +122,6 @@ fn stored_code(code: Option<&str>) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Who may act
 // ---------------------------------------------------------------------------------------------
-
-/// Refuses unless the practice takes prescription requests online (`feature_disabled`) and the
-/// viewer may order for this patient (`forbidden`: a proxy without the prescriptions scope).
-pub fn require_service(
-    viewer: &Viewer,
-    facts: &PatientFacts,
-    today: NaiveDate,
-) -> Result<(), AppError> {
-    rules::service_allowed(viewer, facts, Scope::Prescriptions, today).map_err(|refusal| {
-        service_error(
-            refusal,
-            "the practice does not take prescription requests online",
-            "this access does not include repeat prescriptions",
-        )
-    })
-}
 
 /// Refuses (403) unless the staff member is a clinician: admins may view the queue only.
 pub fn require_clinician(staff: &StaffActor) -> Result<(), AppError> {
@@ -244,7 +228,7 @@ pub async fn list_courses(
     now: DateTime<Utc>,
 ) -> Result<Vec<CourseView>, AppError> {
     let today = now.date_naive();
-    require_service(&actor.viewer, facts, today)?;
+    access::require_service(&actor.viewer, facts, Scope::Prescriptions, today)?;
     let visible: Vec<courses::Model> = courses::Entity::find()
         .filter(courses::Column::PatientId.eq(facts.patient.id))
         .order_by_asc(courses::Column::Medication)
@@ -428,7 +412,7 @@ pub async fn order(
     now: DateTime<Utc>,
 ) -> Result<OrderOutcome, AppError> {
     let today = now.date_naive();
-    require_service(&actor.viewer, facts, today)?;
+    access::require_service(&actor.viewer, facts, Scope::Prescriptions, today)?;
     let interval = reorder_interval_days(facts);
     let txn = crate::db::begin_write(db).await?;
     let patient = patients::Entity::find_by_id(facts.patient.id)
@@ -701,7 +685,7 @@ pub async fn list_requests(
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<Vec<RequestView>, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Prescriptions, now.date_naive())?;
     let list = requests::Entity::find()
         .filter(requests::Column::PatientId.eq(facts.patient.id))
         .order_by_desc(requests::Column::CreatedAt)
@@ -722,7 +706,7 @@ pub async fn cancel_request(
     request_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<RequestView, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Prescriptions, now.date_naive())?;
     let txn = crate::db::begin_write(db).await?;
     let request = requests::Entity::find_by_id(request_id)
         .filter(requests::Column::PatientId.eq(facts.patient.id))
@@ -802,7 +786,7 @@ pub async fn get_pharmacy(
     facts: &PatientFacts,
     now: DateTime<Utc>,
 ) -> Result<PharmacyView, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Prescriptions, now.date_naive())?;
     let patient = patients::Entity::find_by_id(facts.patient.id)
         .one(db)
         .await?
@@ -820,7 +804,7 @@ pub async fn set_pharmacy(
     pharmacy: PharmacyOdsCode,
     now: DateTime<Utc>,
 ) -> Result<PharmacyView, AppError> {
-    require_service(&actor.viewer, facts, now.date_naive())?;
+    access::require_service(&actor.viewer, facts, Scope::Prescriptions, now.date_naive())?;
     let txn = crate::db::begin_write(db).await?;
     let patient = patients::Entity::find_by_id(facts.patient.id)
         .lock_exclusive()

@@ -13,11 +13,15 @@
 //!   nothing — in which case callers answer 404, never revealing that the patient exists.
 //! - [`actor`]: who acts on a patient service — an [`Actor`] (that viewer and their device) or
 //!   a [`StaffActor`] — with the account, actor kind and audit event every service records.
+//! - [`gate`]: the service gate, [`require_service`]: whether a viewer may use the
+//!   appointments, prescriptions or messages service for the patient today.
 
 pub mod actor;
+pub mod gate;
 pub mod rules;
 pub mod slice;
 pub mod viewer;
 
 pub use actor::{Actor, StaffActor};
+pub use gate::require_service;
 pub use rules::{Capabilities, Scope, Section, Viewer};

@@ -68,7 +68,7 @@ pub async fn apply_all(
         }
         let result = match apply(db, account_id, device_id, intent, now).await {
             Ok(result) => result,
-            Err(error) if error.code().status().is_server_error() => {
+            Err(error) if error.worth_retrying() => {
                 // Not applied: free the key so the device's next delivery tries again.
                 idempotency_keys::Entity::delete_many()
                     .filter(idempotency_keys::Column::Principal.eq(principal.clone()))
