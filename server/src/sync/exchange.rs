@@ -8,6 +8,7 @@
 //! "anything new?" poll. The personal document, which devices write, is answered by
 //! [`super::personal`] once the account is known to act for the patient.
 
+use super::counts::Generation;
 use super::intents;
 use super::personal;
 use super::projection::{self, audience};
@@ -315,7 +316,7 @@ pub(super) async fn save_device_state(
     device_sync_states::Entity::insert(device_sync_states::ActiveModel {
         device_id: Set(device_id),
         document_key: Set(document_key),
-        generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
+        generation: Set(Generation::try_from(generation)?.column()),
         state: Set(state.encode()),
         updated_at: Set(now),
     })

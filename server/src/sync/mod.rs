@@ -11,6 +11,8 @@
 //!   reported removed; a frame with no documents asks "anything new?".
 //!
 //! - [`cache`]: a bounded per-node cache of loaded documents, checked against stored heads.
+//! - [`counts`]: generations and change counts, converted between their columns and the
+//!   protocol in one place.
 //! - [`live`]: fan-out of changes to live connections, across nodes through PostgreSQL
 //!   `LISTEN/NOTIFY`.
 //! - [`intents`]: offline writes applied exactly once through the REST service functions.
@@ -26,6 +28,7 @@
 //! for it.
 
 pub mod cache;
+pub mod counts;
 pub mod exchange;
 pub mod intents;
 pub mod live;

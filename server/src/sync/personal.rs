@@ -11,6 +11,7 @@
 //! one. The caller has already resolved the account to a viewer of the patient under the access
 //! rules; an adopted change announces the patient so the account's other live devices receive it.
 
+use super::counts::{ChangeCount, Generation};
 use super::exchange::Syncer;
 use crate::db::entities::{device_sync_states, sync_documents};
 use crate::error::{AppError, ErrorCode};
@@ -78,7 +79,7 @@ pub async fn exchange(
                 .ok_or_else(|| AppError::internal("personal document row missing after insert"))?
         }
     };
-    let generation = u32::try_from(row.generation).unwrap_or(0);
+    let generation = Generation::from_column(row.generation)?.number();
     let mut doc = AutoCommit::load(&row.document).map_err(AppError::internal)?;
     let stored = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
         .one(&txn)
@@ -99,7 +100,7 @@ pub async fn exchange(
             .increment(1);
     }
     if answer.changed {
-        let change_count = i32::try_from(doc.get_changes(&[]).len()).unwrap_or(i32::MAX);
+        let change_count = ChangeCount::of(doc.get_changes(&[]).len())?.column();
         let mut updated: sync_documents::ActiveModel = row.into();
         updated.document = Set(doc.save());
         updated.change_count = Set(change_count);

@@ -4,6 +4,7 @@
 //! an age rule) or the history grows past the threshold, a new generation starts from the
 //! permitted items alone, so nothing that must disappear stays in the history devices receive.
 
+use super::counts::{ChangeCount, Generation};
 use super::services;
 use crate::access::rules::{self, PatientFacts};
 use crate::access::slice::{self, SectionItems};
@@ -361,14 +362,14 @@ pub async fn project(
     let Some(latest) = latest else {
         return new_generation(db, audience, section, 0, wanted, now).await;
     };
-    let generation = u32::try_from(latest.generation).unwrap_or(0);
+    let generation = Generation::from_column(latest.generation)?.number();
     // The stored count: asking the document for its changes would decode its whole history.
     // A fresh generation needs one change per item, so only the history beyond that counts
     // (otherwise a record of more items than the threshold would start afresh on every sync).
-    let history = usize::try_from(latest.change_count).unwrap_or(usize::MAX);
+    let history = ChangeCount::from_column(latest.change_count)?.len();
     // A superseded latest generation was ended (`sync rebuild`): never reuse its number.
     if latest.superseded_at.is_some() || history.saturating_sub(wanted.len()) > history_threshold {
-        return new_generation(db, audience, section, generation + 1, wanted, now).await;
+        return new_generation(db, audience, section, next(generation)?, wanted, now).await;
     }
     let wanted_digests = items::digests(wanted);
     // Digests describe the document only at the change count they were written with.
@@ -402,16 +403,18 @@ pub async fn project(
     };
     if stored.keys().any(|id| !wanted.contains_key(id)) {
         // Everything the old generation held stays in its history: start afresh.
-        return new_generation(db, audience, section, generation + 1, wanted, now).await;
+        return new_generation(db, audience, section, next(generation)?, wanted, now).await;
     }
     let heads = doc.get_heads();
     items::reconcile_known(&mut doc, wanted, &wanted_digests, &stored)
         .map_err(AppError::internal)?;
     let changes = doc.get_changes(&heads);
-    let change_count = latest
-        .change_count
-        .saturating_add(i32::try_from(changes.len()).unwrap_or(i32::MAX));
-    let appended = appended.saturating_add(i32::try_from(changes.len()).unwrap_or(i32::MAX));
+    let added = ChangeCount::of(changes.len())?;
+    let change_count = ChangeCount::from_column(latest.change_count)?
+        .plus(added)?
+        .column();
+    // Saturating on purpose: `i32::MAX` above stands for "unknown", which must compact.
+    let appended = appended.saturating_add(added.column());
     let (document, appended) = if appended > COMPACT_AFTER {
         (doc.save(), 0)
     } else {
@@ -440,6 +443,11 @@ pub async fn project(
     )
     .await?;
     Ok(generation)
+}
+
+/// The generation after `generation`, as the protocol carries it.
+fn next(generation: u32) -> Result<u32, AppError> {
+    Ok(Generation::try_from(generation)?.next()?.number())
 }
 
 /// Changes appended to a stored document before it is saved whole again. An appended change
@@ -473,11 +481,11 @@ pub async fn new_generation(
         .await?;
     let mut doc = AutoCommit::new();
     items::reconcile(&mut doc, wanted).map_err(AppError::internal)?;
-    let change_count = i32::try_from(doc.get_changes(&[]).len()).unwrap_or(i32::MAX);
+    let change_count = ChangeCount::of(doc.get_changes(&[]).len())?.column();
     sync_documents::ActiveModel {
         audience: Set(audience.to_owned()),
         section: Set(name.to_owned()),
-        generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
+        generation: Set(Generation::try_from(generation)?.column()),
         document: Set(doc.save()),
         change_count: Set(change_count),
         heads: Set(Some(encode_heads(&doc.get_heads()))),
@@ -512,7 +520,7 @@ async fn keep_digests(
     sync_document_digests::Entity::insert(sync_document_digests::ActiveModel {
         audience: Set(audience.to_owned()),
         section: Set(section.to_owned()),
-        generation: Set(i32::try_from(generation).unwrap_or(i32::MAX)),
+        generation: Set(Generation::try_from(generation)?.column()),
         change_count: Set(change_count),
         digests: Set(items::encode_digests(digests)),
         appended_changes: Set(appended_changes),

@@ -8,6 +8,7 @@
 //! Personal documents are written by devices and cannot be recomputed: they are left alone.
 //! Each run is audited (`sync.rebuild`, counts only).
 
+use super::counts::Generation;
 use super::projection::{self, audience};
 use crate::access::rules::PatientFacts;
 use crate::access::{Viewer, slice, viewer};
@@ -88,7 +89,7 @@ pub async fn rebuild(
             };
             match wanted {
                 Some(wanted) => {
-                    let next = u32::try_from(row.generation).unwrap_or(0) + 1;
+                    let next = Generation::from_column(row.generation)?.next()?.number();
                     projection::new_generation(&txn, &key, section, next, &wanted, now).await?;
                     report.rebuilt += 1;
                 }
