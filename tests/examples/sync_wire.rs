@@ -274,7 +274,7 @@ async fn run(items: usize) -> anyhow::Result<()> {
     let request = named(&device);
     let (reply, down) = post(&app, &token, &request).await?;
     device.receive(&reply).map_err(|e| anyhow!("{e}"))?;
-    let named = request.encode().len() + down;
+    let named_bytes = request.encode().len() + down;
     let after_named = loads(&app).await?;
     let poll = Frame::new();
     let (reply, down) = post(&app, &token, &poll).await?;
@@ -284,9 +284,9 @@ async fn run(items: usize) -> anyhow::Result<()> {
     let polled = poll.encode().len() + down;
     let after_poll = loads(&app).await?;
     println!(
-        "| app open, nothing new, {followed} documents named by their heads (an automerge peer's default) | {named} B, {} document loads | {rest_bytes} B | {:.3}× |",
+        "| app open, nothing new, {followed} documents named by their heads (an automerge peer's default) | {named_bytes} B, {} document loads | {rest_bytes} B | {:.3}× |",
         after_named - before,
-        named as f64 / rest_bytes as f64
+        named_bytes as f64 / rest_bytes as f64
     );
     println!(
         "| app open, nothing new: \"anything new?\" (the device peer) | {polled} B, {} document loads | {rest_bytes} B | {:.4}× |",
