@@ -163,6 +163,10 @@ error_codes! {
     YoungPersonConsentRequired: "young_person_consent_required", UNPROCESSABLE_ENTITY, no_retry, "The patient is 16 or over: proxy access needs their consent";
 }
 
+/// The `Retry-After` of a 503: a restarting database is usually back within seconds, and a
+/// client that waits a second spreads its retries instead of hammering a recovering server.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
 /// An error of any layer; the HTTP layer renders it as problem+json.
 #[derive(Debug)]
 pub struct AppError {
@@ -222,6 +226,15 @@ impl AppError {
         }
     }
 
+    /// 503 with a `Retry-After`: the database is out of reach for now. The cause is logged.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        Self {
+            cause: Some(cause.to_string()),
+            retry_after_secs: Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            ..Self::new(ErrorCode::ServiceUnavailable)
+        }
+    }
+
     /// 500 whose cause is logged, not sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self {
@@ -266,7 +279,8 @@ impl From<Vec<InvalidField>> for AppError {
 }
 
 /// The single place database errors become API errors: constraint violations are conflicts the
-/// client caused; lost connections are 503; anything else is a server fault.
+/// client caused; a database out of reach for now is 503 with `Retry-After`
+/// ([`crate::db::is_unavailable`]); anything else is a server fault.
 impl From<DbErr> for AppError {
     fn from(error: DbErr) -> Self {
         match error.sql_err() {
@@ -274,13 +288,8 @@ impl From<DbErr> for AppError {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
                 Self::new(ErrorCode::Conflict).with_detail("a referenced item does not exist")
             }
-            _ => match error {
-                DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self {
-                    cause: Some(error.to_string()),
-                    ..Self::new(ErrorCode::ServiceUnavailable)
-                },
-                other => Self::internal(other),
-            },
+            _ if crate::db::is_unavailable(&error) => Self::unavailable(error),
+            _ => Self::internal(error),
         }
     }
 }

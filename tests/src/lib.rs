@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod fixtures;
 pub mod passkey;
+pub mod private_postgres;
 pub mod push;
 pub mod sync;
 
@@ -31,9 +32,14 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A fresh, empty database on the backend selected by the environment.
     pub async fn create() -> Self {
+        Self::create_on(std::env::var(TEST_DATABASE_ENV).ok()).await
+    }
+
+    /// A fresh, empty database in the PostgreSQL server at `admin_url`, or SQLite without one.
+    pub async fn create_on(admin_url: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        match std::env::var(TEST_DATABASE_ENV) {
-            Ok(admin_url) if !admin_url.is_empty() => {
+        match admin_url {
+            Some(admin_url) if !admin_url.is_empty() => {
                 let name = format!("gp_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = Database::connect(&admin_url).await.unwrap();
                 admin
@@ -174,8 +180,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], letting the test adjust the configuration first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(TestDatabase::create().await, adjust).await
+}
+
+/// Like [`spawn_app_with`], on a database the test made (e.g. in a [`private_postgres`] cluster).
+pub async fn spawn_app_on(database: TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
     gp_online::tls::install_crypto_provider();
-    let database = TestDatabase::create().await;
     let mut config = database.config();
     adjust(&mut config);
     let db = database.connect().await;

@@ -8,7 +8,7 @@ use gp_online_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -90,6 +90,51 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
         DatabaseBackend::Sqlite => "sqlite",
         DatabaseBackend::Postgres => "postgres",
         _ => "other",
+    }
+}
+
+/// Whether `error` means the database is out of reach for now, so the same request may succeed a
+/// moment later: it is restarting or unreachable, the connection broke, the pool has no
+/// connection to give within its timeout, PostgreSQL refuses connections (SQLSTATE class 08,
+/// `57P01`–`57P03` shutdown and start-up, `53300` too many connections), or another writer held
+/// SQLite's lock past the busy timeout. These answer 503 with `Retry-After`, never 500; a
+/// constraint violation or a bad query is not one of them.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Driver;
+    let runtime = match error {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(driver) = runtime else {
+        return matches!(error, DbErr::Conn(_));
+    };
+    match driver.as_ref() {
+        Driver::Io(_)
+        | Driver::Tls(_)
+        | Driver::Protocol(_)
+        | Driver::PoolTimedOut
+        | Driver::PoolClosed
+        | Driver::WorkerCrashed => true,
+        Driver::Database(database) => {
+            if database
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes in the high bits.
+                let primary = database
+                    .code()
+                    .and_then(|code| code.parse::<i32>().ok())
+                    .map(|code| code & 0xff);
+                matches!(primary, Some(5 | 6))
+            } else {
+                database.code().is_some_and(|code| {
+                    code.starts_with("08")
+                        || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+                })
+            }
+        }
+        _ => false,
     }
 }
 

@@ -2,7 +2,7 @@
 //! Prometheus metrics (`/metrics`).
 
 use super::AppState;
-use crate::error::{AppError, ErrorCode};
+use crate::error::AppError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -44,10 +44,12 @@ async fn healthz() -> Json<Health> {
     (status = 200, description = "Ready to serve", body = Health),
     (status = 503, description = "The database is unreachable", body = super::error::Problem)))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
-    state.db.ping().await.map_err(|error| {
-        tracing::warn!(%error, "readiness check: database unreachable");
-        AppError::new(ErrorCode::ServiceUnavailable).with_detail("the database is unreachable")
-    })?;
+    // The cause is logged with the 503, which carries `Retry-After` like every other 503.
+    state
+        .db
+        .ping()
+        .await
+        .map_err(|error| AppError::unavailable(error).with_detail("the database is unreachable"))?;
     Ok(Json(Health {
         status: "ready",
         database: Some(crate::db::backend_name(&state.db)),

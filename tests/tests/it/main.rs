@@ -6,8 +6,10 @@
 mod access;
 mod appointments;
 mod authorization;
+mod db_outage;
 mod demo;
 mod fhir;
+mod hazard_log;
 mod http_basics;
 mod identity;
 mod import;
