@@ -11,7 +11,7 @@ use crate::fhir::{FHIR_JSON, export, import};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -95,13 +95,16 @@ async fn export_record(
     State(state): State<AppState>,
     session: AccountSession,
     headers: HeaderMap,
+    uri: Uri,
     Path(patient_id): Path<Uuid>,
 ) -> Result<Response, AppError> {
     let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
-    // FHIR wants absolute URLs: the letters' content routes on the host the client called.
+    // FHIR wants absolute URLs: the letters' content routes on the host the client called,
+    // named by `Host` over HTTP/1.1 and by the request's authority (`:authority`) over HTTP/2.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|authority| authority.as_str()))
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or(&state.config.identity.rp_id);
     let base = format!("https://{host}");
