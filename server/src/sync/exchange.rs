@@ -208,11 +208,13 @@ async fn document(
         // Never projected for this viewer (or ended by the projector or a rebuild): project
         // it now, once; from then on the projector keeps it current.
         None => {
-            let Some(wanted) = projection::permitted(db, &viewer, &facts, id.section, now).await?
+            let txn = crate::db::begin_write(db).await?;
+            projection::lock(&txn, &audience, id.section).await?;
+            let Some(wanted) =
+                projection::permitted(&txn, &viewer, &facts, id.section, now).await?
             else {
                 return Ok(removed());
             };
-            let txn = crate::db::begin_write(db).await?;
             projection::project(
                 &txn,
                 &audience,

@@ -323,6 +323,30 @@ pub async fn keep_heads(
     Ok(())
 }
 
+/// Locks the audience's `section` document until the caller's transaction ends, so its
+/// projections run one after the other (PostgreSQL: a transaction-scoped advisory lock, taken
+/// again harmlessly by [`project`]; a SQLite write transaction already holds the database's
+/// write lock). A caller takes it *before* it reads what the document should hold: a
+/// projection that read the record before another one committed would otherwise write the
+/// older state over the newer one (and lengthen the history with the round trip).
+pub async fn lock(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: Section,
+) -> Result<(), AppError> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // One projection of a document at a time, whatever its generation (a row lock would
+        // not stop two projections from both starting the next generation).
+        db.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("sync_documents/{audience}/{}", section_name(section)).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// Makes the audience's current document of `section` equal to `wanted` (starting a new
 /// generation when something must disappear or its history passes `history_threshold` changes
 /// beyond one per item) and stores it with its heads; returns its generation. The document is
@@ -343,16 +367,7 @@ pub async fn project(
     now: DateTime<Utc>,
 ) -> Result<u32, AppError> {
     let name = section_name(section);
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        // One projection of a document at a time, whatever its generation (a row lock would
-        // not stop two projections from both starting the next generation).
-        db.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [format!("sync_documents/{audience}/{name}").into()],
-        ))
-        .await?;
-    }
+    lock(db, audience, section).await?;
     let latest = sync_documents::Entity::find()
         .filter(sync_documents::Column::Audience.eq(audience))
         .filter(sync_documents::Column::Section.eq(name))

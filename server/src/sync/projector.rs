@@ -58,6 +58,7 @@ pub async fn project_patient(
             continue; // The personal document is written by devices.
         };
         projected += 1;
+        projection::lock(db, &row.audience, section).await?;
         let wanted = match (viewers.get(&row.audience), &facts) {
             (Some(viewer), Some(facts)) => {
                 projection::permitted(db, viewer, facts, section, now).await?
