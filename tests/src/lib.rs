@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod passkey;
 pub mod private_postgres;
 pub mod push;
+pub mod server_process;
 pub mod sync;
 
 /// Environment variable naming a PostgreSQL server to test against (its admin URL).
