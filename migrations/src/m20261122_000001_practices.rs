@@ -16,7 +16,7 @@ impl MigrationTrait for Migration {
             table("practices")
                 .col(col::string_len_uniq("ods_code", 6))
                 .col(col::string("name"))
-                // A practice that is not live refuses registration (DOMAIN.md).
+                // A practice that is not live refuses registration (docs/domain.md).
                 .col(col::boolean("live"))
                 // The date automatic (prospective) record access was switched on.
                 .col(col::date_null("prospective_access_date"))

@@ -15,7 +15,9 @@
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
 //! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
 //! - [`jobs`]: periodic background work (the proxy time rules), safe with several nodes.
-//! - [`record`]: clinical-system import, review and release, outboxes.
+//! - [`record`]: clinical-system import, review and release, the patient's access log.
+//! - [`outbox`]: the projection and notification outboxes every domain write fills on its own
+//!   transaction.
 //! - [`proxy`]: proxy grants and refusals, the patient's view of their proxies, time rules.
 //! - [`messages`]: threads with the practice, replies and read status both ways, closing.
 //! - [`notify`]: push notifications (Web Push, APNs, FCM): channels, quiet hours, delivery.
@@ -48,6 +50,7 @@ pub mod identity;
 pub mod jobs;
 pub mod messages;
 pub mod notify;
+pub mod outbox;
 pub mod practice;
 pub mod prescriptions;
 pub mod proxy;

@@ -1,5 +1,5 @@
 //! Per-practice settings and feature switches, stored as JSON on the practice and read with the
-//! national defaults of DOMAIN.md filled in for anything the practice has not set.
+//! national defaults of docs/domain.md filled in for anything the practice has not set.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +42,7 @@ impl Default for FeatureSwitches {
     }
 }
 
-/// Every number DOMAIN.md names, as a per-practice setting with its national default.
+/// Every number docs/domain.md names, as a per-practice setting with its national default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PracticeSettings {

@@ -27,7 +27,8 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    fn new(code: &'static str, reason: impl Into<String>) -> Self {
+    /// A refusal with its stable code and reason.
+    pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
         Self {
             code,
             reason: reason.into(),

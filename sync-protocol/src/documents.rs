@@ -30,6 +30,39 @@ pub enum Section {
 }
 
 impl Section {
+    /// Every section, the server-written ones first.
+    pub const ALL: [Section; 8] = [
+        Self::Profile,
+        Self::Record,
+        Self::Results,
+        Self::Documents,
+        Self::Appointments,
+        Self::Medications,
+        Self::Messages,
+        Self::Personal,
+    ];
+
+    /// The section's name on the wire and in the database (`"record"`, `"personal"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Record => "record",
+            Self::Results => "results",
+            Self::Documents => "documents",
+            Self::Appointments => "appointments",
+            Self::Medications => "medications",
+            Self::Messages => "messages",
+            Self::Personal => "personal",
+        }
+    }
+
+    /// The section named `name`, as [`Section::as_str`] writes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|section| section.as_str() == name)
+    }
+
     /// Whether devices write this document (only the personal one).
     pub fn device_writable(self) -> bool {
         self == Self::Personal

@@ -110,7 +110,7 @@ async fn add_entry(app: &TestApp, patient: Uuid, i: usize) -> anyhow::Result<Ins
     record_entries::Entity::insert(entry(patient, i, now))
         .exec(&txn)
         .await?;
-    gp_online::record::outbox::mark_dirty(&txn, patient, "problems", "entry.added", now).await?;
+    gp_online::outbox::mark_dirty(&txn, patient, Section::Record, "entry.added", now).await?;
     txn.commit().await?;
     Ok(Instant::now())
 }

@@ -9,6 +9,7 @@ use gp_online::config::Config;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::sync::Arc;
 
+pub mod api;
 pub mod fixtures;
 pub mod passkey;
 pub mod private_postgres;

@@ -171,9 +171,15 @@ pub async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
 /// Says in the projection outbox that `patient`'s data changed, as every domain write does in
 /// its own transaction: for tests that change the database directly.
 pub async fn changed(app: &TestApp, patient: Uuid) {
-    gp_online::record::outbox::mark_dirty(&app.db, patient, "test", "test.write", app.clock.now())
-        .await
-        .unwrap();
+    gp_online::outbox::mark_dirty(
+        &app.db,
+        patient,
+        sync_protocol::Section::Profile,
+        "test.write",
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
 }
 
 /// Reconnects and syncs until quiet (the device had nothing to send and the server nothing to

@@ -15,6 +15,7 @@ use super::rules::{PatientFacts, Viewer};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::staff::StaffRole;
+use crate::error::{AppError, ErrorCode};
 use uuid::Uuid;
 
 /// A patient or proxy acting through the app, over REST or in a sync frame.
@@ -76,11 +77,60 @@ pub struct StaffActor {
 }
 
 impl StaffActor {
+    /// Refuses (403) unless this member of staff is a clinician; `action` says what only a
+    /// clinician may do ("release, withhold or retract"), for the refusal's detail.
+    pub fn require_clinician(&self, action: &str) -> Result<(), AppError> {
+        if self.role == StaffRole::Clinician {
+            Ok(())
+        } else {
+            Err(AppError::new(ErrorCode::Forbidden)
+                .with_detail(format!("only a clinician can {action}")))
+        }
+    }
+
     /// A successful `action` by this staff member for the patient `patient_id`.
     pub fn audit(&self, action: &'static str, patient_id: Uuid) -> AuditEvent {
         AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
             .actor(self.staff_id)
             .practice(self.practice_id)
             .acting_for(patient_id)
+    }
+}
+
+/// Who acts for the practice: a member of staff or the clinical system's integration key.
+#[derive(Debug, Clone, Copy)]
+pub struct PracticeActor {
+    /// `Staff` or `Integration`.
+    pub kind: ActorKind,
+    /// The staff member or the integration key.
+    pub id: Uuid,
+    /// The practice: the only one whose slots and appointments they can touch.
+    pub practice_id: Uuid,
+}
+
+impl PracticeActor {
+    /// A member of staff (clinician or admin).
+    pub fn staff(staff_id: Uuid, practice_id: Uuid) -> Self {
+        Self {
+            kind: ActorKind::Staff,
+            id: staff_id,
+            practice_id,
+        }
+    }
+
+    /// The clinical system, by its key.
+    pub fn integration(key_id: Uuid, practice_id: Uuid) -> Self {
+        Self {
+            kind: ActorKind::Integration,
+            id: key_id,
+            practice_id,
+        }
+    }
+
+    /// A successful `action` by this actor, in its practice.
+    pub fn event(&self, action: &'static str) -> AuditEvent {
+        AuditEvent::new(action, self.kind, Outcome::Success)
+            .actor(self.id)
+            .practice(self.practice_id)
     }
 }

@@ -22,6 +22,6 @@ pub mod rules;
 pub mod slice;
 pub mod viewer;
 
-pub use actor::{Actor, StaffActor};
+pub use actor::{Actor, PracticeActor, StaffActor};
 pub use gate::require_service;
 pub use rules::{Capabilities, Scope, Section, Viewer};

@@ -1,7 +1,7 @@
 //! The access rules as pure functions. Nothing here reads the database or the clock: callers
 //! pass the facts and `today`, which keeps every rule testable on its own.
 //!
-//! The model (DOMAIN.md "Record access"):
+//! The model (docs/domain.md "Record access"):
 //! - A patient's access level grants sections: `summary` → allergies, medications,
 //!   immunisations; `detailed` → also problems, consultations and results; `documents` → also
 //!   letters. `none` grants nothing.
@@ -36,6 +36,12 @@ pub const ENHANCED_REVIEW_INDICATED: &str = "1364731000000104";
 pub const ENHANCED_REVIEW_NOT_INDICATED: &str = "1364751000000106";
 /// SNOMED CT: online access to own health record declined by patient.
 pub const ACCESS_DECLINED: &str = "1290331000000103";
+/// The three record-access codes, the only ones the clinical system may record through us.
+pub const ACCESS_CODES: [&str; 3] = [
+    ENHANCED_REVIEW_INDICATED,
+    ENHANCED_REVIEW_NOT_INDICATED,
+    ACCESS_DECLINED,
+];
 
 /// A section of the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]

@@ -22,18 +22,18 @@ pub(super) fn booking_reason(
 ) -> Result<Option<String>, Invalid> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     match (settings.booking_reason, reason) {
-        (BookingReasonRule::NotAllowed, Some(_)) => Err(invalid(
+        (BookingReasonRule::NotAllowed, Some(_)) => Err(Invalid::new(
             "reason_not_allowed",
             "the practice does not take a booking reason",
         )),
-        (BookingReasonRule::Mandatory, None) => Err(invalid(
+        (BookingReasonRule::Mandatory, None) => Err(Invalid::new(
             "required",
             "the practice asks for a booking reason",
         )),
         (_, Some(reason))
             if reason.chars().count() > settings.booking_reason_max_chars as usize =>
         {
-            Err(invalid(
+            Err(Invalid::new(
                 "too_long",
                 format!("at most {} characters", settings.booking_reason_max_chars),
             ))
@@ -205,14 +205,14 @@ pub async fn cancel_by_patient(
     let reason = validator.check(
         "reason",
         match request.reason.as_deref().map(str::trim) {
-            None | Some("") => Err(invalid("required", "pick a cancellation reason")),
+            None | Some("") => Err(Invalid::new("required", "pick a cancellation reason")),
             Some(reason) => settings
                 .cancellation_reasons
                 .iter()
                 .find(|known| known.as_str() == reason)
                 .cloned()
                 .ok_or_else(|| {
-                    invalid(
+                    Invalid::new(
                         "unknown_cancellation_reason",
                         "pick one of the practice's cancellation reasons",
                     )

@@ -1,5 +1,5 @@
 //! Appointments: the practice's slots, and patients (or proxies) booking and cancelling them
-//! (DOMAIN.md "Appointments").
+//! (docs/domain.md "Appointments").
 //!
 //! The functions here take a database handle, the actor, the patient's facts (from
 //! [`crate::access::slice::facts`]), a validated input and `now`, and return typed outcomes.
@@ -29,14 +29,13 @@
 //! are locked (`FOR UPDATE`, or `FOR SHARE` for a slot being booked).
 
 use crate::access::rules::{self, PatientFacts};
-use crate::access::{self, Actor, Scope, Viewer};
-use crate::audit::AuditEvent;
+use crate::access::{self, Actor, PracticeActor, Scope, Viewer};
 use crate::db::entities::appointments::{self, AppointmentStatus};
-use crate::db::entities::audit_events::{ActorKind, Outcome};
+use crate::db::entities::audit_events::ActorKind;
 use crate::db::entities::slots::{self, Channel, SlotStatus};
 use crate::db::entities::{patients, staff};
 use crate::error::{AppError, ErrorCode};
-use crate::record::outbox;
+use crate::outbox;
 use crate::settings::{BookingReasonRule, PracticeSettings};
 use crate::validate::{Invalid, Validator};
 use chrono::{DateTime, Duration, Months, NaiveDate, SubsecRound, Utc};
@@ -48,6 +47,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use sync_protocol::Section;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -59,7 +59,7 @@ mod practice;
 pub use practice::*;
 
 /// The projection section appointments are synced in.
-pub const SECTION: &str = "appointments";
+pub const SECTION: Section = Section::Appointments;
 /// The notification queued when the practice cancels or moves an appointment.
 pub const CHANGED_NOTIFICATION: &str = "appointment_changed";
 /// Most slots in one publication.
@@ -89,7 +89,7 @@ impl SlotChannel {
             "in_person" => Ok(Self::InPerson),
             "telephone" => Ok(Self::Telephone),
             "video" => Ok(Self::Video),
-            _ => Err(invalid(
+            _ => Err(Invalid::new(
                 "invalid_channel",
                 "expected in_person, telephone or video",
             )),
@@ -228,50 +228,6 @@ impl Appointment {
 /// for the bookings they made.
 fn sees_reason(actor: &Actor, appointment: &appointments::Model) -> bool {
     rules::sees_written_text(&actor.viewer, appointment.booked_by_account_id)
-}
-
-/// Who acts for the practice: a member of staff or the clinical system's integration key.
-#[derive(Debug, Clone, Copy)]
-pub struct PracticeActor {
-    /// `Staff` or `Integration`.
-    pub kind: ActorKind,
-    /// The staff member or the integration key.
-    pub id: Uuid,
-    /// The practice: the only one whose slots and appointments they can touch.
-    pub practice_id: Uuid,
-}
-
-impl PracticeActor {
-    /// A member of staff (clinician or admin).
-    pub fn staff(staff_id: Uuid, practice_id: Uuid) -> Self {
-        Self {
-            kind: ActorKind::Staff,
-            id: staff_id,
-            practice_id,
-        }
-    }
-
-    /// The clinical system, by its key.
-    pub fn integration(key_id: Uuid, practice_id: Uuid) -> Self {
-        Self {
-            kind: ActorKind::Integration,
-            id: key_id,
-            practice_id,
-        }
-    }
-
-    fn event(&self, action: &'static str) -> AuditEvent {
-        AuditEvent::new(action, self.kind, Outcome::Success)
-            .actor(self.id)
-            .practice(self.practice_id)
-    }
-}
-
-fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        code,
-        reason: reason.into(),
-    }
 }
 
 #[cfg(test)]

@@ -99,10 +99,10 @@ impl SlotDetails {
 pub(super) fn text(value: &str, required: bool) -> Result<String, Invalid> {
     let value = value.trim();
     if required && value.is_empty() {
-        return Err(invalid("required", "a value is required"));
+        return Err(Invalid::new("required", "a value is required"));
     }
     if value.chars().count() > MAX_TEXT_CHARS {
-        return Err(invalid(
+        return Err(Invalid::new(
             "too_long",
             format!("at most {MAX_TEXT_CHARS} characters"),
         ));
@@ -113,7 +113,7 @@ pub(super) fn text(value: &str, required: bool) -> Result<String, Invalid> {
 pub(super) fn timestamp(value: &str) -> Result<DateTime<Utc>, Invalid> {
     DateTime::parse_from_rfc3339(value.trim())
         .map(|t| t.to_utc().trunc_subsecs(0))
-        .map_err(|_| invalid("invalid_date_time", "expected an RFC 3339 date and time"))
+        .map_err(|_| Invalid::new("invalid_date_time", "expected an RFC 3339 date and time"))
 }
 
 /// Validates a publication, naming every bad field by its path (`slots[2].ends_at`).
@@ -126,7 +126,7 @@ pub(super) fn validate_publication(
     if publication.slots.is_empty() || publication.slots.len() > MAX_SLOTS_PER_PUBLISH {
         validator.check::<()>(
             "slots",
-            Err(invalid(
+            Err(Invalid::new(
                 "invalid_length",
                 format!("publish 1 to {MAX_SLOTS_PER_PUBLISH} slots at a time"),
             )),
@@ -141,7 +141,7 @@ pub(super) fn validate_publication(
                 if id.chars().count() > MAX_EXTERNAL_ID_CHARS {
                     validator.check::<()>(
                         field("external_id"),
-                        Err(invalid(
+                        Err(Invalid::new(
                             "too_long",
                             format!("at most {MAX_EXTERNAL_ID_CHARS} characters"),
                         )),
@@ -149,7 +149,10 @@ pub(super) fn validate_publication(
                 } else if !seen.insert(id.to_owned()) {
                     validator.check::<()>(
                         field("external_id"),
-                        Err(invalid("duplicate", "the same external id is sent twice")),
+                        Err(Invalid::new(
+                            "duplicate",
+                            "the same external id is sent twice",
+                        )),
                     );
                 }
                 Some(id.to_owned())
@@ -157,7 +160,10 @@ pub(super) fn validate_publication(
             _ if external_id_required => {
                 validator.check::<()>(
                     field("external_id"),
-                    Err(invalid("required", "the clinical system's id is required")),
+                    Err(Invalid::new(
+                        "required",
+                        "the clinical system's id is required",
+                    )),
                 );
                 None
             }
@@ -170,14 +176,17 @@ pub(super) fn validate_publication(
         {
             validator.check::<()>(
                 field("starts_at"),
-                Err(invalid("not_in_future", "a slot must start in the future")),
+                Err(Invalid::new(
+                    "not_in_future",
+                    "a slot must start in the future",
+                )),
             );
         }
         if let (Some(start), Some(end)) = (starts_at, ends_at) {
             if end <= start {
                 validator.check::<()>(
                     field("ends_at"),
-                    Err(invalid(
+                    Err(Invalid::new(
                         "not_after_start",
                         "a slot must end after it starts",
                     )),
@@ -185,7 +194,7 @@ pub(super) fn validate_publication(
             } else if end - start > Duration::minutes(MAX_SLOT_MINUTES) {
                 validator.check::<()>(
                     field("ends_at"),
-                    Err(invalid("too_long", "a slot lasts at most 12 hours")),
+                    Err(Invalid::new("too_long", "a slot lasts at most 12 hours")),
                 );
             }
         }
@@ -276,7 +285,7 @@ pub async fn publish_slots_in(
         {
             validator.check::<()>(
                 format!("slots[{i}].clinician_staff_id"),
-                Err(invalid(
+                Err(Invalid::new(
                     "unknown_staff",
                     "no active staff member of the practice has this id",
                 )),

@@ -26,7 +26,7 @@ pub(super) fn parse_instant(text: &str, end_of_day: bool) -> Result<DateTime<Utc
         return Ok(instant.to_utc());
     }
     let date = crate::validate::parse_date(text).map_err(|_| {
-        invalid(
+        Invalid::new(
             "invalid_date_time",
             "expected a date (YYYY-MM-DD) or an RFC 3339 date and time",
         )
@@ -63,7 +63,7 @@ impl SlotSearch {
         {
             validator.check::<()>(
                 "to",
-                Err(invalid("invalid_range", "`to` must be after `from`")),
+                Err(Invalid::new("invalid_range", "`to` must be after `from`")),
             );
         }
         validator.finish()?;

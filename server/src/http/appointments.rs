@@ -6,10 +6,10 @@
 use super::AppState;
 use super::auth::{AccountSession, IntegrationSession, StaffSession};
 use super::extract::ApiJson;
+use crate::access::PracticeActor;
 use crate::appointments::{
     self, Appointment, AppointmentList, BookingRequest, CancellationRequest, MoveRequest,
-    PracticeActor, PublishSlots, PublishedSlots, SlotCancellation, SlotSearch, SlotSearchResult,
-    SlotWithdrawn,
+    PublishSlots, PublishedSlots, SlotCancellation, SlotSearch, SlotSearchResult, SlotWithdrawn,
 };
 use crate::error::AppError;
 use axum::Json;

@@ -45,15 +45,8 @@ pub struct TrailParams {
     pub limit: Option<String>,
 }
 
-fn invalid(code: &'static str, reason: &str) -> Invalid {
-    Invalid {
-        code,
-        reason: reason.to_owned(),
-    }
-}
-
 fn uuid(text: &str) -> Result<Uuid, Invalid> {
-    Uuid::parse_str(text.trim()).map_err(|_| invalid("invalid_id", "a UUID"))
+    Uuid::parse_str(text.trim()).map_err(|_| Invalid::new("invalid_id", "a UUID"))
 }
 
 fn day_start(day: NaiveDate) -> DateTime<Utc> {
@@ -83,7 +76,7 @@ async fn practice_trail(
         v.check(
             "action",
             if action.chars().count() > 100 {
-                Err(invalid("too_long", "at most 100 characters"))
+                Err(Invalid::new("too_long", "at most 100 characters"))
             } else {
                 Ok(())
             },
@@ -94,7 +87,7 @@ async fn practice_trail(
             "actor_kind",
             serde_json::from_value::<ActorKind>(serde_json::Value::String(text.to_owned()))
                 .map_err(|_| {
-                    invalid(
+                    Invalid::new(
                         "unknown_actor_kind",
                         "patient, proxy, staff, integration, system or anonymous",
                     )
@@ -122,7 +115,7 @@ async fn practice_trail(
             "before",
             t.trim()
                 .parse::<i64>()
-                .map_err(|_| invalid("invalid_cursor", "a `next_before` value")),
+                .map_err(|_| Invalid::new("invalid_cursor", "a `next_before` value")),
         )
     });
     let limit = v.check(

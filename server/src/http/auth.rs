@@ -26,6 +26,17 @@ pub struct AccountSession {
     pub session_id: Uuid,
 }
 
+impl AccountSession {
+    /// The account, device and session, as identity's account functions take them.
+    pub fn signed_in(&self) -> crate::identity::account::SignedIn {
+        crate::identity::account::SignedIn {
+            account_id: self.account_id,
+            device_id: self.device_id,
+            session_id: self.session_id,
+        }
+    }
+}
+
 /// A signed-in member of practice staff.
 #[derive(Debug, Clone, Copy)]
 pub struct StaffSession {

@@ -7,8 +7,8 @@ use super::client_address::ClientAddress;
 use super::extract::ApiJson;
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
-use crate::db::entities::{carers, devices, patients, practices, session_families};
 use crate::error::{AppError, ErrorCode};
+use crate::identity::account::{self, Device, Session};
 use crate::identity::ceremonies::CeremonyStart;
 use crate::identity::linkage::{self, IssuedLinkage, LinkageClaim, LinkageSubject};
 use crate::identity::registration;
@@ -18,9 +18,7 @@ use crate::validate::{OdsCode, Validator, parse_date_of_birth};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -107,10 +105,10 @@ async fn registration_begin(
 
 fn required(value: &str) -> Result<(), crate::validate::Invalid> {
     if value.trim().is_empty() || value.len() > 200 {
-        Err(crate::validate::Invalid {
-            code: "required",
-            reason: "a value of at most 200 characters is required".to_owned(),
-        })
+        Err(crate::validate::Invalid::new(
+            "required",
+            "a value of at most 200 characters is required",
+        ))
     } else {
         Ok(())
     }
@@ -237,21 +235,6 @@ async fn token_refresh(
     Ok(Json(result?))
 }
 
-/// One of the account's devices.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Device {
-    /// Id, for revocation.
-    pub id: Uuid,
-    /// Name given at registration.
-    pub name: String,
-    /// When it was added.
-    pub created_at: DateTime<Utc>,
-    /// When it was last used.
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// Whether this is the device making the request.
-    pub current: bool,
-}
-
 /// Lists the account's active devices.
 #[utoipa::path(get, path = "/api/v1/me/devices", tag = "identity",
     responses((status = 200, body = [Device]), (status = 401, body = super::error::Problem)),
@@ -260,22 +243,8 @@ async fn list_devices(
     State(state): State<AppState>,
     session: AccountSession,
 ) -> Result<Json<Vec<Device>>, AppError> {
-    let rows = devices::Entity::find()
-        .filter(devices::Column::AccountId.eq(session.account_id))
-        .filter(devices::Column::RevokedAt.is_null())
-        .order_by_asc(devices::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|device| Device {
-                current: device.id == session.device_id,
-                id: device.id,
-                name: device.name,
-                created_at: device.created_at,
-                last_seen_at: device.last_seen_at,
-            })
-            .collect(),
+        account::devices(&state.db, &session.signed_in()).await?,
     ))
 }
 
@@ -290,19 +259,7 @@ async fn revoke_device(
     Path(device_id): Path<Uuid>,
 ) -> Result<StatusCode, AppError> {
     let now = state.clock.now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let revoked =
-        crate::identity::sessions::revoke_device(&txn, session.account_id, device_id, now).await?;
-    if !revoked {
-        return Err(AppError::not_found());
-    }
-    AuditEvent::new("device.revoke", ActorKind::Patient, Outcome::Success)
-        .actor(session.account_id)
-        .device(session.device_id)
-        .target("device", device_id)
-        .record(&txn, now)
-        .await?;
-    txn.commit().await?;
+    account::revoke_device(&state.db, &session.signed_in(), device_id, now).await?;
     crate::sync::live::announce_sign_out(&state.db, &state.hub, session.account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -315,26 +272,7 @@ async fn sign_out_everywhere(
     session: AccountSession,
 ) -> Result<StatusCode, AppError> {
     let now = state.clock.now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let devices = devices::Entity::find()
-        .filter(devices::Column::AccountId.eq(session.account_id))
-        .filter(devices::Column::RevokedAt.is_null())
-        .all(&txn)
-        .await?;
-    for device in &devices {
-        sessions::revoke_device(&txn, session.account_id, device.id, now).await?;
-    }
-    AuditEvent::new(
-        "account.sign_out_everywhere",
-        ActorKind::Patient,
-        Outcome::Success,
-    )
-    .actor(session.account_id)
-    .device(session.device_id)
-    .detail(serde_json::json!({"devices_revoked": devices.len()}))
-    .record(&txn, now)
-    .await?;
-    txn.commit().await?;
+    account::sign_out_everywhere(&state.db, &session.signed_in(), now).await?;
     crate::sync::live::announce_sign_out(&state.db, &state.hub, session.account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -359,13 +297,13 @@ async fn issue_linkage(
     Path(patient_id): Path<Uuid>,
     ApiJson(body): ApiJson<IssueLinkage>,
 ) -> Result<(StatusCode, Json<IssuedLinkage>), AppError> {
-    // A patient of another practice is indistinguishable from no patient.
-    let found = patients::Entity::find_by_id(patient_id)
-        .filter(patients::Column::PracticeId.eq(staff.practice_id))
-        .one(&state.db)
-        .await?
-        .map(|p| LinkageSubject::Patient(p.id));
-    issue_for(&state, staff, found, body.recovery).await
+    issue_for(
+        &state,
+        &staff,
+        LinkageSubject::Patient(patient_id),
+        body.recovery,
+    )
+    .await
 }
 
 /// Issues proxy linkage details for a carer recorded by the admin's practice.
@@ -380,51 +318,24 @@ async fn issue_carer_linkage(
     Path(carer_id): Path<Uuid>,
     ApiJson(body): ApiJson<IssueLinkage>,
 ) -> Result<(StatusCode, Json<IssuedLinkage>), AppError> {
-    let found = carers::Entity::find_by_id(carer_id)
-        .filter(carers::Column::PracticeId.eq(staff.practice_id))
-        .one(&state.db)
-        .await?
-        .map(|c| LinkageSubject::Carer(c.id));
-    issue_for(&state, staff, found, body.recovery).await
+    issue_for(
+        &state,
+        &staff,
+        LinkageSubject::Carer(carer_id),
+        body.recovery,
+    )
+    .await
 }
 
 async fn issue_for(
     state: &AppState,
-    staff: StaffSession,
-    subject: Option<LinkageSubject>,
+    staff: &StaffSession,
+    subject: LinkageSubject,
     recovery: bool,
 ) -> Result<(StatusCode, Json<IssuedLinkage>), AppError> {
     staff.require_admin()?;
-    let subject = subject.ok_or_else(AppError::not_found)?;
     let now = state.clock.now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let practice = practices::Entity::find_by_id(staff.practice_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    let issued = linkage::issue(
-        &txn,
-        &practice,
-        subject,
-        recovery,
-        Some(staff.staff_id),
-        now,
-    )
-    .await?;
-    let action = if recovery {
-        "linkage.issue_recovery"
-    } else {
-        "linkage.issue"
-    };
-    let mut event = AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
-        .actor(staff.staff_id)
-        .practice(staff.practice_id);
-    event = match subject {
-        LinkageSubject::Patient(id) => event.acting_for(id).target("patient", id),
-        LinkageSubject::Carer(id) => event.target("carer", id),
-    };
-    event.record(&txn, now).await?;
-    txn.commit().await?;
+    let issued = linkage::issue_by_staff(&state.db, &staff.actor(), subject, recovery, now).await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -484,21 +395,6 @@ async fn staff_enrolment_finish(
     ))
 }
 
-/// One live session of the account.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Session {
-    /// Id, for revocation.
-    pub id: Uuid,
-    /// The device it is on.
-    pub device_id: Option<Uuid>,
-    /// When it started.
-    pub created_at: DateTime<Utc>,
-    /// When it was last refreshed.
-    pub last_used_at: DateTime<Utc>,
-    /// Whether this is the session making the request.
-    pub current: bool,
-}
-
 /// Lists the account's live sessions.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "identity",
     responses((status = 200, body = [Session])), security(("bearer" = [])))]
@@ -507,23 +403,8 @@ async fn list_sessions(
     session: AccountSession,
 ) -> Result<Json<Vec<Session>>, AppError> {
     let now = state.clock.now();
-    let rows = session_families::Entity::find()
-        .filter(session_families::Column::AccountId.eq(session.account_id))
-        .filter(session_families::Column::RevokedAt.is_null())
-        .filter(session_families::Column::AbsoluteExpiresAt.gt(now))
-        .order_by_asc(session_families::Column::CreatedAt)
-        .all(&state.db)
-        .await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|family| Session {
-                current: family.id == session.session_id,
-                id: family.id,
-                device_id: family.device_id,
-                created_at: family.created_at,
-                last_used_at: family.last_used_at,
-            })
-            .collect(),
+        account::sessions(&state.db, &session.signed_in(), now).await?,
     ))
 }
 
@@ -538,22 +419,7 @@ async fn revoke_session(
     Path(session_id): Path<Uuid>,
 ) -> Result<StatusCode, AppError> {
     let now = state.clock.now();
-    let txn = crate::db::begin_write(&state.db).await?;
-    let owned = session_families::Entity::find_by_id(session_id)
-        .filter(session_families::Column::AccountId.eq(session.account_id))
-        .one(&txn)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    if !sessions::revoke_family(&txn, owned.id, "signed_out", now).await? {
-        return Err(AppError::not_found());
-    }
-    AuditEvent::new("session.revoke", ActorKind::Patient, Outcome::Success)
-        .actor(session.account_id)
-        .device(session.device_id)
-        .target("session", session_id)
-        .record(&txn, now)
-        .await?;
-    txn.commit().await?;
+    account::revoke_session(&state.db, &session.signed_in(), session_id, now).await?;
     crate::sync::live::announce_sign_out(&state.db, &state.hub, session.account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -602,14 +468,5 @@ async fn add_passkey_finish(
         now,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Device {
-            id: device.id,
-            name: device.name,
-            created_at: device.created_at,
-            last_seen_at: device.last_seen_at,
-            current: false,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Device::of(device, false))))
 }

@@ -335,7 +335,7 @@ async fn reject(
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<DecidedItem>, AppError> {
     let staff = session.actor();
-    domain::require_clinician(&staff)?;
+    staff.require_clinician(domain::CLINICIAN_DECIDES)?;
     let decision = Decision::reject(body.reason)?;
     let now = state.clock.now();
     Ok(Json(

@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(access_log_list))
 }
 
-/// The text every messaging screen must show (DOMAIN.md).
+/// The text every messaging screen must show (docs/domain.md).
 pub const NOT_FOR_EMERGENCIES: &str = "Messages are not for emergencies. If you need help \
     urgently call the practice or NHS 111; in an emergency call 999.";
 

@@ -8,7 +8,7 @@ use super::extract::ApiJson;
 use crate::db::entities::results::ReviewState;
 use crate::error::AppError;
 use crate::record::review::{
-    self, Cursor, Decision, ItemKind, ItemReview, ReviewQueue, Reviewer, TrendPoint, WithholdReason,
+    self, Cursor, Decision, ItemKind, ItemReview, ReviewQueue, TrendPoint, WithholdReason,
 };
 use crate::validate::{Invalid, Validator};
 use axum::Json;
@@ -201,12 +201,8 @@ async fn decide(
     id: Uuid,
     decision: Result<Decision, AppError>,
 ) -> Result<Json<ItemReview>, AppError> {
-    let reviewer = Reviewer {
-        staff_id: session.staff_id,
-        practice_id: session.practice_id,
-        role: session.role,
-    };
-    review::require_clinician(&reviewer)?;
+    let reviewer = session.actor();
+    reviewer.require_clinician(review::CLINICIAN_DECIDES)?;
     let decision = decision?;
     let now = state.clock.now();
     Ok(Json(

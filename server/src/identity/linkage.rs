@@ -5,13 +5,19 @@
 //! register again, replacing their old passkeys.
 
 use super::secrets;
+use crate::access::StaffActor;
+use crate::audit::AuditEvent;
+use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::{carers, linkage_keys, patients, practices};
 use crate::error::{AppError, ErrorCode};
 use crate::settings::PracticeSettings;
 use crate::validate::age_on;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -37,6 +43,62 @@ pub struct IssuedLinkage {
     pub expires_at: DateTime<Utc>,
     /// Text to print and hand to the person.
     pub letter: String,
+}
+
+/// Issues linkage details for `subject` on a practice admin's behalf, in one transaction with
+/// its audit event. A patient or carer of another practice is indistinguishable from none (404).
+pub async fn issue_by_staff(
+    db: &DatabaseConnection,
+    staff: &StaffActor,
+    subject: LinkageSubject,
+    recovery: bool,
+    now: DateTime<Utc>,
+) -> Result<IssuedLinkage, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let known = match subject {
+        LinkageSubject::Patient(id) => patients::Entity::find_by_id(id)
+            .filter(patients::Column::PracticeId.eq(staff.practice_id))
+            .one(&txn)
+            .await?
+            .is_some(),
+        LinkageSubject::Carer(id) => carers::Entity::find_by_id(id)
+            .filter(carers::Column::PracticeId.eq(staff.practice_id))
+            .one(&txn)
+            .await?
+            .is_some(),
+    };
+    if !known {
+        return Err(AppError::not_found());
+    }
+    let practice = practices::Entity::find_by_id(staff.practice_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let issued = issue(
+        &txn,
+        &practice,
+        subject,
+        recovery,
+        Some(staff.staff_id),
+        now,
+    )
+    .await?;
+    let action = if recovery {
+        "linkage.issue_recovery"
+    } else {
+        "linkage.issue"
+    };
+    let event = AuditEvent::new(action, ActorKind::Staff, Outcome::Success)
+        .actor(staff.staff_id)
+        .practice(staff.practice_id);
+    match subject {
+        LinkageSubject::Patient(id) => event.acting_for(id).target("patient", id),
+        LinkageSubject::Carer(id) => event.target("carer", id),
+    }
+    .record(&txn, now)
+    .await?;
+    txn.commit().await?;
+    Ok(issued)
 }
 
 /// Issues linkage details for `subject`, revoking any unused earlier ones.

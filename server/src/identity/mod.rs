@@ -14,7 +14,9 @@
 //!
 //! Every outcome, success or refusal, is audited; no token, key or credential is logged.
 
+pub mod account;
 pub mod ceremonies;
+mod config;
 pub mod integration;
 pub mod linkage;
 pub mod login;
@@ -24,7 +26,8 @@ pub mod secrets;
 pub mod sessions;
 pub mod staff;
 
-use crate::config::IdentityConfig;
+pub use config::IdentityConfig;
+
 use crate::error::AppError;
 use std::sync::Arc;
 use url::Url;

@@ -4,8 +4,8 @@
 //! strings of 256 bits; only their hashes are stored. Every request re-reads the family, so a
 //! revocation bites on the very next request.
 
+use super::IdentityConfig;
 use super::secrets;
-use crate::config::IdentityConfig;
 use crate::db::entities::session_families::{self, SessionKind};
 use crate::db::entities::session_tokens::{self, TokenKind};
 use crate::db::entities::staff::StaffRole;

@@ -15,7 +15,7 @@
 //!   proxy started on their behalf.
 //! - A proxy with the `messages` scope sees only threads started by a proxy on the patient's
 //!   behalf or by the practice: never a thread the patient started themself. This is the
-//!   conservative reading of DOMAIN.md: a patient who writes to their practice on their own has
+//!   conservative reading of docs/domain.md: a patient who writes to their practice on their own has
 //!   not shared that conversation with the people who hold proxy access, and the practice may
 //!   have answered things the patient never meant a carer to read. A thread the proxy cannot
 //!   see is `not_found` to them, exactly as if it did not exist.
@@ -33,7 +33,7 @@ use crate::db::entities::messages::{self, SenderKind};
 use crate::db::entities::staff;
 use crate::db::entities::{patients, practices};
 use crate::error::{AppError, ErrorCode};
-use crate::record::outbox;
+use crate::outbox;
 use crate::record::review::QueuePatient;
 use crate::settings::PracticeSettings;
 use crate::validate::{Invalid, Validator};
@@ -45,6 +45,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use sync_protocol::Section;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -64,7 +65,7 @@ pub const DEFAULT_QUEUE_LIMIT: u64 = 100;
 /// Largest queue page.
 pub const MAX_QUEUE_LIMIT: u64 = 500;
 /// The projection section threads belong to.
-const SECTION: &str = "messages";
+const SECTION: Section = Section::Messages;
 
 /// How a message from `actor` is marked: sent by the patient, or by a proxy on their behalf.
 fn sender_kind(actor: &Actor) -> SenderKind {
@@ -75,22 +76,18 @@ fn sender_kind(actor: &Actor) -> SenderKind {
     }
 }
 
-fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        code,
-        reason: reason.into(),
-    }
-}
-
 /// A message body: required, at most `max` characters (after trimming).
 fn body_text(value: Option<String>, max: usize) -> Result<String, Invalid> {
     let value = value.unwrap_or_default();
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(invalid("required", "write a message"));
+        return Err(Invalid::new("required", "write a message"));
     }
     if trimmed.chars().count() > max {
-        return Err(invalid("too_long", format!("at most {max} characters")));
+        return Err(Invalid::new(
+            "too_long",
+            format!("at most {max} characters"),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -102,19 +99,19 @@ fn subject_text(value: Option<String>, required: bool) -> Result<Option<String>,
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return if required {
-            Err(invalid("required", "the practice asks for a subject"))
+            Err(Invalid::new("required", "the practice asks for a subject"))
         } else {
             Ok(None)
         };
     }
     if trimmed.chars().count() > MAX_SUBJECT_CHARS {
-        return Err(invalid(
+        return Err(Invalid::new(
             "too_long",
             format!("at most {MAX_SUBJECT_CHARS} characters"),
         ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(invalid(
+        return Err(Invalid::new(
             "invalid_characters",
             "must not contain control characters",
         ));

@@ -36,7 +36,7 @@ pub fn parse_status(text: Option<&str>) -> Result<ThreadState, Invalid> {
     match text.map(str::trim) {
         None | Some("open") => Ok(ThreadState::Open),
         Some("closed") => Ok(ThreadState::Closed),
-        Some(_) => Err(invalid("invalid_value", "one of open, closed")),
+        Some(_) => Err(Invalid::new("invalid_value", "one of open, closed")),
     }
 }
 

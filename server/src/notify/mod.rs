@@ -1,7 +1,7 @@
 //! Push notifications: telling a patient's (and their proxies') devices that something new is
 //! waiting, without a word of it on the lock screen.
 //!
-//! Domain writes queue content-free rows in `notification_outbox` (`record::outbox`, which asks
+//! Domain writes queue content-free rows in `notification_outbox` (`outbox`, which asks
 //! the access module who may hear of each change). This module takes it from there:
 //! - [`subscriptions`]: a device's push channel (a browser's Web Push subscription, or an APNs
 //!   or FCM device token) and its per-kind preferences; a revoked device loses its channel.

@@ -70,28 +70,27 @@ pub enum Channel {
     Fcm(String),
 }
 
-fn invalid(code: &'static str, reason: &str) -> Invalid {
-    Invalid {
-        code,
-        reason: reason.to_owned(),
-    }
-}
-
 /// Checks an endpoint: at most 2048 characters, an absolute `https://` URL (or, when
 /// `allow_insecure_loopback`, `http://127.0.0.1:<port>`), no credentials in it.
 pub fn check_endpoint(endpoint: &str, allow_insecure_loopback: bool) -> Result<String, Invalid> {
     if endpoint.len() > MAX_ENDPOINT_CHARS {
-        return Err(invalid("too_long", "at most 2048 characters"));
+        return Err(Invalid::new("too_long", "at most 2048 characters"));
     }
     let url = url::Url::parse(endpoint)
-        .map_err(|_| invalid("invalid_url", "an absolute https:// URL"))?;
+        .map_err(|_| Invalid::new("invalid_url", "an absolute https:// URL"))?;
     let loopback =
         url.scheme() == "http" && allow_insecure_loopback && url.host_str() == Some("127.0.0.1");
     if !(url.scheme() == "https" || loopback) || url.host_str().is_none() {
-        return Err(invalid("https_required", "the endpoint must be https://"));
+        return Err(Invalid::new(
+            "https_required",
+            "the endpoint must be https://",
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("invalid_url", "an endpoint carries no credentials"));
+        return Err(Invalid::new(
+            "invalid_url",
+            "an endpoint carries no credentials",
+        ));
     }
     Ok(url.to_string())
 }
@@ -99,21 +98,21 @@ pub fn check_endpoint(endpoint: &str, allow_insecure_loopback: bool) -> Result<S
 /// Decodes a short base64url value of exactly `len` bytes.
 fn check_key(value: &str, len: usize, what: &str) -> Result<Vec<u8>, Invalid> {
     if value.len() > 128 {
-        return Err(invalid("too_long", what));
+        return Err(Invalid::new("too_long", what));
     }
     let bytes = URL_SAFE_NO_PAD
         .decode(value.trim_end_matches('='))
-        .map_err(|_| invalid("invalid_key", what))?;
+        .map_err(|_| Invalid::new("invalid_key", what))?;
     if bytes.len() != len {
-        return Err(invalid("invalid_key", what));
+        return Err(Invalid::new("invalid_key", what));
     }
     Ok(bytes)
 }
 
 fn check_token(token: Option<&str>, apns: bool) -> Result<String, Invalid> {
-    let token = token.ok_or_else(|| invalid("required", "the device token"))?;
+    let token = token.ok_or_else(|| Invalid::new("required", "the device token"))?;
     if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
-        return Err(invalid("invalid_token", "1 to 4096 characters"));
+        return Err(Invalid::new("invalid_token", "1 to 4096 characters"));
     }
     let fits = if apns {
         token.len() >= 64 && token.chars().all(|c| c.is_ascii_hexdigit())
@@ -123,7 +122,7 @@ fn check_token(token: Option<&str>, apns: bool) -> Result<String, Invalid> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))
     };
     if !fits {
-        return Err(invalid(
+        return Err(Invalid::new(
             "invalid_token",
             if apns {
                 "an APNs device token in hex"
@@ -145,7 +144,7 @@ impl ChannelRequest {
                 "web_push" => Ok(PushProvider::WebPush),
                 "apns" => Ok(PushProvider::Apns),
                 "fcm" => Ok(PushProvider::Fcm),
-                _ => Err(invalid("unknown_provider", "web_push, apns or fcm")),
+                _ => Err(Invalid::new("unknown_provider", "web_push, apns or fcm")),
             },
         );
         let channel = match provider {
@@ -154,25 +153,25 @@ impl ChannelRequest {
                     "endpoint",
                     self.endpoint
                         .as_deref()
-                        .ok_or_else(|| invalid("required", "the push service URL"))
+                        .ok_or_else(|| Invalid::new("required", "the push service URL"))
                         .and_then(|e| check_endpoint(e, allow_insecure_loopback)),
                 );
                 let keys = self.keys.as_ref();
                 let p256dh = v.check(
                     "keys.p256dh",
-                    keys.ok_or_else(|| invalid("required", "the browser's public key"))
+                    keys.ok_or_else(|| Invalid::new("required", "the browser's public key"))
                         .and_then(|k| check_key(&k.p256dh, 65, "an uncompressed P-256 point"))
                         .and_then(|bytes| {
                             if bytes.first() == Some(&4) {
                                 Ok(URL_SAFE_NO_PAD.encode(bytes))
                             } else {
-                                Err(invalid("invalid_key", "an uncompressed P-256 point"))
+                                Err(Invalid::new("invalid_key", "an uncompressed P-256 point"))
                             }
                         }),
                 );
                 let auth = v.check(
                     "keys.auth",
-                    keys.ok_or_else(|| invalid("required", "the authentication secret"))
+                    keys.ok_or_else(|| Invalid::new("required", "the authentication secret"))
                         .and_then(|k| check_key(&k.auth, 16, "16 bytes"))
                         .map(|bytes| URL_SAFE_NO_PAD.encode(bytes)),
                 );
@@ -185,7 +184,7 @@ impl ChannelRequest {
                             .filter(|ms| ms.is_finite())
                             .and_then(|ms| DateTime::from_timestamp_millis(ms as i64))
                             .map(Some)
-                            .ok_or_else(|| invalid("invalid_time", "milliseconds since 1970")),
+                            .ok_or_else(|| Invalid::new("invalid_time", "milliseconds since 1970")),
                     },
                 );
                 match (endpoint, p256dh, auth, expires_at) {
@@ -330,7 +329,7 @@ pub fn check_preferences(kinds: &BTreeMap<String, bool>) -> Result<(), AppError>
             let name = if kind.len() > 64 { "kinds" } else { kind };
             v.check::<()>(
                 format!("kinds.{name}"),
-                Err(invalid("unknown_kind", "not a notification kind")),
+                Err(Invalid::new("unknown_kind", "not a notification kind")),
             );
         }
     }

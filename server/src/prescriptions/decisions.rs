@@ -120,7 +120,7 @@ pub fn parse_status(text: Option<&str>) -> Result<ItemStatus, Invalid> {
         Some("approved") => Ok(ItemStatus::Approved),
         Some("rejected") => Ok(ItemStatus::Rejected),
         Some("cancelled") => Ok(ItemStatus::Cancelled),
-        Some(_) => Err(invalid(
+        Some(_) => Err(Invalid::new(
             "invalid_value",
             "one of requested, approved, rejected, cancelled",
         )),
@@ -151,8 +151,9 @@ impl Decision {
         let reason = v
             .check(
                 "reason",
-                optional_text(reason, MAX_REJECTION_REASON_CHARS)
-                    .and_then(|r| r.ok_or_else(|| invalid("required", "a reason is required"))),
+                optional_text(reason, MAX_REJECTION_REASON_CHARS).and_then(|r| {
+                    r.ok_or_else(|| Invalid::new("required", "a reason is required"))
+                }),
             )
             .unwrap_or_default();
         v.finish()?;
@@ -224,7 +225,7 @@ pub async fn decide(
     decision: &Decision,
     now: DateTime<Utc>,
 ) -> Result<DecidedItem, AppError> {
-    require_clinician(staff)?;
+    staff.require_clinician(CLINICIAN_DECIDES)?;
     let today = now.date_naive();
     let txn = crate::db::begin_write(db).await?;
     let request = requests::Entity::find_by_id(request_id)

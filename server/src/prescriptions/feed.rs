@@ -59,13 +59,6 @@ pub struct CoursesImported {
     pub updated: u32,
 }
 
-pub(super) fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        code,
-        reason: reason.into(),
-    }
-}
-
 /// Trimmed text of at most `max` characters; blank means none.
 pub(super) fn optional_text(value: Option<String>, max: usize) -> Result<Option<String>, Invalid> {
     let Some(value) = value else {
@@ -73,7 +66,10 @@ pub(super) fn optional_text(value: Option<String>, max: usize) -> Result<Option<
     };
     let trimmed = value.trim();
     if trimmed.chars().count() > max {
-        return Err(invalid("too_long", format!("at most {max} characters")));
+        return Err(Invalid::new(
+            "too_long",
+            format!("at most {max} characters"),
+        ));
     }
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
@@ -82,13 +78,16 @@ pub(super) fn optional_text(value: Option<String>, max: usize) -> Result<Option<
 pub(super) fn line(value: &str, max: usize) -> Result<String, Invalid> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(invalid("required", "must not be empty"));
+        return Err(Invalid::new("required", "must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(invalid("too_long", format!("at most {max} characters")));
+        return Err(Invalid::new(
+            "too_long",
+            format!("at most {max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(invalid(
+        return Err(Invalid::new(
             "invalid_characters",
             "must not contain control characters",
         ));
@@ -101,7 +100,7 @@ pub(super) fn snomed_code(value: &str) -> Result<String, Invalid> {
     if (6..=18).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_owned())
     } else {
-        Err(invalid(
+        Err(Invalid::new(
             "invalid_snomed_code",
             "a SNOMED CT code has 6 to 18 digits",
         ))
@@ -143,7 +142,7 @@ pub async fn import_courses_in(
     if feed.courses.len() > MAX_COURSES_PER_FEED {
         return Err(AppError::invalid_field(
             "courses",
-            invalid(
+            Invalid::new(
                 "too_many",
                 format!("at most {MAX_COURSES_PER_FEED} courses in one feed"),
             ),
@@ -175,7 +174,7 @@ pub async fn import_courses_in(
         {
             v.check::<()>(
                 at("external_id"),
-                Err(invalid(
+                Err(Invalid::new(
                     "duplicate_external_id",
                     "this course appears more than once in the feed",
                 )),
@@ -213,7 +212,7 @@ pub async fn import_courses_in(
         if !patients.contains_key(patient_external_id) {
             v.check::<()>(
                 format!("courses[{i}].patient_external_id"),
-                Err(invalid(
+                Err(Invalid::new(
                     "unknown_patient",
                     "no patient with this external id at this practice",
                 )),
@@ -295,7 +294,7 @@ pub fn pharmacy_field(ods_code: Option<&str>) -> Result<PharmacyOdsCode, Vec<Inv
     let parsed = v.check(
         "ods_code",
         ods_code
-            .ok_or_else(|| invalid("required", "a pharmacy ODS code is required"))
+            .ok_or_else(|| Invalid::new("required", "a pharmacy ODS code is required"))
             .and_then(PharmacyOdsCode::parse),
     );
     v.finish()?;

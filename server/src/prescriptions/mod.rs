@@ -32,11 +32,10 @@ use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::courses::{self, CourseType};
 use crate::db::entities::prescription_request_items::{self as items, RequestItemStatus};
-use crate::db::entities::staff::StaffRole;
 use crate::db::entities::{patients, prescription_requests as requests};
 use crate::error::{AppError, ErrorCode};
 use crate::identity::integration::IntegrationClient;
-use crate::record::outbox;
+use crate::outbox;
 use crate::record::review::QueuePatient;
 use crate::validate::{Invalid, InvalidField, Validator};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -48,6 +47,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use sync_protocol::Section;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -83,17 +83,10 @@ pub const MAX_COURSES_PER_FEED: usize = 1000;
 /// Longest free-text course field (medication, dosage, quantity, external ids).
 const MAX_COURSE_TEXT: usize = 255;
 /// The projection section courses and requests belong to.
-const SECTION: &str = "medications";
+const SECTION: Section = Section::Medications;
 
-/// Refuses (403) unless the staff member is a clinician: admins may view the queue only.
-pub fn require_clinician(staff: &StaffActor) -> Result<(), AppError> {
-    if staff.role == StaffRole::Clinician {
-        Ok(())
-    } else {
-        Err(AppError::new(ErrorCode::Forbidden)
-            .with_detail("only a clinician can approve or reject a prescription request"))
-    }
-}
+/// What only a clinician may do in the prescription queue: admins may view it only.
+pub const CLINICIAN_DECIDES: &str = "approve or reject a prescription request";
 
 fn reorder_interval_days(facts: &PatientFacts) -> u32 {
     facts.settings().reorder_interval_days

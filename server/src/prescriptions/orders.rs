@@ -21,12 +21,12 @@ impl Order {
         if course_ids.is_empty() {
             v.check::<()>(
                 "course_ids",
-                Err(invalid("required", "name at least one course")),
+                Err(Invalid::new("required", "name at least one course")),
             );
         } else if course_ids.len() > MAX_COURSES_PER_ORDER {
             v.check::<()>(
                 "course_ids",
-                Err(invalid(
+                Err(Invalid::new(
                     "too_many",
                     format!("at most {MAX_COURSES_PER_ORDER} courses in one order"),
                 )),
@@ -37,7 +37,10 @@ impl Order {
             if !seen.insert(*id) {
                 v.check::<()>(
                     format!("course_ids[{index}]"),
-                    Err(invalid("duplicate", "this course is already in the order")),
+                    Err(Invalid::new(
+                        "duplicate",
+                        "this course is already in the order",
+                    )),
                 );
             }
         }

@@ -22,19 +22,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-fn invalid(code: &'static str, reason: &str) -> Invalid {
-    Invalid {
-        code,
-        reason: reason.to_owned(),
-    }
-}
-
 /// Known, de-duplicated, non-empty scopes; every unknown one is reported by index.
 fn check_scopes(validator: &mut Validator, field: &str, names: &[String]) -> Option<Vec<Scope>> {
     if names.is_empty() {
         validator.check(
             field,
-            Err::<(), _>(invalid("required", "at least one scope is required")),
+            Err::<(), _>(Invalid::new("required", "at least one scope is required")),
         );
         return None;
     }
@@ -48,7 +41,7 @@ fn check_scopes(validator: &mut Validator, field: &str, names: &[String]) -> Opt
                 ok = false;
                 validator.check(
                     format!("{field}[{index}]"),
-                    Err::<(), _>(invalid("unknown_scope", "not a proxy scope")),
+                    Err::<(), _>(Invalid::new("unknown_scope", "not a proxy scope")),
                 );
             }
         }
@@ -59,7 +52,7 @@ fn check_scopes(validator: &mut Validator, field: &str, names: &[String]) -> Opt
 fn required_text(value: Option<&str>, max: usize) -> Result<String, Invalid> {
     let value = value.map(str::trim).unwrap_or_default();
     if value.is_empty() {
-        return Err(invalid("required", "a value is required"));
+        return Err(Invalid::new("required", "a value is required"));
     }
     if value.chars().count() > max {
         return Err(Invalid {
@@ -100,7 +93,7 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
         ProxyRequest::Patient { patient_id } if *patient_id == request.patient_id => {
             v.check(
                 "proxy.patient_id",
-                Err::<(), _>(invalid(
+                Err::<(), _>(Invalid::new(
                     "same_as_patient",
                     "a patient cannot be their own proxy",
                 )),
@@ -135,9 +128,9 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
     let legal_basis = v.check(
         "legal_basis",
         match request.legal_basis.as_deref() {
-            None => Err(invalid("required", "a legal basis is required")),
+            None => Err(Invalid::new("required", "a legal basis is required")),
             Some(code) => parse_basis(code).ok_or_else(|| {
-                invalid(
+                Invalid::new(
                     "unknown_legal_basis",
                     "patient_consent, parental_responsibility, lasting_power_of_attorney, \
                      court_appointed_deputy or best_interests",
@@ -148,7 +141,7 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
     let starts_on = v.check(
         "starts_on",
         optional_date(request.starts_on.as_deref())
-            .and_then(|d| d.ok_or_else(|| invalid("required", "a start date is required"))),
+            .and_then(|d| d.ok_or_else(|| Invalid::new("required", "a start date is required"))),
     );
     let ends_on = v
         .check("ends_on", optional_date(request.ends_on.as_deref()))
@@ -157,7 +150,10 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
         (Some(start), Some(end)) if end < start => {
             v.check(
                 "ends_on",
-                Err::<(), _>(invalid("ends_before_start", "the end is before the start")),
+                Err::<(), _>(Invalid::new(
+                    "ends_before_start",
+                    "the end is before the start",
+                )),
             );
         }
         (_, None)
@@ -169,7 +165,7 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
         {
             v.check(
                 "ends_on",
-                Err::<(), _>(invalid(
+                Err::<(), _>(Invalid::new(
                     "required",
                     "an end date is required unless no_end_date_exception is set",
                 )),
@@ -223,7 +219,7 @@ pub async fn decide(
             {
                 return Err(AppError::invalid_field(
                     "proxy.patient_id",
-                    invalid("unknown_patient", "not a patient of this practice"),
+                    Invalid::new("unknown_patient", "not a patient of this practice"),
                 ));
             }
             (Some(id), None)
@@ -393,7 +389,7 @@ pub async fn change(
     {
         return Err(AppError::invalid_field(
             "ends_on",
-            invalid("ends_before_start", "the end is before the start"),
+            Invalid::new("ends_before_start", "the end is before the start"),
         ));
     }
     let old_scopes = Scope::of_grant(&grant);

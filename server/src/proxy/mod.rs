@@ -1,4 +1,4 @@
-//! Proxy access (DOMAIN.md "Proxy access", NHS England DAPB3051): the practice's grant
+//! Proxy access (docs/domain.md "Proxy access", NHS England DAPB3051): the practice's grant
 //! decisions, the patient's own view and revocation of their proxies, and the time rules.
 //!
 //! - Staff of the patient's practice record every decision, granted or refused, with the legal
@@ -21,22 +21,23 @@ use crate::db::entities::proxy_grants::{self, GrantStatus, LegalBasis};
 use crate::db::entities::staff::StaffRole;
 use crate::db::entities::{carers, patients};
 use crate::error::{AppError, ErrorCode};
-use crate::record::outbox;
+use crate::outbox;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 use serde::{Deserialize, Serialize};
+use sync_protocol::Section;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Every section whose projection is rebuilt when a grant changes.
-pub const SECTIONS: [&str; 7] = [
-    "profile",
-    "record",
-    "results",
-    "documents",
-    "appointments",
-    "medications",
-    "messages",
+pub const SECTIONS: [Section; 7] = [
+    Section::Profile,
+    Section::Record,
+    Section::Results,
+    Section::Documents,
+    Section::Appointments,
+    Section::Medications,
+    Section::Messages,
 ];
 
 /// The projection outbox reason for grant changes.

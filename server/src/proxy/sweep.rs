@@ -8,7 +8,7 @@ use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::proxy_grants::{GrantStatus, LegalBasis};
 use crate::db::entities::{accounts, audit_events, patients, practices, proxy_grants};
-use crate::record::outbox;
+use crate::outbox;
 use crate::settings::PracticeSettings;
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use sea_orm::{

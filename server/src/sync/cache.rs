@@ -47,11 +47,8 @@ pub fn configure(budget_bytes: usize) {
 
 /// This node's cache (the default budget when [`configure`] was not called).
 pub fn node() -> &'static DocumentCache {
-    CACHE.get_or_init(|| DocumentCache::new(DEFAULT_BUDGET))
+    CACHE.get_or_init(|| DocumentCache::new(crate::config::DEFAULT_DOCUMENT_CACHE_BYTES))
 }
-
-/// The default budget: 64 MiB of saved documents.
-pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
 
 impl DocumentCache {
     /// A cache holding at most `budget` bytes of saved documents.

@@ -135,7 +135,7 @@ async fn followed(
         let Some((audience, section)) = state.document_key.rsplit_once('/') else {
             continue;
         };
-        let Some(section) = projection::section_named(section) else {
+        let Some(section) = Section::from_name(section) else {
             continue;
         };
         if let Some(patient) = projection::patient_of(db, audience).await? {
@@ -230,7 +230,7 @@ async fn document(
                 .ok_or_else(|| AppError::internal("section document missing after projection"))?
         }
     };
-    let key = format!("{audience}/{}", projection::section_name(id.section));
+    let key = format!("{audience}/{}", id.section.as_str());
     let kept = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
         .one(db)
         .await?;

@@ -23,11 +23,8 @@ use sea_orm::{
     EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use sync_protocol::personal::{self, Limits};
-use sync_protocol::{DocumentFrame, DocumentId, server};
+use sync_protocol::{DocumentFrame, DocumentId, Section, server};
 use uuid::Uuid;
-
-/// The `sync_documents.section` of personal documents.
-pub const SECTION: &str = "personal";
 
 /// The audience key of an account's personal document about a patient (UUIDs without hyphens,
 /// so the key fits the 80 characters of `sync_documents.audience`).
@@ -47,7 +44,7 @@ pub async fn exchange(
     now: DateTime<Utc>,
 ) -> Result<Vec<DocumentFrame>, AppError> {
     let audience = audience(syncer.account_id, id.patient_id);
-    let key = format!("{audience}/{SECTION}");
+    let key = format!("{audience}/{}", Section::Personal.as_str());
     let txn = crate::db::begin_write(db).await?;
     // Locked for the exchange, so two devices of the account merge one after the other.
     let row = match locked(&txn, &audience).await? {
@@ -55,7 +52,7 @@ pub async fn exchange(
         None => {
             sync_documents::Entity::insert(sync_documents::ActiveModel {
                 audience: Set(audience.clone()),
-                section: Set(SECTION.to_owned()),
+                section: Set(Section::Personal.as_str().to_owned()),
                 generation: Set(0),
                 document: Set(AutoCommit::new().save()),
                 change_count: Set(0),
@@ -108,8 +105,14 @@ pub async fn exchange(
         updated.update(&txn).await?;
         // The account's other live devices hear of it (the announcement carries the patient
         // id only; each connection computes its own documents).
-        crate::record::outbox::mark_dirty(&txn, id.patient_id, SECTION, "personal.write", now)
-            .await?;
+        crate::outbox::mark_dirty(
+            &txn,
+            id.patient_id,
+            Section::Personal,
+            "personal.write",
+            now,
+        )
+        .await?;
     }
     super::exchange::save_device_state(&txn, syncer.device_id, key, generation, &state, now)
         .await?;
@@ -125,7 +128,7 @@ async fn locked(
 ) -> Result<Option<sync_documents::Model>, AppError> {
     let mut query = sync_documents::Entity::find()
         .filter(sync_documents::Column::Audience.eq(audience))
-        .filter(sync_documents::Column::Section.eq(SECTION))
+        .filter(sync_documents::Column::Section.eq(Section::Personal.as_str()))
         .filter(sync_documents::Column::Generation.eq(0));
     if db.get_database_backend() == DatabaseBackend::Postgres {
         query = query.lock_exclusive();

@@ -79,28 +79,6 @@ pub const SERVER_SECTIONS: [Section; 7] = [
     Section::Messages,
 ];
 
-/// The section of a wire name.
-pub fn section_named(name: &str) -> Option<Section> {
-    SERVER_SECTIONS
-        .into_iter()
-        .chain([Section::Personal])
-        .find(|section| section_name(*section) == name)
-}
-
-/// The wire name of a section.
-pub fn section_name(section: Section) -> &'static str {
-    match section {
-        Section::Profile => "profile",
-        Section::Record => "record",
-        Section::Results => "results",
-        Section::Documents => "documents",
-        Section::Appointments => "appointments",
-        Section::Medications => "medications",
-        Section::Messages => "messages",
-        Section::Personal => "personal",
-    }
-}
-
 fn to_items<T: serde::Serialize>(
     rows: impl IntoIterator<Item = (String, T)>,
 ) -> Result<Items, AppError> {
@@ -273,16 +251,19 @@ pub async fn current(
 ) -> Result<Option<Stored>, AppError> {
     let row = sync_documents::Entity::find()
         .filter(sync_documents::Column::Audience.eq(audience))
-        .filter(sync_documents::Column::Section.eq(section_name(section)))
+        .filter(sync_documents::Column::Section.eq(section.as_str()))
         .filter(sync_documents::Column::SupersededAt.is_null())
         .order_by_desc(sync_documents::Column::Generation)
         .one(db)
         .await?;
-    Ok(row.map(|row| Stored {
-        generation: u32::try_from(row.generation).unwrap_or(0),
-        heads: row.heads.as_deref().and_then(decode_heads),
-        document: row.document,
-    }))
+    row.map(|row| {
+        Ok(Stored {
+            generation: Generation::from_column(row.generation)?.number(),
+            heads: row.heads.as_deref().and_then(decode_heads),
+            document: row.document,
+        })
+    })
+    .transpose()
 }
 
 /// Heads as stored: 32 bytes per change hash.
@@ -314,10 +295,8 @@ pub async fn keep_heads(
             Expr::value(encode_heads(heads)),
         )
         .filter(sync_documents::Column::Audience.eq(audience))
-        .filter(sync_documents::Column::Section.eq(section_name(section)))
-        .filter(
-            sync_documents::Column::Generation.eq(i32::try_from(generation).unwrap_or(i32::MAX)),
-        )
+        .filter(sync_documents::Column::Section.eq(section.as_str()))
+        .filter(sync_documents::Column::Generation.eq(Generation::try_from(generation)?.column()))
         .exec(db)
         .await?;
     Ok(())
@@ -340,7 +319,7 @@ pub async fn lock(
         db.execute_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [format!("sync_documents/{audience}/{}", section_name(section)).into()],
+            [format!("sync_documents/{audience}/{}", section.as_str()).into()],
         ))
         .await?;
     }
@@ -366,7 +345,7 @@ pub async fn project(
     history_threshold: usize,
     now: DateTime<Utc>,
 ) -> Result<u32, AppError> {
-    let name = section_name(section);
+    let name = section.as_str();
     lock(db, audience, section).await?;
     let latest = sync_documents::Entity::find()
         .filter(sync_documents::Column::Audience.eq(audience))
@@ -480,7 +459,7 @@ pub async fn new_generation(
     wanted: &Items,
     now: DateTime<Utc>,
 ) -> Result<u32, AppError> {
-    let name = section_name(section);
+    let name = section.as_str();
     sync_documents::Entity::update_many()
         .col_expr(sync_documents::Column::SupersededAt, Expr::value(now))
         .filter(sync_documents::Column::Audience.eq(audience))

@@ -21,6 +21,7 @@ use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use std::collections::BTreeMap;
+use sync_protocol::Section;
 use uuid::Uuid;
 
 /// Projects every stored section document about `patient_id` (within the caller's
@@ -53,7 +54,7 @@ pub async fn project_patient(
     let mut projected = 0;
     for row in rows {
         let Some(section) =
-            projection::section_named(&row.section).filter(|section| !section.device_writable())
+            Section::from_name(&row.section).filter(|section| !section.device_writable())
         else {
             continue; // The personal document is written by devices.
         };

@@ -53,7 +53,7 @@ pub async fn rebuild(
     for row in current {
         if projection::SERVER_SECTIONS
             .iter()
-            .any(|s| projection::section_name(*s) == row.section)
+            .any(|s| s.as_str() == row.section)
         {
             by_audience
                 .entry(row.audience.clone())
@@ -79,7 +79,7 @@ pub async fn rebuild(
         for row in rows {
             let section = projection::SERVER_SECTIONS
                 .into_iter()
-                .find(|s| projection::section_name(*s) == row.section)
+                .find(|s| s.as_str() == row.section)
                 .unwrap_or(Section::Profile);
             let wanted = match &found {
                 Some((viewer, facts)) => {
@@ -110,8 +110,7 @@ pub async fn rebuild(
         .filter(sync_documents::Column::SupersededAt.is_not_null())
         .filter(sync_documents::Column::ChangeCount.ne(0))
         .filter(
-            sync_documents::Column::Section
-                .is_in(projection::SERVER_SECTIONS.map(projection::section_name)),
+            sync_documents::Column::Section.is_in(projection::SERVER_SECTIONS.map(Section::as_str)),
         )
         .exec(db)
         .await?

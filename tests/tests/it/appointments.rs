@@ -12,6 +12,7 @@ use gp_online::db::entities::{
     staff,
 };
 use gp_online::settings::{BookingReasonRule, PracticeSettings};
+use gp_online_tests::api::{get, post, send};
 use gp_online_tests::fixtures::{
     NewPatient, account_for, integration_key, practice_with, proxy_account, staff_token,
 };
@@ -116,30 +117,6 @@ async fn slot_with(
     .await
     .unwrap()
     .id
-}
-
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
-    send(app, reqwest::Method::GET, token, path, None).await
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    send(app, reqwest::Method::POST, token, path, Some(body)).await
 }
 
 async fn book(app: &TestApp, token: &str, patient: Uuid, body: Value) -> (StatusCode, Value) {

@@ -266,11 +266,11 @@ async fn a_full_batch_imports_and_its_replay_changes_nothing() {
         .into_iter()
         .map(|row| (row.patient_id, row.section))
         .collect();
+    // Coded entries of every clinical section live in the synced `record` document.
     for (patient_id, section) in [
-        (p1.id, "allergies"),
-        (p1.id, "problems"),
+        (p1.id, "record"),
         (p1.id, "results"),
-        (p2.id, "consultations"),
+        (p2.id, "record"),
         (p2.id, "profile"),
     ] {
         assert!(
@@ -368,7 +368,7 @@ async fn an_updated_entry_changes_in_place() {
         .await
         .unwrap();
     assert_eq!(dirty.len() as u64, outbox_before + 1);
-    assert_eq!(dirty.last().unwrap().section.as_deref(), Some("problems"));
+    assert_eq!(dirty.last().unwrap().section.as_deref(), Some("record"));
 }
 
 #[tokio::test]

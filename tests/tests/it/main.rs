@@ -18,6 +18,7 @@ mod migrations;
 mod prescriptions;
 mod proxy;
 mod push;
+mod readme_routes;
 mod review;
 mod sync;
 mod sync_cost;

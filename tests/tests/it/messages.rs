@@ -8,37 +8,13 @@ use gp_online::db::entities::{
     audit_events, message_threads, messages, notification_outbox, projection_outbox, staff,
 };
 use gp_online::settings::PracticeSettings;
+use gp_online_tests::api::{get, post, send};
 use gp_online_tests::fixtures::{account, patient, practice_with, proxy_account, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
-    send(app, reqwest::Method::GET, token, path, None).await
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    send(app, reqwest::Method::POST, token, path, Some(body)).await
-}
 
 async fn audit(app: &TestApp, action: &str) -> Vec<audit_events::Model> {
     audit_events::Entity::find()

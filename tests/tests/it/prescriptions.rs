@@ -11,6 +11,7 @@ use gp_online::db::entities::{
     projection_outbox, staff,
 };
 use gp_online::settings::PracticeSettings;
+use gp_online_tests::api::{get, post, send};
 use gp_online_tests::fixtures::{
     account, integration_key, patient, practice_with, proxy_account, staff_token,
 };
@@ -56,31 +57,6 @@ async fn course(
         .insert(&app.db)
         .await
         .unwrap()
-}
-
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
-    send(app, reqwest::Method::GET, token, path, None).await
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    send(app, reqwest::Method::POST, token, path, Some(body)).await
 }
 
 async fn order(app: &TestApp, token: &str, patient_id: Uuid, ids: &[Uuid]) -> (StatusCode, Value) {

@@ -9,6 +9,7 @@ use gp_online::db::entities::{
     results, staff,
 };
 use gp_online::proxy::{self, SweepReport};
+use gp_online_tests::api::{get, post, send};
 use gp_online_tests::fixtures::{NewPatient, account_for, practice, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
@@ -43,30 +44,6 @@ async fn account_token(
     carer_id: Option<Uuid>,
 ) -> String {
     account_for(app, practice_id, patient_id, carer_id).await.1
-}
-
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
-    send(app, reqwest::Method::GET, token, path, None).await
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    send(app, reqwest::Method::POST, token, path, Some(body)).await
 }
 
 fn grant_body(patient_id: Uuid, proxy: Value, scopes: &[&str], basis: &str) -> Value {

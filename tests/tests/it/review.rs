@@ -8,6 +8,7 @@ use gp_online::db::entities::{
     audit_events, blobs, documents, notification_outbox, patients, practices, projection_outbox,
     results, staff,
 };
+use gp_online_tests::api::{get, post};
 use gp_online_tests::fixtures::{self, NewPatient, account, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
@@ -139,31 +140,6 @@ async fn document(app: &TestApp, patient_id: Uuid, received_at: DateTime<Utc>) -
     .insert(&app.db)
     .await
     .unwrap()
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Rows of the outboxes and the audit trail for one patient.

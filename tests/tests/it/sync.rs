@@ -567,10 +567,10 @@ async fn a_release_reaches_a_live_device_and_a_revocation_closes_it() {
     released.review_state = Set(results::ReviewState::Released);
     released.released_at = Set(Some(app.clock.now()));
     released.update(&app.db).await.unwrap();
-    gp_online::record::outbox::mark_dirty(
+    gp_online::outbox::mark_dirty(
         &app.db,
         patient,
-        "results",
+        sync_protocol::Section::Results,
         "result.release",
         app.clock.now(),
     )

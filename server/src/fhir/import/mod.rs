@@ -22,13 +22,15 @@ use super::model::{
 };
 use super::outcome::{Issue, Refusal};
 use super::{DMD_SYSTEM, NHS_NUMBER_SYSTEM, SNOMED_SYSTEM, ext};
-use crate::appointments::{self, NewSlot, PracticeActor, PublishOutcome, PublishSlots};
+use crate::access::PracticeActor;
+use crate::access::rules::ACCESS_CODES;
+use crate::appointments::{self, NewSlot, PublishOutcome, PublishSlots};
 use crate::error::ErrorCode;
 use crate::identity::integration::IntegrationClient;
 use crate::prescriptions::{self, CourseImport, CourseKind, CoursesImport};
 use crate::record::import::{
-    self, ACCESS_CODES, AccessCodeImport, DocumentImport, EntryImport, ImportBatch, ImportOutcome,
-    PatientImport, ResultImport,
+    self, AccessCodeImport, DocumentImport, EntryImport, ImportBatch, ImportOutcome, PatientImport,
+    ResultImport,
 };
 use crate::validate::{InvalidField, NhsNumber, parse_date};
 use chrono::{DateTime, NaiveDate, Utc};

@@ -18,7 +18,7 @@ impl Mapper<'_> {
             (None, None) => (String::new(), "effective[x]"),
         };
         origin.at("effective_date", element);
-        // The record-access codes of DOMAIN.md arrive as coded observations.
+        // The record-access codes of docs/domain.md arrive as coded observations.
         if let Some((k, code, _)) = coded(o.code.as_ref(), &[SNOMED_SYSTEM])
             && ACCESS_CODES.contains(&code.as_str())
         {

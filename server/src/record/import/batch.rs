@@ -7,14 +7,14 @@ use super::*;
 #[derive(Default)]
 pub(super) struct Changes {
     /// (patient, section) pairs whose projection must be reconciled.
-    pub(super) dirty: BTreeSet<(Uuid, &'static str)>,
+    pub(super) dirty: BTreeSet<(Uuid, sync_protocol::Section)>,
     /// Results released by this batch, by patient.
     pub(super) released: BTreeMap<Uuid, Vec<Uuid>>,
 }
 
 impl Changes {
     pub(super) fn all_sections(&mut self, patient_id: Uuid) {
-        for section in ALL_SECTIONS {
+        for section in ACCESS_SECTIONS {
             self.dirty.insert((patient_id, section));
         }
     }
@@ -115,7 +115,7 @@ pub async fn import_batch_in(
         if !same_patient && !adoptable {
             v.check::<()>(
                 format!("patients[{i}].nhs_number"),
-                Err(invalid(
+                Err(Invalid::new(
                     "nhs_number_in_use",
                     "another patient of this practice has this NHS number",
                 )),
@@ -193,7 +193,7 @@ pub async fn import_batch_in(
     }
 
     for (patient_id, section) in &changes.dirty {
-        outbox::mark_dirty(txn, *patient_id, section, "import", now).await?;
+        outbox::mark_dirty(txn, *patient_id, *section, "import", now).await?;
     }
     for (patient_id, ids) in &changes.released {
         let released = results::Entity::find()
@@ -339,7 +339,7 @@ pub(super) async fn upsert_patients(
         let Some(existing) = existing else {
             let id = Uuid::new_v4();
             patient_ids.insert(item.external_id.clone(), id);
-            changes.dirty.insert((id, "profile"));
+            changes.dirty.insert((id, sync_protocol::Section::Profile));
             inserts.push(patients::ActiveModel {
                 id: Set(id),
                 practice_id: Set(practice_id),
@@ -390,7 +390,9 @@ pub(super) async fn upsert_patients(
         if access_changed {
             changes.all_sections(existing.id);
         } else {
-            changes.dirty.insert((existing.id, "profile"));
+            changes
+                .dirty
+                .insert((existing.id, sync_protocol::Section::Profile));
         }
         let mut row = existing.clone().into_active_model();
         row.external_id = Set(external_id);
@@ -466,7 +468,6 @@ pub(super) async fn upsert_entries(
     let mut inserts = Vec::new();
     for item in items {
         let patient_id = patient_of(patient_ids, &item.patient)?;
-        let section = section_name(item.section);
         let Some(row) = existing.get(&(patient_id, item.external_id.clone())) else {
             inserts.push(record_entries::ActiveModel {
                 id: Set(Uuid::new_v4()),
@@ -485,7 +486,9 @@ pub(super) async fn upsert_entries(
                 created_at: Set(now),
                 updated_at: Set(now),
             });
-            changes.dirty.insert((patient_id, section));
+            changes
+                .dirty
+                .insert((patient_id, sync_protocol::Section::Record));
             counts.created += 1;
             continue;
         };
@@ -504,8 +507,7 @@ pub(super) async fn upsert_entries(
         }
         changes
             .dirty
-            .insert((patient_id, section_name(row.section)));
-        changes.dirty.insert((patient_id, section));
+            .insert((patient_id, sync_protocol::Section::Record));
         let mut update = row.clone().into_active_model();
         update.section = Set(item.section);
         update.snomed_code = Set(item.snomed_code.clone());
@@ -588,7 +590,9 @@ pub(super) async fn upsert_results(
                 created_at: Set(now),
                 updated_at: Set(now),
             });
-            changes.dirty.insert((patient_id, "results"));
+            changes
+                .dirty
+                .insert((patient_id, sync_protocol::Section::Results));
             if release_now {
                 changes.released.entry(patient_id).or_default().push(id);
                 released += 1;
@@ -611,7 +615,9 @@ pub(super) async fn upsert_results(
             counts.unchanged += 1;
             continue;
         }
-        changes.dirty.insert((patient_id, "results"));
+        changes
+            .dirty
+            .insert((patient_id, sync_protocol::Section::Results));
         let mut update = row.clone().into_active_model();
         update.test_code = Set(item.test_code.clone());
         update.test_name = Set(item.test_name.clone());

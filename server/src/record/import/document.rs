@@ -41,9 +41,9 @@ pub(super) fn decode_base64(value: &str) -> Result<Vec<u8>, Invalid> {
     let compact: Vec<u8> = value.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let content = ENGINE
         .decode(compact)
-        .map_err(|_| invalid("invalid_base64", "the content is not valid base64"))?;
+        .map_err(|_| Invalid::new("invalid_base64", "the content is not valid base64"))?;
     if content.is_empty() {
-        return Err(invalid("empty_document", "the document is empty"));
+        return Err(Invalid::new("empty_document", "the document is empty"));
     }
     Ok(content)
 }
@@ -241,7 +241,14 @@ pub async fn import_document_in(
         }
     };
     if outcome != ImportOutcome::Unchanged {
-        outbox::mark_dirty(txn, patient.id, "documents", "import", now).await?;
+        outbox::mark_dirty(
+            txn,
+            patient.id,
+            sync_protocol::Section::Documents,
+            "import",
+            now,
+        )
+        .await?;
     }
     // A replay is audited too: the clinical system did act on the patient's record.
     AuditEvent::new(

@@ -1,27 +1,24 @@
 //! Validation of single fields of a batch (codes, dates, lengths, enumerations).
 
 use super::*;
-
-pub(super) fn invalid(code: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        code,
-        reason: reason.into(),
-    }
-}
+use crate::access::rules::ACCESS_CODES;
 
 /// Trimmed text, at most `max` characters, without control characters (line breaks and tabs
 /// allowed when `multiline`).
 pub(super) fn text(value: &str, max: usize, multiline: bool) -> Result<String, Invalid> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(invalid("required", "must not be empty"));
+        return Err(Invalid::new("required", "must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(invalid("too_long", format!("at most {max} characters")));
+        return Err(Invalid::new(
+            "too_long",
+            format!("at most {max} characters"),
+        ));
     }
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
     if value.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(invalid(
+        return Err(Invalid::new(
             "invalid_characters",
             "must not contain control characters",
         ));
@@ -51,7 +48,7 @@ pub(super) fn one_of<T: Copy>(value: &str, options: &[(&str, T)]) -> Result<T, I
         .map(|(_, option)| *option)
         .ok_or_else(|| {
             let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
-            invalid(
+            Invalid::new(
                 "invalid_value",
                 format!("expected one of: {}", names.join(", ")),
             )
@@ -95,37 +92,26 @@ pub(super) const DOCUMENT_TYPES: [(&str, DocumentType); 4] = [
     ("other_letter", DocumentType::OtherLetter),
 ];
 
-/// The projection section name of a record section.
-pub(super) fn section_name(section: RecordSection) -> &'static str {
-    match section {
-        RecordSection::Allergies => "allergies",
-        RecordSection::Medications => "medications",
-        RecordSection::Immunisations => "immunisations",
-        RecordSection::Problems => "problems",
-        RecordSection::Consultations => "consultations",
-    }
-}
-
 /// A SNOMED CT concept id: 6 to 18 digits.
 pub(super) fn snomed_code(value: &str) -> Result<String, Invalid> {
     let value = value.trim();
     if (6..=18).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_owned())
     } else {
-        Err(invalid(
+        Err(Invalid::new(
             "invalid_snomed_code",
             "a SNOMED CT code has 6 to 18 digits",
         ))
     }
 }
 
-/// One of the three record-access codes of DOMAIN.md.
+/// One of the three record-access codes of docs/domain.md.
 pub(super) fn access_code(value: &str) -> Result<String, Invalid> {
     let value = value.trim();
     if ACCESS_CODES.contains(&value) {
         Ok(value.to_owned())
     } else {
-        Err(invalid(
+        Err(Invalid::new(
             "invalid_access_code",
             format!("expected one of: {}", ACCESS_CODES.join(", ")),
         ))
@@ -138,7 +124,7 @@ pub(super) fn instant(value: &str) -> Result<DateTime<Utc>, Invalid> {
     DateTime::parse_from_rfc3339(value.trim())
         .map(|at| at.to_utc().trunc_subsecs(6))
         .map_err(|_| {
-            invalid(
+            Invalid::new(
                 "invalid_datetime",
                 "expected an RFC 3339 date and time, e.g. 2026-11-23T09:00:00Z",
             )
@@ -148,20 +134,22 @@ pub(super) fn instant(value: &str) -> Result<DateTime<Utc>, Invalid> {
 /// A finite number.
 pub(super) fn finite(value: Option<f64>) -> Result<Option<f64>, Invalid> {
     match value {
-        Some(number) if !number.is_finite() => Err(invalid("invalid_number", "must be finite")),
+        Some(number) if !number.is_finite() => {
+            Err(Invalid::new("invalid_number", "must be finite"))
+        }
         other => Ok(other),
     }
 }
 
 pub(super) fn unknown_patient() -> Invalid {
-    invalid(
+    Invalid::new(
         "unknown_patient",
         "no patient with this external id at this practice, in this batch or stored",
     )
 }
 
 pub(super) fn duplicate_external_id() -> Invalid {
-    invalid(
+    Invalid::new(
         "duplicate_external_id",
         "this external id appears more than once in the batch",
     )

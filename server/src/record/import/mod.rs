@@ -23,7 +23,7 @@ use crate::db::entities::results::{self, AbnormalFlag, ReviewState};
 use crate::db::entities::{access_codes, accounts, blobs, practices, proxy_grants};
 use crate::error::{AppError, ErrorCode};
 use crate::identity::integration::IntegrationClient;
-use crate::record::outbox;
+use crate::outbox;
 use crate::settings::PracticeSettings;
 use crate::validate::{Invalid, NhsNumber, Validator, parse_date, parse_date_of_birth};
 use base64::Engine as _;
@@ -50,23 +50,15 @@ pub use batch::*;
 mod document;
 pub use document::*;
 
-/// The largest document accepted, in bytes after base64 decoding (DOMAIN.md: 4 MB).
+/// The largest document accepted, in bytes after base64 decoding (docs/domain.md: 4 MB).
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
-/// The record-access SNOMED codes of DOMAIN.md: enhanced review indicated (blocks automatic
-/// access), enhanced review not indicated (overrides it), and access declined by the patient.
-pub const ACCESS_CODES: [&str; 3] = ["1364731000000104", "1364751000000106", "1290331000000103"];
-
-/// Every projection section a change to a patient's access can affect.
-const ALL_SECTIONS: [&str; 8] = [
-    "profile",
-    "allergies",
-    "medications",
-    "immunisations",
-    "problems",
-    "consultations",
-    "results",
-    "documents",
+/// Every synced section a change to a patient's access can affect.
+const ACCESS_SECTIONS: [sync_protocol::Section; 4] = [
+    sync_protocol::Section::Profile,
+    sync_protocol::Section::Record,
+    sync_protocol::Section::Results,
+    sync_protocol::Section::Documents,
 ];
 
 /// Bind parameters per statement, under SQLite's 32,766 and PostgreSQL's 65,535.

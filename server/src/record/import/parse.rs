@@ -107,7 +107,7 @@ impl Parsed {
                 .map(|n| n.to_string());
             let nhs_number = nhs_number.and_then(|number| {
                 let fresh = seen_numbers.insert(number.clone());
-                let duplicate = invalid(
+                let duplicate = Invalid::new(
                     "duplicate_nhs_number",
                     "this NHS number appears more than once in the batch",
                 );
@@ -227,7 +227,7 @@ impl Parsed {
             let end_date = match (effective_date, end_date) {
                 (Some(start), Some(Some(end))) if end < start => v.check(
                     path("end_date"),
-                    Err(invalid(
+                    Err(Invalid::new(
                         "end_before_start",
                         "the end date is before the effective date",
                     )),
@@ -306,7 +306,7 @@ impl Parsed {
             let range_high = match (range_low, range_high) {
                 (Some(Some(low)), Some(Some(high))) if high < low => v.check(
                     path("range_high"),
-                    Err(invalid(
+                    Err(Invalid::new(
                         "invalid_range",
                         "the upper end of the range is below the lower end",
                     )),

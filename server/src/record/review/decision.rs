@@ -23,10 +23,10 @@ impl ItemKind {
     }
 
     /// The record section the projector rebuilds.
-    pub(super) fn section(self) -> &'static str {
+    pub(super) fn section(self) -> sync_protocol::Section {
         match self {
-            Self::Result => "results",
-            Self::Document => "documents",
+            Self::Result => sync_protocol::Section::Results,
+            Self::Document => sync_protocol::Section::Documents,
         }
     }
 
@@ -99,17 +99,6 @@ impl WithholdReason {
             Self::SeriousHarm => "serious_harm",
         }
     }
-}
-
-/// Who decides: a member of staff of one practice.
-#[derive(Debug, Clone, Copy)]
-pub struct Reviewer {
-    /// The staff member.
-    pub staff_id: Uuid,
-    /// Their practice: the only one whose items they can see or decide.
-    pub practice_id: Uuid,
-    /// Their role: only clinicians decide.
-    pub role: StaffRole,
 }
 
 /// A clinician's decision on one item, validated.
@@ -371,27 +360,20 @@ impl ItemReview {
     }
 }
 
-/// Refuses (403) unless the reviewer is a clinician: admins may view the queue, not decide.
-pub fn require_clinician(reviewer: &Reviewer) -> Result<(), AppError> {
-    if reviewer.role == StaffRole::Clinician {
-        Ok(())
-    } else {
-        Err(AppError::new(ErrorCode::Forbidden)
-            .with_detail("only a clinician can release, withhold or retract"))
-    }
-}
+/// What only a clinician may do with a result or letter: admins may view the queue, not decide.
+pub const CLINICIAN_DECIDES: &str = "release, withhold or retract";
 
 /// Applies a clinician's decision to a result or document of their practice, in one
 /// transaction with its audit event and outbox rows. A replay answers the current state.
 pub async fn decide(
     db: &DatabaseConnection,
-    reviewer: &Reviewer,
+    reviewer: &StaffActor,
     kind: ItemKind,
     id: Uuid,
     decision: &Decision,
     now: DateTime<Utc>,
 ) -> Result<ItemReview, AppError> {
-    require_clinician(reviewer)?;
+    reviewer.require_clinician(CLINICIAN_DECIDES)?;
     // SQLite: take the write lock at BEGIN, so the read below cannot go stale before the write.
     // PostgreSQL: the row is locked by `SELECT … FOR UPDATE`.
     let txn = crate::db::begin_write(db).await?;

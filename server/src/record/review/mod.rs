@@ -22,17 +22,17 @@
 //! outbox row (the section is dirty) and, for releases, the patient's notification. Items are
 //! scoped to the reviewer's practice: another practice's item is not found.
 
-use crate::access::Section;
 use crate::access::rules;
+use crate::access::{Section, StaffActor};
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::documents::{self, DocumentType};
+use crate::db::entities::patients;
 use crate::db::entities::results::{
     self, AbnormalFlag, ReviewState, WithholdReason as StoredWithholdReason,
 };
-use crate::db::entities::{patients, staff::StaffRole};
 use crate::error::{AppError, ErrorCode};
-use crate::record::outbox;
+use crate::outbox;
 use crate::validate::{Invalid, Validator};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -7,20 +7,21 @@ use crate::access::{Viewer, slice, viewer};
 use crate::db::entities::{notification_outbox, projection_outbox};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{ActiveValue::NotSet, ConnectionTrait, DbErr, EntityTrait, Set};
+use sync_protocol::Section;
 use uuid::Uuid;
 
-/// Marks a patient's record section as changed, for every audience that can see it.
+/// Marks a patient's synced `section` as changed, for every audience that can see it.
 pub async fn mark_dirty(
     db: &impl ConnectionTrait,
     patient_id: Uuid,
-    section: &str,
+    section: Section,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     projection_outbox::Entity::insert(projection_outbox::ActiveModel {
         id: NotSet,
         patient_id: Set(patient_id),
-        section: Set(Some(section.to_owned())),
+        section: Set(Some(section.as_str().to_owned())),
         reason: Set(reason.to_owned()),
         enqueued_at: Set(now),
         claimed_until: Set(None),
