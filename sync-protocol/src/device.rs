@@ -49,6 +49,30 @@ pub enum PeerError {
     Automerge(#[from] automerge::AutomergeError),
 }
 
+/// A document's persisted form ([`DevicePeer::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The generation held.
+    pub generation: u32,
+    /// The document's heads (change hashes).
+    pub heads: Vec<Vec<u8>>,
+    /// The automerge document, saved whole.
+    pub document: Vec<u8>,
+    /// The sync state with the server, encoded (what both sides are known to share).
+    pub state: Vec<u8>,
+}
+
+/// What decides whether a persisted copy is current ([`DevicePeer::fingerprint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The generation held.
+    pub generation: u32,
+    /// The document's heads.
+    pub heads: Vec<Vec<u8>>,
+    /// The encoded sync state.
+    pub state: Vec<u8>,
+}
+
 struct Local {
     generation: u32,
     doc: AutoCommit,
@@ -221,6 +245,54 @@ impl DevicePeer {
             }
         }
         Ok(events)
+    }
+
+    /// A document's persisted form: its generation, the automerge document
+    /// (`AutoCommit::save`) and its sync state (`State::encode`), for a device that keeps its
+    /// copies on disk. `None` for a document not followed.
+    pub fn snapshot(&mut self, id: DocumentId) -> Option<Snapshot> {
+        self.documents.get_mut(&id).map(|local| Snapshot {
+            generation: local.generation,
+            heads: local.doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+            document: local.doc.save(),
+            state: local.state.encode(),
+        })
+    }
+
+    /// What [`snapshot`](Self::snapshot) would tell without saving the document: its
+    /// generation, heads and encoded sync state, to decide whether it must be saved again.
+    pub fn fingerprint(&mut self, id: DocumentId) -> Option<Fingerprint> {
+        self.documents.get_mut(&id).map(|local| Fingerprint {
+            generation: local.generation,
+            heads: local.doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+            state: local.state.encode(),
+        })
+    }
+
+    /// Follows a document from its persisted form (see [`snapshot`](Self::snapshot)).
+    pub fn restore(
+        &mut self,
+        id: DocumentId,
+        generation: u32,
+        document: &[u8],
+        state: &[u8],
+    ) -> Result<(), PeerError> {
+        let doc = AutoCommit::load(document)?;
+        let state = sync::State::decode(state).map_err(|e| PeerError::Malformed(e.to_string()))?;
+        self.documents.insert(
+            id,
+            Local {
+                generation,
+                doc,
+                state,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops following a document and forgets the device's copy of it.
+    pub fn forget(&mut self, id: DocumentId) {
+        self.documents.remove(&id);
     }
 
     /// Every item of a document, as flat fields.

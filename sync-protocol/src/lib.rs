@@ -68,7 +68,7 @@ pub mod server;
 mod uuids;
 
 pub use automerge;
-pub use device::{DevicePeer, Event};
+pub use device::{DevicePeer, Event, Fingerprint, Snapshot};
 pub use documents::{DocumentId, Section};
 pub use envelope::{DocumentBody, DocumentFrame, Frame, WIRE_VERSION};
 pub use intents::{Intent, IntentAction, IntentOutcome, OutcomeResult};

@@ -20,6 +20,7 @@ mod proxy;
 mod push;
 mod readme_routes;
 mod review;
+mod sdk;
 mod sync;
 mod sync_cost;
 mod sync_demo;
