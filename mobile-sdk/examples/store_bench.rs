@@ -11,7 +11,12 @@
 //!
 //! `cargo run --release -p gp-online-sdk --example store_bench` (figures in
 //! docs/PERFORMANCE.md). It fails only on a wrong result, never on a time.
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // A benchmark.
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)] // A benchmark.
 
 use flate2::Compression;
 use flate2::read::GzDecoder;
@@ -30,25 +35,39 @@ use uuid::Uuid;
 const KEY: [u8; 32] = [7; 32];
 
 fn entry(i: usize) -> RecordItem {
-    let sections = ["allergies", "medications", "immunisations", "problems", "consultations"];
+    let sections = [
+        "allergies",
+        "medications",
+        "immunisations",
+        "problems",
+        "consultations",
+    ];
     RecordItem {
         section: sections[i % 5].to_owned(),
         snomed_code: format!("{}", 100_000 + i * 7),
         term: format!("Coded entry number {i} with a realistic clinical term"),
         effective_date: format!("20{:02}-{:02}-{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28),
         end_date: (i % 3 == 0).then(|| "2024-01-01".to_owned()),
-        detail: (i % 4 == 0).then(|| format!("Free-text detail of entry {i}, as a clinician wrote it")),
+        detail: (i % 4 == 0)
+            .then(|| format!("Free-text detail of entry {i}, as a clinician wrote it")),
         author: Some("Dr Rhea Shah".to_owned()),
     }
 }
 
 /// Syncs `local` with the server's document until quiet.
-fn exchange(local: &mut Local, id: DocumentId, doc: &mut AutoCommit, state: &mut sync_protocol::automerge::sync::State) {
+fn exchange(
+    local: &mut Local,
+    id: DocumentId,
+    doc: &mut AutoCommit,
+    state: &mut sync_protocol::automerge::sync::State,
+) {
     for _ in 0..20 {
         let request = local.outgoing();
         let incoming = request.documents.iter().find(|d| d.document == id);
         let mut reply = Frame::new();
-        reply.documents = server::answer(id, 0, doc, state, false, incoming).unwrap().frames;
+        reply.documents = server::answer(id, 0, doc, state, false, incoming)
+            .unwrap()
+            .frames;
         let quiet = request.documents.is_empty() && reply.documents.is_empty();
         local.apply(&reply).unwrap();
         if quiet {
@@ -61,7 +80,11 @@ fn exchange(local: &mut Local, id: DocumentId, doc: &mut AutoCommit, state: &mut
 fn resident_kib() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4)
 }
 
@@ -93,7 +116,10 @@ fn main() {
 
     let mut wanted = Items::new();
     for i in 0..count {
-        wanted.insert(Uuid::new_v4().to_string(), items::fields_of(&entry(i)).unwrap());
+        wanted.insert(
+            Uuid::new_v4().to_string(),
+            items::fields_of(&entry(i)).unwrap(),
+        );
     }
     let mut doc = AutoCommit::new();
     items::reconcile(&mut doc, &wanted).unwrap();
@@ -138,7 +164,10 @@ fn main() {
     local.peer.reconnect();
     let mut change = Duration::ZERO;
     for i in 0..runs {
-        wanted.insert(Uuid::new_v4().to_string(), items::fields_of(&entry(count + i)).unwrap());
+        wanted.insert(
+            Uuid::new_v4().to_string(),
+            items::fields_of(&entry(count + i)).unwrap(),
+        );
         items::reconcile(&mut doc, &wanted).unwrap();
         let start = Instant::now();
         exchange(&mut local, id, &mut doc, &mut state);

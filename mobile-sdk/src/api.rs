@@ -58,16 +58,14 @@ impl Api {
             return Ok(response);
         }
         if status == StatusCode::UNAUTHORIZED {
-            let code = problem_code(response).await;
-            return Err(match code.as_deref() {
-                Some("refresh_token_reused" | "session_ended") => SdkError::Refused {
-                    code: code.unwrap_or_default(),
-                },
-                _ => SdkError::Unauthorised,
-            });
+            // Expired, revoked or never valid: the caller refreshes or ends the session.
+            return Err(SdkError::Unauthorised);
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Err(SdkError::network(format!("server answered {}", status.as_u16())));
+            return Err(SdkError::network(format!(
+                "server answered {}",
+                status.as_u16()
+            )));
         }
         let code = problem_code(response)
             .await
@@ -95,7 +93,8 @@ impl Api {
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|_| SdkError::other("the server's answer is not JSON"))
+        serde_json::from_slice(&bytes)
+            .map_err(|_| SdkError::other("the server's answer is not JSON"))
     }
 
     /// GET `path`, answering the body and its content type.

@@ -67,7 +67,10 @@ fn now() -> String {
 
 impl GpOnline {
     /// Opens the SDK with a fault hook on its store (for tests of crashes at every write).
-    pub fn open_with_faults(config: SdkConfig, hook: Option<store::files::FaultHook>) -> Result<Arc<Self>> {
+    pub fn open_with_faults(
+        config: SdkConfig,
+        hook: Option<store::files::FaultHook>,
+    ) -> Result<Arc<Self>> {
         let host_key = config.host_key()?;
         let api = Api::new(&config)?;
         let store = Store::open_with_faults(Path::new(&config.store_dir), &host_key, hook)?;
@@ -173,7 +176,12 @@ impl GpOnline {
             });
             let begun = shared
                 .api
-                .json(Method::POST, "/api/v1/registration/begin", None, Some(&body))
+                .json(
+                    Method::POST,
+                    "/api/v1/registration/begin",
+                    None,
+                    Some(&body),
+                )
                 .await?;
             ceremony(&begun)
         })
@@ -182,7 +190,11 @@ impl GpOnline {
 
     /// Finishes registration with the authenticator's `RegistrationResponseJSON`: the device
     /// is registered and signed in.
-    pub async fn finish_registration(&self, ceremony_id: String, response_json: String) -> Result<()> {
+    pub async fn finish_registration(
+        &self,
+        ceremony_id: String,
+        response_json: String,
+    ) -> Result<()> {
         self.run(move |shared| async move {
             let body = json!({
                 "ceremony_id": ceremony_id,
@@ -191,7 +203,12 @@ impl GpOnline {
             });
             let tokens = shared
                 .api
-                .json(Method::POST, "/api/v1/registration/finish", None, Some(&body))
+                .json(
+                    Method::POST,
+                    "/api/v1/registration/finish",
+                    None,
+                    Some(&body),
+                )
                 .await?;
             signed_in(&shared, &tokens).await
         })
@@ -231,11 +248,18 @@ impl GpOnline {
     pub async fn sign_out(&self) -> Result<()> {
         self.stop_live();
         self.run(move |shared| async move {
-            let device = shared.local()?.session.as_ref().map(|s| s.device_id.clone());
+            let device = shared
+                .local()?
+                .session
+                .as_ref()
+                .map(|s| s.device_id.clone());
             if let (Some(device), Ok(token)) = (device, shared.token()) {
                 let path = format!("/api/v1/me/devices/{device}");
                 // Best effort: the device forgets its session whether or not the server heard.
-                let _ = shared.api.json(Method::DELETE, &path, Some(&token), None).await;
+                let _ = shared
+                    .api
+                    .json(Method::DELETE, &path, Some(&token), None)
+                    .await;
             }
             shared.local()?.wipe()
         })
@@ -248,7 +272,8 @@ impl GpOnline {
             let api = &shared.api;
             let listed = shared
                 .authed(|token| async move {
-                    api.json(Method::GET, "/api/v1/me/devices", Some(&token), None).await
+                    api.json(Method::GET, "/api/v1/me/devices", Some(&token), None)
+                        .await
                 })
                 .await?;
             Ok(listed
@@ -279,9 +304,9 @@ impl GpOnline {
             let path = format!("/api/v1/me/devices/{device}");
             let path = &path;
             shared
-                .authed(|token| async move {
-                    api.json(Method::DELETE, path, Some(&token), None).await
-                })
+                .authed(
+                    |token| async move { api.json(Method::DELETE, path, Some(&token), None).await },
+                )
                 .await?;
             Ok(())
         })
@@ -379,7 +404,8 @@ impl GpOnline {
         else {
             return Ok(PersonalData::default());
         };
-        let read = personal::read(doc).map_err(|_| SdkError::storage("a document does not read"))?;
+        let read =
+            personal::read(doc).map_err(|_| SdkError::storage("a document does not read"))?;
         Ok(PersonalData {
             read_markers: read.read_markers.into_iter().collect(),
             notes: read.notes.into_iter().collect(),
@@ -410,8 +436,11 @@ impl GpOnline {
         let patient = uuid(&patient_id, "patient_id")?;
         let document = uuid(&document_id, "document_id")?;
         let entry = format!("{LETTER_PREFIX}{patient}/{document}");
-        if let Some((content_type, content)) =
-            self.shared.local()?.store.get_cbor::<(String, serde_bytes::ByteBuf)>(&entry)?
+        if let Some((content_type, content)) = self
+            .shared
+            .local()?
+            .store
+            .get_cbor::<(String, serde_bytes::ByteBuf)>(&entry)?
         {
             return Ok(Letter {
                 content_type,
@@ -427,7 +456,10 @@ impl GpOnline {
                 .await?;
             shared.local()?.store.put_cbor(
                 &entry,
-                &(content_type.clone(), serde_bytes::ByteBuf::from(content.clone())),
+                &(
+                    content_type.clone(),
+                    serde_bytes::ByteBuf::from(content.clone()),
+                ),
             )?;
             Ok(Letter {
                 content_type,
@@ -447,7 +479,9 @@ impl GpOnline {
             let path = format!("/api/v1/patients/{patient}/slots");
             let path = &path;
             let found = shared
-                .authed(|token| async move { api.json(Method::GET, path, Some(&token), None).await })
+                .authed(
+                    |token| async move { api.json(Method::GET, path, Some(&token), None).await },
+                )
                 .await?;
             Ok(list(&found["slots"]))
         })
@@ -462,7 +496,9 @@ impl GpOnline {
             let path = format!("/api/v1/patients/{patient}/access-log");
             let path = &path;
             let found = shared
-                .authed(|token| async move { api.json(Method::GET, path, Some(&token), None).await })
+                .authed(
+                    |token| async move { api.json(Method::GET, path, Some(&token), None).await },
+                )
                 .await?;
             Ok(list(&found))
         })
@@ -472,13 +508,26 @@ impl GpOnline {
     // ---- writes: intents -------------------------------------------------------------------
 
     /// Queues booking a slot; returns the intent's key.
-    pub fn book(&self, patient_id: String, slot_id: String, reason: Option<String>) -> Result<String> {
+    pub fn book(
+        &self,
+        patient_id: String,
+        slot_id: String,
+        reason: Option<String>,
+    ) -> Result<String> {
         let slot_id = uuid(&slot_id, "slot_id")?;
-        self.queue(&patient_id, IntentAction::BookAppointment { slot_id, reason })
+        self.queue(
+            &patient_id,
+            IntentAction::BookAppointment { slot_id, reason },
+        )
     }
 
     /// Queues cancelling an appointment.
-    pub fn cancel(&self, patient_id: String, appointment_id: String, reason: String) -> Result<String> {
+    pub fn cancel(
+        &self,
+        patient_id: String,
+        appointment_id: String,
+        reason: String,
+    ) -> Result<String> {
         let appointment_id = uuid(&appointment_id, "appointment_id")?;
         self.queue(
             &patient_id,
@@ -490,7 +539,12 @@ impl GpOnline {
     }
 
     /// Queues ordering repeat courses.
-    pub fn order(&self, patient_id: String, course_ids: Vec<String>, note: Option<String>) -> Result<String> {
+    pub fn order(
+        &self,
+        patient_id: String,
+        course_ids: Vec<String>,
+        note: Option<String>,
+    ) -> Result<String> {
         let course_ids = course_ids
             .iter()
             .map(|id| uuid(id, "course_id"))
@@ -549,7 +603,9 @@ impl GpOnline {
     /// Records that an item was read now.
     pub fn mark_read(&self, patient_id: String, item_id: String) -> Result<()> {
         let at = now();
-        self.edit_personal(&patient_id, |doc| personal::set_read_marker(doc, &item_id, &at))
+        self.edit_personal(&patient_id, |doc| {
+            personal::set_read_marker(doc, &item_id, &at)
+        })
     }
 
     /// Saves a draft.
@@ -561,7 +617,9 @@ impl GpOnline {
             about: draft.about,
             updated_at: draft.updated_at,
         };
-        self.edit_personal(&patient_id, |doc| personal::save_draft(doc, &draft.id, &value))
+        self.edit_personal(&patient_id, |doc| {
+            personal::save_draft(doc, &draft.id, &value)
+        })
     }
 
     /// Deletes a draft.

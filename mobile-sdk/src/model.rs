@@ -248,7 +248,13 @@ pub struct Profile {
 impl Profile {
     /// The sections the account follows for this person.
     pub(crate) fn followed(&self) -> Vec<WireSection> {
-        let coded = ["allergies", "medications", "immunisations", "problems", "consultations"];
+        let coded = [
+            "allergies",
+            "medications",
+            "immunisations",
+            "problems",
+            "consultations",
+        ];
         let names = &self.capabilities.record_sections;
         let has = |name: &str| names.iter().any(|n| n == name);
         let mut sections = vec![WireSection::Profile, WireSection::Personal];

@@ -35,7 +35,12 @@ pub fn credential(response_json: &str, registration: bool) -> Result<Value> {
     let wanted: &[&str] = if registration {
         &["clientDataJSON", "attestationObject", "transports"]
     } else {
-        &["clientDataJSON", "authenticatorData", "signature", "userHandle"]
+        &[
+            "clientDataJSON",
+            "authenticatorData",
+            "signature",
+            "userHandle",
+        ]
     };
     let mut inner = Map::new();
     for name in wanted {

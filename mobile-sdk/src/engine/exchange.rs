@@ -17,7 +17,10 @@ const MAX_ROUNDS: u32 = 32;
 pub async fn refresh_profiles(shared: &Shared) -> Result<Vec<Profile>> {
     let api = &shared.api;
     let me = shared
-        .authed(|token| async move { api.json(Method::GET, "/api/v1/me", Some(&token), None).await })
+        .authed(|token| async move {
+            api.json(Method::GET, "/api/v1/me", Some(&token), None)
+                .await
+        })
         .await?;
     let profiles: Vec<Profile> = serde_json::from_value(me["profiles"].clone())
         .map_err(|_| SdkError::other("the profiles are malformed"))?;

@@ -44,9 +44,8 @@ pub async fn run(shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
 /// Opens the WebSocket with a fresh access token (refreshing it first when the API says so).
 async fn open(shared: &Shared) -> Result<Socket> {

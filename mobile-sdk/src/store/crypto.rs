@@ -78,7 +78,8 @@ impl Key {
             return Err(CryptoError::Unauthentic);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Unauthentic)?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Unauthentic)?;
         let mut body = body.to_vec();
         let plain = self
             .aead()?
@@ -123,7 +124,10 @@ mod tests {
         let rng = SystemRandom::new();
         let key = Key::random(&rng).unwrap();
         let sealed = key.seal(&rng, "doc/a", b"Allergy to penicillin").unwrap();
-        assert_eq!(key.open("doc/a", &sealed).unwrap(), b"Allergy to penicillin");
+        assert_eq!(
+            key.open("doc/a", &sealed).unwrap(),
+            b"Allergy to penicillin"
+        );
         assert_eq!(key.open("doc/b", &sealed), Err(CryptoError::Unauthentic));
         let other = Key::random(&rng).unwrap();
         assert_eq!(other.open("doc/a", &sealed), Err(CryptoError::Unauthentic));
@@ -139,6 +143,9 @@ mod tests {
             Key::keyring(&[1; 32]).bytes(),
             Key::keyring(&[2; 32]).bytes()
         );
-        assert_eq!(Key::keyring(&[1; 32]).bytes(), Key::keyring(&[1; 32]).bytes());
+        assert_eq!(
+            Key::keyring(&[1; 32]).bytes(),
+            Key::keyring(&[1; 32]).bytes()
+        );
     }
 }

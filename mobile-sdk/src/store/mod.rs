@@ -96,8 +96,8 @@ impl Store {
         let owned: std::collections::BTreeSet<&str> =
             self.keys.values().map(|(file, _)| file.as_str()).collect();
         for name in self.folder.list()? {
-            let stray = name.ends_with(TEMP_SUFFIX)
-                || (name != KEYRING && !owned.contains(name.as_str()));
+            let stray =
+                name.ends_with(TEMP_SUFFIX) || (name != KEYRING && !owned.contains(name.as_str()));
             if stray {
                 self.folder.remove(&name)?;
             }
@@ -147,7 +147,9 @@ impl Store {
         if !self.keys.contains_key(name) {
             let key = Key::random(&self.rng).map_err(SdkError::storage)?;
             let mut file = [0u8; 16];
-            self.rng.fill(&mut file).map_err(|_| SdkError::storage("random"))?;
+            self.rng
+                .fill(&mut file)
+                .map_err(|_| SdkError::storage("random"))?;
             self.keys.insert(name.to_owned(), (hex::encode(file), key));
             if let Err(error) = self.save_keyring() {
                 self.keys.remove(name);
@@ -157,7 +159,9 @@ impl Store {
         let Some((file, key)) = self.keys.get(name) else {
             return Err(SdkError::storage("entry vanished"));
         };
-        let sealed = key.seal(&self.rng, name, plain).map_err(SdkError::storage)?;
+        let sealed = key
+            .seal(&self.rng, name, plain)
+            .map_err(SdkError::storage)?;
         self.folder.write(file, &sealed)?;
         Ok(())
     }
@@ -247,7 +251,10 @@ mod tests {
         assert_eq!(store.get("doc/a").unwrap(), None);
         // The keyring and the one remaining file.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
-        assert!(Store::open(dir.path(), &[8u8; 32]).is_err(), "another key opens nothing");
+        assert!(
+            Store::open(dir.path(), &[8u8; 32]).is_err(),
+            "another key opens nothing"
+        );
         store.wipe().unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

@@ -202,7 +202,10 @@ fn host_key(dir: &Path) -> Result<Vec<u8>, Failure> {
         return if bytes.len() == 32 {
             Ok(bytes)
         } else {
-            Err(Failure::Runtime(format!("{} is not a host key", path.display())))
+            Err(Failure::Runtime(format!(
+                "{} is not a host key",
+                path.display()
+            )))
         };
     }
     let mut key = [0u8; 32];
@@ -261,7 +264,10 @@ impl SdkListener for Progress {
     fn on_event(&self, event: SdkEvent) {
         match event {
             SdkEvent::SyncProgress { round, done } => {
-                eprintln!("sync: round {round}{}", if done { ", up to date" } else { "" });
+                eprintln!(
+                    "sync: round {round}{}",
+                    if done { ", up to date" } else { "" }
+                );
             }
             SdkEvent::DocumentChanged { document } => {
                 eprintln!("changed: {} of {}", document.section, document.patient_id);
@@ -274,7 +280,14 @@ impl SdkListener for Progress {
             }
             SdkEvent::Revoked => eprintln!("revoked: the store was wiped"),
             SdkEvent::LiveConnection { connected } => {
-                eprintln!("live: {}", if connected { "connected" } else { "disconnected" });
+                eprintln!(
+                    "live: {}",
+                    if connected {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    }
+                );
             }
         }
     }
@@ -392,10 +405,17 @@ async fn run(args: Args) -> Outcome {
         Command::Profiles { json } => {
             let profiles = sdk.profiles()?;
             if json {
-                print_json(&serde_json::to_value(&profiles).map_err(|e| Failure::Runtime(e.to_string()))?);
+                print_json(
+                    &serde_json::to_value(&profiles)
+                        .map_err(|e| Failure::Runtime(e.to_string()))?,
+                );
             } else {
                 for p in profiles {
-                    let acting = if p.acting_as_proxy { " (acting for)" } else { "" };
+                    let acting = if p.acting_as_proxy {
+                        " (acting for)"
+                    } else {
+                        ""
+                    };
                     println!(
                         "{} {} {} — {}{acting}, {}",
                         p.patient_id, p.given_name, p.family_name, p.relationship, p.practice_name
@@ -413,7 +433,11 @@ async fn run(args: Args) -> Outcome {
                 let _ = tokio::signal::ctrl_c().await;
                 sdk.stop_live();
             }
-            Ok(if refused { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if refused {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Show {
             section,
@@ -500,7 +524,10 @@ async fn run(args: Args) -> Outcome {
                 print_json(&serde_json::Value::Array(rows));
             } else {
                 for p in pending {
-                    println!("{} {} for {} (queued {})", p.key, p.action, p.patient_id, p.queued_at);
+                    println!(
+                        "{} {} for {} (queued {})",
+                        p.key, p.action, p.patient_id, p.queued_at
+                    );
                 }
             }
             ok
@@ -541,7 +568,13 @@ fn headline(section: Section) -> &'static [&'static str] {
     match section {
         Section::Profile => &["given_name", "family_name", "relationship", "practice_name"],
         Section::Record => &["effective_date", "section", "term"],
-        Section::Results => &["effective_date", "test_name", "value", "unit", "abnormal_flag"],
+        Section::Results => &[
+            "effective_date",
+            "test_name",
+            "value",
+            "unit",
+            "abnormal_flag",
+        ],
         Section::Documents => &["effective_date", "document_type", "title"],
         Section::Appointments => &["starts_at", "status", "clinician_name", "location"],
         Section::Medications => &["kind", "medication", "dosage", "status"],
