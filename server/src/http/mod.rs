@@ -35,6 +35,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
+use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::RustlsConfig;
 use sea_orm::DatabaseConnection;
 use std::future::Future;
@@ -227,15 +228,20 @@ pub async fn serve(
         stopper.graceful_shutdown(Some(grace));
     });
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY on every accepted connection: without it a response written in more than one
+    // TLS record waits for the client's delayed acknowledgement (Nagle's algorithm), about 40 ms,
+    // which bounded a keep-alive client to a request every few tens of milliseconds.
     match tls {
         Some(tls) => {
             axum_server::from_tcp_rustls(listener, tls)?
+                .map(|rustls| rustls.acceptor(NoDelayAcceptor::new()))
                 .handle(handle)
                 .serve(service)
                 .await
         }
         None => {
             axum_server::from_tcp(listener)?
+                .acceptor(NoDelayAcceptor::new())
                 .handle(handle)
                 .serve(service)
                 .await
