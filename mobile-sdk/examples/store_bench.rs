@@ -47,8 +47,9 @@ fn entry(i: usize) -> RecordItem {
         snomed_code: format!("{}", 100_000 + i * 7),
         term: format!("Coded entry number {i} with a realistic clinical term"),
         effective_date: format!("20{:02}-{:02}-{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28),
-        end_date: (i % 3 == 0).then(|| "2024-01-01".to_owned()),
-        detail: (i % 4 == 0)
+        end_date: i.is_multiple_of(3).then(|| "2024-01-01".to_owned()),
+        detail: i
+            .is_multiple_of(4)
             .then(|| format!("Free-text detail of entry {i}, as a clinician wrote it")),
         author: Some("Dr Rhea Shah".to_owned()),
     }
