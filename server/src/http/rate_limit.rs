@@ -35,9 +35,10 @@ impl RateLimits {
         Ok(())
     }
 
-    /// Counts an attempt on the linkage details with `account_id`.
+    /// Counts an attempt on the linkage details with `account_id`, normalised as the lookup
+    /// normalises it ([`crate::identity::linkage::normalise_account_id`]).
     pub fn check_account(&self, account_id: &str) -> Result<(), AppError> {
-        let key = account_id.trim().to_ascii_uppercase();
+        let key = crate::identity::linkage::normalise_account_id(account_id);
         self.by_account.check_key(&key).map_err(refuse)?;
         self.by_account.retain_recent();
         Ok(())
@@ -73,6 +74,10 @@ mod tests {
         assert!(
             limits.check_account("ABCDE12345").is_err(),
             "account ids are case-insensitive"
+        );
+        assert!(
+            limits.check_account(" ab cde-12 345 ").is_err(),
+            "the same Account ID with spaces or hyphens inside is the same to the limit"
         );
     }
 }

@@ -164,6 +164,17 @@ pub async fn issue(
     })
 }
 
+/// An Account ID as typed, in the one form both the lookup and the per-Account-ID rate limit
+/// use: without whitespace or hyphens anywhere, upper case (issued IDs have neither), so the
+/// same ID typed with spaces inside is the same ID to both.
+pub fn normalise_account_id(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
 /// What a person presents to register.
 #[derive(Debug, Clone)]
 pub struct LinkageClaim {
@@ -214,7 +225,7 @@ pub async fn verify(
         .ok_or_else(invalid)?;
     let linkage = linkage_keys::Entity::find()
         .filter(linkage_keys::Column::PracticeId.eq(practice.id))
-        .filter(linkage_keys::Column::AccountCode.eq(secrets::normalise_typed(&claim.account_id)))
+        .filter(linkage_keys::Column::AccountCode.eq(normalise_account_id(&claim.account_id)))
         .one(db)
         .await?
         .ok_or_else(invalid)?;
@@ -277,8 +288,11 @@ pub async fn verify(
     })
 }
 
-/// Counts a failed attempt, locking at the limit; returns the error to report (locked when
-/// this attempt was the last allowed one).
+/// Counts a failed attempt, locking at the limit, in one conditional update: an attempt counts
+/// only while the details are unlocked and under the limit, so however many wrong attempts run
+/// at once `failed_attempts` never passes the limit, and every attempt past it is answered
+/// locked. Returns the error to report (locked when this attempt was the last allowed one, or
+/// the details were locked meanwhile).
 async fn failed_attempt(
     db: &impl ConnectionTrait,
     linkage: &linkage_keys::Model,
@@ -286,19 +300,36 @@ async fn failed_attempt(
     error: AppError,
     now: DateTime<Utc>,
 ) -> Result<AppError, AppError> {
-    let attempts = linkage.failed_attempts.saturating_add(1);
-    let locks = u32::try_from(attempts).unwrap_or(u32::MAX) >= settings.linkage_key_max_attempts;
-    let mut update = linkage_keys::Entity::update_many()
+    let max = i32::try_from(settings.linkage_key_max_attempts).unwrap_or(i32::MAX);
+    let counted = linkage_keys::Entity::update_many()
         .col_expr(
             linkage_keys::Column::FailedAttempts,
             Expr::col(linkage_keys::Column::FailedAttempts).add(1),
         )
-        .filter(linkage_keys::Column::Id.eq(linkage.id));
-    if locks {
-        update = update.col_expr(linkage_keys::Column::LockedAt, Expr::value(now));
+        .col_expr(
+            linkage_keys::Column::LockedAt,
+            Expr::case(
+                Expr::col(linkage_keys::Column::FailedAttempts)
+                    .add(1)
+                    .gte(max),
+                Expr::value(now),
+            )
+            .finally(Expr::col(linkage_keys::Column::LockedAt))
+            .into(),
+        )
+        .filter(linkage_keys::Column::Id.eq(linkage.id))
+        .filter(linkage_keys::Column::LockedAt.is_null())
+        .filter(linkage_keys::Column::FailedAttempts.lt(max))
+        .exec(db)
+        .await?;
+    if counted.rows_affected == 0 {
+        return Ok(AppError::new(ErrorCode::LinkageKeyLocked));
     }
-    update.exec(db).await?;
-    Ok(if locks {
+    let locked = linkage_keys::Entity::find_by_id(linkage.id)
+        .one(db)
+        .await?
+        .is_some_and(|l| l.locked_at.is_some());
+    Ok(if locked {
         AppError::new(ErrorCode::LinkageKeyLocked)
     } else {
         error

@@ -1075,3 +1075,82 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
         assert_eq!(status, expected, "attempt {i}");
     }
 }
+
+#[tokio::test]
+async fn the_account_id_with_spaces_inside_is_the_same_id_to_the_rate_limit() {
+    // The per-address limit is raised so the per-Account-ID one is what shows.
+    let app = gp_online_tests::spawn_app_with(|config| {
+        config.identity.attempts_per_minute = 100;
+        config.identity.attempts_per_account_per_minute = 3;
+    })
+    .await;
+    let fixture = fixture(&app).await;
+    let id = fixture.linkage.account_id.clone();
+    let (head, tail) = id.split_at(id.len() / 2);
+    let spellings = [
+        format!("{head} {tail}"),
+        format!(" {head}  {tail}\t"),
+        format!("{}-{}", head.to_lowercase(), tail),
+        id.clone(),
+    ];
+    let mut statuses = Vec::new();
+    for spelling in &spellings {
+        let mut wrong = claim(&fixture);
+        wrong["account_id"] = json!(spelling);
+        wrong["linkage_key"] = json!("CCCCC-CCCCC-CCCCC");
+        let (status, problem) = post(&app, "/api/v1/registration/begin", &wrong).await;
+        statuses.push((status, problem["code"].as_str().map(str::to_owned)));
+    }
+    // Each spelling is looked up as the same details (a wrong key, not unknown details)…
+    for (status, code) in &statuses[..3] {
+        assert_eq!(
+            (*status, code.as_deref()),
+            (StatusCode::FORBIDDEN, Some("invalid_linkage_details"))
+        );
+    }
+    // …and counted against the same limit.
+    assert_eq!(
+        (statuses[3].0, statuses[3].1.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+}
+
+#[tokio::test]
+async fn twelve_concurrent_wrong_keys_cannot_pass_the_attempt_limit() {
+    use gp_online::db::entities::linkage_keys;
+    use sea_orm::EntityTrait;
+    let app = gp_online_tests::spawn_app_with(|config| {
+        config.identity.attempts_per_minute = 100;
+        config.identity.attempts_per_account_per_minute = 100;
+    })
+    .await;
+    let fixture = fixture(&app).await;
+    let mut wrong = claim(&fixture);
+    wrong["linkage_key"] = json!("DDDDD-DDDDD-DDDDD");
+    let attempts = (0..12).map(|_| post(&app, "/api/v1/registration/begin", &wrong));
+    let answers = futures_util::future::join_all(attempts).await;
+    let codes: Vec<&str> = answers
+        .iter()
+        .map(|(_, problem)| problem["code"].as_str().unwrap_or("none"))
+        .collect();
+    let invalid = codes
+        .iter()
+        .filter(|c| **c == "invalid_linkage_details")
+        .count();
+    let locked = codes.iter().filter(|c| **c == "linkage_key_locked").count();
+    assert_eq!(invalid + locked, 12, "{codes:?}");
+    // At most the first four are told the key is wrong; the fifth locks; the rest are locked.
+    assert!(invalid <= 4, "{codes:?}");
+    let stored = linkage_keys::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.account_code == fixture.linkage.account_id)
+        .unwrap();
+    assert_eq!(stored.failed_attempts, 5);
+    assert!(stored.locked_at.is_some());
+    // The right key is refused as locked too.
+    let (_, problem) = post(&app, "/api/v1/registration/begin", &claim(&fixture)).await;
+    assert_eq!(problem["code"], "linkage_key_locked");
+}
