@@ -140,6 +140,9 @@ pub struct SyncConfig {
     /// Bytes of saved section documents each node keeps loaded for exchanges (the cache is
     /// checked against stored heads; a loaded document takes several times its saved size).
     pub document_cache_bytes: usize,
+    /// Most documents one live connection follows at once, and one frame names; more is
+    /// refused with `too_many_followed_documents`.
+    pub max_followed_documents: usize,
 }
 
 impl Default for SyncConfig {
@@ -151,6 +154,7 @@ impl Default for SyncConfig {
             personal_max_text_bytes: limits.max_text_bytes,
             history_threshold: 10_000,
             document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
+            max_followed_documents: 256,
         }
     }
 }
@@ -173,6 +177,9 @@ pub struct JobsConfig {
     /// Seconds between runs of the proxy access time rules (`proxy::sweep`); `0` turns the
     /// periodic run off (then run `gp-online proxy sweep` from a scheduler of your own).
     pub proxy_sweep_secs: u64,
+    /// Seconds between purges of expired idempotency rows (REST `Idempotency-Key`s after 24
+    /// hours, sync intents' outcomes after 7 days); `0` turns the periodic purge off.
+    pub idempotency_purge_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -180,6 +187,7 @@ impl Default for JobsConfig {
         // Hourly: a rule due on a day takes effect within the first hour of that day.
         Self {
             proxy_sweep_secs: 3600,
+            idempotency_purge_secs: 3600,
         }
     }
 }
@@ -349,6 +357,11 @@ impl Config {
                 "sync.personal_max_bytes, sync.personal_max_entries and \
                  sync.personal_max_text_bytes must be at least 1"
                     .to_owned(),
+            ));
+        }
+        if self.sync.max_followed_documents == 0 {
+            return Err(ConfigError(
+                "sync.max_followed_documents must be at least 1".to_owned(),
             ));
         }
         if self.sync.history_threshold == 0 {

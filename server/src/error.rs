@@ -87,6 +87,12 @@ error_codes! {
     IdempotencyKeyReused: "idempotency_key_reused", UNPROCESSABLE_ENTITY, no_retry, "Idempotency key reused with a different request";
     /// The original request with this `Idempotency-Key` is still being processed.
     IdempotencyRequestInFlight: "idempotency_request_in_flight", CONFLICT, retry, "The original request is still in progress";
+    /// An `Idempotency-Key` header or an intent key is empty, longer than 255 bytes or not
+    /// visible ASCII.
+    IdempotencyKeyInvalid: "idempotency_key_invalid", BAD_REQUEST, no_retry, "The idempotency key is not valid";
+    /// A sync frame, or a live connection's followed documents, would name more documents
+    /// than `sync.max_followed_documents`.
+    TooManyFollowedDocuments: "too_many_followed_documents", UNPROCESSABLE_ENTITY, no_retry, "Too many documents followed at once";
     /// Too many requests; retry after `Retry-After` seconds.
     RateLimited: "rate_limited", TOO_MANY_REQUESTS, retry, "Too many requests";
     /// The request took too long.

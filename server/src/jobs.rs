@@ -1,5 +1,7 @@
 //! Periodic background work of a node: the proxy access time rules ([`crate::proxy::sweep`])
-//! every `jobs.proxy_sweep_secs`. Every node runs the schedule; on PostgreSQL a run holds a
+//! every `jobs.proxy_sweep_secs`, and the purge of expired idempotency rows (REST keys and sync
+//! intents' outcomes, [`crate::http::idempotency::purge_expired`]) every
+//! `jobs.idempotency_purge_secs` (a plain `DELETE` of expired rows, safe on every node at once). Every node runs the schedule; on PostgreSQL a run holds a
 //! transaction-scoped advisory lock, so when several nodes fire together one sweeps and the
 //! others skip that round (SQLite has a single node). A failed run is logged and retried at the
 //! next tick; the sweep itself is idempotent for a day, so a repeated run writes nothing new.
@@ -20,7 +22,25 @@ const PROXY_SWEEP_LOCK: i64 = 0x6770_2070_726f_7879;
 pub fn start(db: DatabaseConnection, clock: Clock, config: &JobsConfig) {
     if config.proxy_sweep_secs > 0 {
         let every = Duration::from_secs(config.proxy_sweep_secs);
-        tokio::spawn(proxy_sweeps(db, clock, every));
+        tokio::spawn(proxy_sweeps(db.clone(), clock.clone(), every));
+    }
+    if config.idempotency_purge_secs > 0 {
+        let every = Duration::from_secs(config.idempotency_purge_secs);
+        tokio::spawn(idempotency_purges(db, clock, every));
+    }
+}
+
+async fn idempotency_purges(db: DatabaseConnection, clock: Clock, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match crate::http::idempotency::purge_expired(&db, clock.now()).await {
+            Ok(purged) => {
+                metrics::counter!("idempotency_rows_purged_total").increment(purged);
+            }
+            Err(error) => tracing::warn!(%error, "idempotency purge failed; retrying later"),
+        }
     }
 }
 

@@ -96,7 +96,7 @@ pub(super) fn taken_or(error: DbErr) -> AppError {
 /// (`booking_limit_reached`); whoever inserts first wins the slot and the others get
 /// `slot_taken` — decided by the unique index, not by a read.
 pub async fn book(
-    db: &DatabaseConnection,
+    db: &impl crate::db::Writer,
     actor: &Actor,
     facts: &PatientFacts,
     request: &BookingRequest,
@@ -192,7 +192,7 @@ pub struct CancellationRequest {
 /// Cancelling an appointment the patient already cancelled answers it unchanged; one that is
 /// otherwise not booked is `appointment_not_booked`; another patient's is not found.
 pub async fn cancel_by_patient(
-    db: &DatabaseConnection,
+    db: &impl crate::db::Writer,
     actor: &Actor,
     facts: &PatientFacts,
     appointment_id: Uuid,

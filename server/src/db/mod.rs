@@ -7,8 +7,9 @@ use crate::config::Config;
 use gp_online_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -138,12 +139,23 @@ pub fn is_unavailable(error: &DbErr) -> bool {
     }
 }
 
+/// The database, or a transaction on it: what a service function that runs its own write
+/// transaction ([`begin_write`]) accepts, so a caller may run it inside a larger transaction.
+pub trait Writer: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction> {}
+
+impl<T: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>> Writer for T {}
+
 /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
 /// (`IMMEDIATE`), so a transaction that reads and then writes never fails because another
 /// writer committed in between (SQLite cannot upgrade a stale read snapshot); waiting for the
 /// lock is bounded by the busy timeout. PostgreSQL locks rows as they are written or read
 /// `FOR UPDATE`.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+///
+/// Inside another transaction (a [`Writer`] that is one) it is a savepoint of that transaction:
+/// its work commits or rolls back with the outer one, and an error inside it rolls back to the
+/// savepoint without spoiling the outer transaction (sync intents apply a service function and
+/// record its outcome in one transaction this way).
+pub async fn begin_write(db: &impl Writer) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()

@@ -1,13 +1,24 @@
 //! `Idempotency-Key` on every mutating call, with Stripe's semantics: the same key and body
-//! replay the stored response; the same key with another body is 422
-//! `idempotency_key_reused`; a request whose original is still running is 409
-//! `idempotency_request_in_flight`. Keys are scoped to the caller (the signed-in account, staff
-//! member or integration key, or the address of an anonymous caller) and kept 24 hours. A 5xx is not stored, so a retry runs again.
+//! replay the stored response (with its stored `Content-Type`); the same key with another body
+//! is 422 `idempotency_key_reused`; a request whose original is still running is 409
+//! `idempotency_request_in_flight`. Keys are 1 to 255 bytes of visible ASCII
+//! (`idempotency_key_invalid`), scoped to the caller (the signed-in account, staff member or
+//! integration key, or the address of an anonymous caller) and honoured for 24 hours; expired
+//! rows are purged on a schedule ([`purge_expired`], run by [`crate::jobs`]). A 5xx is not
+//! stored, so a retry runs again.
+//!
+//! A claim cannot strand its key. It holds the key for a lease (the request timeout and a
+//! margin) while its request runs; a request that is cancelled (the client gone, the timeout)
+//! gives the key back at once, and one whose process died leaves a claim that becomes claimable
+//! again when its lease passes. The cost: a request killed after its handler committed but
+//! before its response was stored runs again on retry, where the domain's own rules (a slot
+//! booked once, a course pending once) answer the repeat.
 //!
 //! Calls whose response carries a secret shown once (tokens, linkage keys) are not replayed:
 //! storing the response would store the secret. They are exactly-once by construction instead
 //! (a single-use ceremony or refresh token), or harmless to repeat (reissuing linkage details
-//! revokes the previous ones).
+//! revokes the previous ones). `POST /api/v1/sync` is not replayed either: the intents in a
+//! frame carry their own keys ([`crate::sync::intents`]) and a reply is the device's documents.
 
 use super::AppState;
 use crate::db::entities::idempotency_keys;
@@ -17,8 +28,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Duration;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 
@@ -28,7 +40,7 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// Set on a replayed response.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// Paths whose responses carry a secret shown once; see the module documentation.
+/// Paths whose responses are not stored for replay; see the module documentation.
 const NOT_REPLAYED: &[&str] = &[
     "/api/v1/registration/",
     "/api/v1/login/",
@@ -39,8 +51,17 @@ const NOT_REPLAYED: &[&str] = &[
     "/api/v1/integration/fhir",
 ];
 
-/// Largest response stored for replay.
+/// The sync routes: intents carry their own keys, and replies are never stored.
+const SYNC: &str = "/api/v1/sync";
+
+/// Largest response stored for replay; a larger one is answered but not stored.
 const MAX_STORED_BODY: usize = 1024 * 1024;
+
+/// How long a key is honoured.
+const KEPT_FOR_HOURS: i64 = 24;
+
+/// Beyond the request timeout, how long a claim without a response holds its key.
+const LEASE_MARGIN_SECS: i64 = 30;
 
 /// The middleware.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -52,7 +73,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Some(key) = request.headers().get(IDEMPOTENCY_KEY).cloned() else {
         return next.run(request).await;
     };
-    if !mutating || NOT_REPLAYED.iter().any(|p| path.contains(p)) {
+    if !mutating || path.starts_with(SYNC) || NOT_REPLAYED.iter().any(|p| path.contains(p)) {
         return next.run(request).await;
     }
     match guarded(state, key, request, next).await {
@@ -69,10 +90,10 @@ async fn guarded(
     let key = key
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| crate::sync::intents::key_is_valid(k))
         .ok_or_else(|| {
-            AppError::new(ErrorCode::MalformedRequest)
-                .with_detail("Idempotency-Key must be 1 to 255 visible characters")
+            AppError::new(ErrorCode::IdempotencyKeyInvalid)
+                .with_detail("Idempotency-Key must be 1 to 255 visible ASCII characters")
                 .into_response()
         })?
         .to_owned();
@@ -101,93 +122,248 @@ async fn guarded(
         .map_err(|_| AppError::new(ErrorCode::PayloadTooLarge).into_response())?;
     let request_hash = fingerprint(&parts.method, parts.uri.path(), &body);
     let now = state.clock.now();
-    // Two attempts: the second only after forgetting an expired use of the same key.
-    for _ in 0..2 {
-        let claimed = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-            principal: Set(principal.clone()),
-            key: Set(key.clone()),
-            request_hash: Set(request_hash.clone()),
-            response_status: Set(None),
-            response_body: Set(None),
-            created_at: Set(now),
-            expires_at: Set(now + Duration::hours(24)),
-        })
-        .exec_without_returning(&state.db)
-        .await;
-        if claimed.is_ok() {
-            break;
-        }
-        let stored = idempotency_keys::Entity::find_by_id((principal.clone(), key.clone()))
-            .one(&state.db)
-            .await
-            .map_err(|e| AppError::from(e).into_response())?
-            .ok_or_else(|| AppError::new(ErrorCode::IdempotencyRequestInFlight).into_response())?;
-        if stored.expires_at <= now {
-            forget(&state, &principal, &key).await;
-            continue;
-        }
-        if stored.request_hash != request_hash {
-            return Err(AppError::new(ErrorCode::IdempotencyKeyReused).into_response());
-        }
-        let (Some(status), Some(body)) = (stored.response_status, stored.response_body) else {
-            return Err(AppError::new(ErrorCode::IdempotencyRequestInFlight).into_response());
-        };
-        return Ok(replay(status, body));
-    }
+    let timeout = i64::try_from(state.config.server.request_timeout_secs).unwrap_or(i64::MAX / 2);
+    let lease = now + Duration::seconds(timeout.saturating_add(LEASE_MARGIN_SECS));
+    let claimed = claim(&state.db, &principal, &key, &request_hash, now, lease)
+        .await
+        .map_err(|e| AppError::from(e).into_response())?;
+    let mut claim = match claimed {
+        Claimed::Ours => Claim {
+            db: state.db.clone(),
+            principal,
+            key,
+            settled: false,
+        },
+        Claimed::Replay(response) => return Ok(response),
+        Claimed::Refused(code) => return Err(AppError::new(code).into_response()),
+    };
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if response.status().is_server_error() {
-        forget(&state, &principal, &key).await;
+        claim.forget().await;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_STORED_BODY).await else {
-        forget(&state, &principal, &key).await;
-        return Err(AppError::internal("response too large to store for replay").into_response());
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        claim.forget().await;
+        return Err(AppError::internal("the response body could not be read").into_response());
     };
+    if bytes.len() > MAX_STORED_BODY {
+        // Answered, not stored: a retry runs again.
+        claim.forget().await;
+        return Ok(Response::from_parts(parts, Body::from(bytes)));
+    }
+    // Empty for a response without a body type (a 204): replayed without one.
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let stored = idempotency_keys::Entity::update_many()
         .col_expr(
             idempotency_keys::Column::ResponseStatus,
-            sea_orm::sea_query::Expr::value(i32::from(parts.status.as_u16())),
+            Expr::value(i32::from(parts.status.as_u16())),
         )
         .col_expr(
             idempotency_keys::Column::ResponseBody,
-            sea_orm::sea_query::Expr::value(bytes.to_vec()),
+            Expr::value(bytes.to_vec()),
         )
-        .filter(idempotency_keys::Column::Principal.eq(principal.clone()))
-        .filter(idempotency_keys::Column::Key.eq(key.clone()))
+        .col_expr(
+            idempotency_keys::Column::ResponseContentType,
+            Expr::value(content_type),
+        )
+        .col_expr(
+            idempotency_keys::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(idempotency_keys::Column::Principal.eq(claim.principal.clone()))
+        .filter(idempotency_keys::Column::Key.eq(claim.key.clone()))
         .exec(&state.db)
         .await;
-    if let Err(error) = stored {
-        tracing::warn!(%error, "could not store an idempotent response");
-        forget(&state, &principal, &key).await;
+    match stored {
+        Ok(_) => claim.settled = true,
+        Err(error) => {
+            tracing::warn!(%error, "could not store an idempotent response");
+            claim.forget().await;
+        }
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
-fn replay(status: i32, body: Vec<u8>) -> Response {
+/// What a claim of a key found.
+enum Claimed {
+    /// The key is this request's until it is settled or given back.
+    Ours,
+    /// The original response, to send again.
+    Replay(Response),
+    /// Reused with another request, or the original is still running.
+    Refused(ErrorCode),
+}
+
+/// Claims `key` for a request, or finds what its original left: a stored response, a claim
+/// still within its lease, or one past it (a dead request), which is taken over.
+async fn claim(
+    db: &DatabaseConnection,
+    principal: &str,
+    key: &str,
+    request_hash: &str,
+    now: DateTime<Utc>,
+    lease: DateTime<Utc>,
+) -> Result<Claimed, DbErr> {
+    // Two attempts: the second only after an expired use of the same key was forgotten.
+    for _ in 0..2 {
+        let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+            principal: Set(principal.to_owned()),
+            key: Set(key.to_owned()),
+            request_hash: Set(request_hash.to_owned()),
+            response_status: Set(None),
+            response_body: Set(None),
+            created_at: Set(now),
+            expires_at: Set(now + Duration::hours(KEPT_FOR_HOURS)),
+            claimed_until: Set(Some(lease)),
+            response_content_type: Set(None),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                idempotency_keys::Column::Principal,
+                idempotency_keys::Column::Key,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+        if inserted == 1 {
+            return Ok(Claimed::Ours);
+        }
+        let Some(stored) =
+            idempotency_keys::Entity::find_by_id((principal.to_owned(), key.to_owned()))
+                .one(db)
+                .await?
+        else {
+            continue;
+        };
+        if stored.expires_at <= now {
+            forget(db, principal, key).await;
+            continue;
+        }
+        if stored.request_hash != request_hash {
+            return Ok(Claimed::Refused(ErrorCode::IdempotencyKeyReused));
+        }
+        if let (Some(status), Some(body)) = (stored.response_status, stored.response_body) {
+            return Ok(Claimed::Replay(replay(
+                status,
+                body,
+                stored.response_content_type.as_deref(),
+            )));
+        }
+        if stored.claimed_until.is_some_and(|until| until > now) {
+            return Ok(Claimed::Refused(ErrorCode::IdempotencyRequestInFlight));
+        }
+        // The original request died without a response: take its claim over, unless another
+        // retry has just done so.
+        let taken = idempotency_keys::Entity::update_many()
+            .col_expr(idempotency_keys::Column::ClaimedUntil, Expr::value(lease))
+            .filter(idempotency_keys::Column::Principal.eq(principal))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .filter(idempotency_keys::Column::ResponseStatus.is_null())
+            .filter(
+                Condition::any()
+                    .add(idempotency_keys::Column::ClaimedUntil.is_null())
+                    .add(idempotency_keys::Column::ClaimedUntil.lte(now)),
+            )
+            .exec(db)
+            .await?;
+        return Ok(if taken.rows_affected == 1 {
+            Claimed::Ours
+        } else {
+            Claimed::Refused(ErrorCode::IdempotencyRequestInFlight)
+        });
+    }
+    Ok(Claimed::Refused(ErrorCode::IdempotencyRequestInFlight))
+}
+
+/// A claimed key while its request runs. Dropped unsettled (the request cancelled: the client
+/// gone, or the timeout), it gives the key back, so a retry runs again rather than waiting for
+/// the lease to pass.
+struct Claim {
+    db: DatabaseConnection,
+    principal: String,
+    key: String,
+    settled: bool,
+}
+
+impl Claim {
+    async fn forget(&mut self) {
+        forget(&self.db, &self.principal, &self.key).await;
+        self.settled = true;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (db, principal, key) = (
+            self.db.clone(),
+            std::mem::take(&mut self.principal),
+            std::mem::take(&mut self.key),
+        );
+        runtime.spawn(async move { forget(&db, &principal, &key).await });
+    }
+}
+
+/// Deletes every row whose time has passed (REST keys and sync intents' keys alike); returns
+/// how many went.
+pub async fn purge_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let purged = idempotency_keys::Entity::delete_many()
+        .filter(idempotency_keys::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(purged.rows_affected)
+}
+
+fn replay(status: i32, body: Vec<u8>, content_type: Option<&str>) -> Response {
     let status = u16::try_from(status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    let content_type = if status.is_client_error() {
+    // Rows stored before content types were kept hold JSON.
+    let fallback = if status.is_client_error() {
         "application/problem+json"
     } else {
         "application/json"
     };
+    let content_type = match content_type {
+        None => Some(HeaderValue::from_static(fallback)),
+        Some(stored) => HeaderValue::from_str(stored).ok().filter(|v| !v.is_empty()),
+    };
     let mut response = (status, Bytes::from(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    match content_type {
+        Some(content_type) => headers.insert(header::CONTENT_TYPE, content_type),
+        None => headers.remove(header::CONTENT_TYPE),
+    };
     headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
 }
 
-async fn forget(state: &AppState, principal: &str, key: &str) {
-    let _ = idempotency_keys::Entity::delete_many()
+/// Gives a key back (a claim whose request ended without a storable response, or an expired
+/// row about to be claimed afresh).
+async fn forget(db: &DatabaseConnection, principal: &str, key: &str) {
+    let forgotten = idempotency_keys::Entity::delete_many()
         .filter(idempotency_keys::Column::Principal.eq(principal))
         .filter(idempotency_keys::Column::Key.eq(key))
-        .exec(&state.db)
+        .exec(db)
         .await;
+    if let Err(error) = forgotten {
+        tracing::warn!(%error, "could not give back an idempotency key");
+    }
 }
 
 /// Whose key this is: the signed-in account, staff member or integration key (stable across

@@ -7,7 +7,7 @@ use super::AppState;
 use super::auth::AccountSession;
 use crate::error::{AppError, ErrorCode};
 use crate::sync::exchange::{self, Syncer};
-use crate::sync::live::Announcement;
+use crate::sync::live::{Announcement, Followed};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -48,6 +48,10 @@ async fn sync_batch(
         FrameError::TooLarge(_) => AppError::new(ErrorCode::PayloadTooLarge),
         other => AppError::new(ErrorCode::MalformedRequest).with_detail(other.to_string()),
     })?;
+    let max = state.config.sync.max_followed_documents;
+    if frame.documents.len() > max {
+        return Err(crate::sync::live::too_many(max));
+    }
     let syncer = Syncer {
         account_id: session.account_id,
         device_id: session.device_id,
@@ -91,13 +95,12 @@ async fn sync_live(
 
 async fn live(state: AppState, session: AccountSession, mut socket: axum::extract::ws::WebSocket) {
     use axum::extract::ws::Message;
-    use std::collections::BTreeSet;
     use tokio::sync::broadcast::error::RecvError;
     let syncer = Syncer {
         account_id: session.account_id,
         device_id: session.device_id,
     };
-    let mut followed: BTreeSet<sync_protocol::DocumentId> = BTreeSet::new();
+    let mut followed = Followed::new(state.config.sync.max_followed_documents);
     let mut announcements = state.hub.subscribe();
     let mut check = tokio::time::interval(SESSION_CHECK);
     loop {
@@ -105,7 +108,10 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             message = socket.recv() => match message {
                 Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
                     Ok(frame) => {
-                        followed.extend(frame.documents.iter().map(|d| d.document));
+                        if let Err(refused) = followed.follow(&frame) {
+                            close_refused(&mut socket, &refused).await;
+                            break;
+                        }
                         Box::pin(exchange::handle(&state.db, syncer, &frame, &state.config.sync, state.clock.now())).await
                     }
                     Err(_) => break,
@@ -115,7 +121,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             },
             announced = announcements.recv() => {
                 let documents: Vec<_> = match announced {
-                    Ok(Announcement::Patient(patient)) => followed.iter().filter(|d| d.patient_id == patient).copied().collect(),
+                    Ok(Announcement::Patient(patient)) => followed.of_patient(patient),
                     Ok(Announcement::SignedOut(account)) => {
                         if account == session.account_id && !still_live(&state, &session).await {
                             close_revoked(&mut socket).await;
@@ -130,9 +136,17 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                             close_revoked(&mut socket).await;
                             break;
                         }
-                        followed.iter().copied().collect()
+                        followed.all()
                     }
                     Err(RecvError::Closed) => break,
+                };
+                // Only documents whose copy for this viewer moved since they were last pushed.
+                let documents = match followed.changed(&state.db, session.account_id, documents, state.clock.now()).await {
+                    Ok(documents) => documents,
+                    Err(error) => {
+                        tracing::warn!(code = error.code().as_str(), "live sync could not read document versions");
+                        continue;
+                    }
                 };
                 if documents.is_empty() {
                     continue;
@@ -148,12 +162,8 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             }
         };
         if let Ok(frame) = &reply {
-            // A removed document is said once: the device stops following it.
-            for document in &frame.documents {
-                if document.body == sync_protocol::DocumentBody::Removed {
-                    followed.remove(&document.document);
-                }
-            }
+            // A removed document is said once: the connection stops following it.
+            followed.forget_removed(frame);
         }
         match reply {
             Ok(frame) if frame.is_empty() => {}
@@ -180,6 +190,17 @@ async fn still_live(state: &AppState, session: &AccountSession) -> bool {
     crate::identity::sessions::is_live(&state.db, session.session_id, state.clock.now())
         .await
         .unwrap_or(true)
+}
+
+/// Closes a connection whose frame was refused: close code 1008 (policy violation) with the
+/// refusal's stable code as the reason.
+async fn close_refused(socket: &mut axum::extract::ws::WebSocket, refused: &AppError) {
+    use axum::extract::ws::{CloseFrame, Message};
+    let close = CloseFrame {
+        code: axum::extract::ws::close_code::POLICY,
+        reason: refused.code().as_str().into(),
+    };
+    let _ = socket.send(Message::Close(Some(close))).await;
 }
 
 /// Sends the `revoked` frame (the device wipes what it holds) and closes.

@@ -178,7 +178,7 @@ pub async fn view_thread(
 /// Idempotent: marking again changes nothing and answers `marked: 0`. Offline sync intents
 /// call this with the last message the device showed.
 pub async fn mark_read(
-    db: &DatabaseConnection,
+    db: &impl crate::db::Writer,
     actor: &Actor,
     facts: &PatientFacts,
     message_id: Uuid,
@@ -279,7 +279,7 @@ pub(super) async fn touch(
 /// (`message_subject_required`); the body is required and at most `message_max_chars`. A
 /// proxy's message is marked as sent by a proxy, with their account.
 pub async fn start_thread(
-    db: &DatabaseConnection,
+    db: &impl crate::db::Writer,
     actor: &Actor,
     facts: &PatientFacts,
     subject: Option<String>,
@@ -337,7 +337,7 @@ pub async fn start_thread(
 
 /// Replies in a thread the viewer may see. A closed thread is `thread_closed`.
 pub async fn reply(
-    db: &DatabaseConnection,
+    db: &impl crate::db::Writer,
     actor: &Actor,
     facts: &PatientFacts,
     thread_id: Uuid,

@@ -142,7 +142,7 @@ pub(super) async fn ordered_recently(
 /// Orders repeat courses for the patient: each course is requested or refused on its own. The
 /// request records the orderer, whether they are a proxy, and the pharmacy nominated now.
 pub async fn order(
-    db: &DatabaseConnection,
+    db: &impl crate::db::Writer,
     actor: &Actor,
     facts: &PatientFacts,
     order: Order,

@@ -1,6 +1,7 @@
 //! The patient-facing access log: every read of a record by the patient, a proxy or staff,
 //! recorded with who (role and organisation), what (section or item), when and from which
-//! device. The line is written before the data is returned, so no read goes unrecorded.
+//! device. The line is written before the data is returned, so no read goes unrecorded; reads
+//! through sync are recorded per delivery to a device ([`record_sync_delivery`]).
 
 use crate::access::rules::PatientFacts;
 use crate::access::{Section, Viewer};
@@ -20,6 +21,32 @@ pub async fn record_read(
     viewer: &Viewer,
     facts: &PatientFacts,
     section: Section,
+    item_id: Option<Uuid>,
+    device_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    write_line(db, viewer, facts, section.as_str(), item_id, device_id, now).await
+}
+
+/// Records that sync delivered items of a synced document (`record`, `results` or
+/// `documents`, the sync section's name) to `device_id` of `viewer`: one line per delivery,
+/// whatever the number of items in it.
+pub async fn record_sync_delivery(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: &str,
+    device_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    write_line(db, viewer, facts, section, None, Some(device_id), now).await
+}
+
+async fn write_line(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: &str,
     item_id: Option<Uuid>,
     device_id: Option<Uuid>,
     now: DateTime<Utc>,
@@ -61,7 +88,7 @@ pub async fn record_read(
         viewer_id: Set(viewer_id),
         viewer_role: Set(role),
         viewer_organisation: Set(organisation),
-        section: Set(section.as_str().to_owned()),
+        section: Set(section.to_owned()),
         item_id: Set(item_id),
         device_id: Set(device_id),
         accessed_at: Set(now),
@@ -126,7 +153,8 @@ pub struct AccessLogLine {
     pub role: String,
     /// The staff member's organisation (empty for the patient and proxies).
     pub organisation: String,
-    /// The section read.
+    /// The section read: a record section's name over REST, or, for a delivery through sync,
+    /// the synced document's (`record`, `results`, `documents`).
     pub section: String,
     /// The item, when one document was opened.
     pub item_id: Option<Uuid>,

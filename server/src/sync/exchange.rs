@@ -268,6 +268,7 @@ async fn document(
     }
     .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
     frames.extend(answer.frames);
+    super::reads::record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now).await?;
     save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
     Ok((frames, answer.ignored_changes))
 }

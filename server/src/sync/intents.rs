@@ -1,7 +1,12 @@
 //! Offline writes arriving in sync frames, applied exactly once through the same service
-//! functions as the REST API. Each intent key is claimed in the idempotency table (scoped to the
-//! account, apart from REST keys): the first delivery applies it and stores its outcome, every
-//! repeat gets the stored outcome, and a key reused for a different intent is rejected.
+//! functions as the REST API. Each intent is claimed, applied and its outcome recorded in one
+//! transaction (the service function's own transaction is a savepoint of it), keyed in the
+//! idempotency table (scoped to the account, apart from REST keys): a request that dies at any
+//! point (a client gone, a timeout, the process killed) leaves either the applied intent with its
+//! outcome or nothing at all, so every repeat gets the stored outcome or applies it afresh. A key
+//! reused for a different intent is rejected; keys are bounded (`idempotency_key_invalid`).
+//! Outcomes are kept for [`KEPT_FOR_DAYS`] and honoured only until then; expired rows are
+//! purged on a schedule ([`crate::jobs`]).
 
 use crate::access::{Actor, slice, viewer};
 use crate::appointments::{self, BookingRequest, CancellationRequest};
@@ -10,16 +15,20 @@ use crate::error::{AppError, ErrorCode};
 use crate::messages;
 use crate::prescriptions::{self, Order, OrderOutcome};
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 use sync_protocol::{Intent, IntentAction, IntentOutcome, OutcomeResult};
 use uuid::Uuid;
 
 /// How long an intent's outcome is kept for repeats.
-const KEPT_FOR_DAYS: i64 = 7;
+pub const KEPT_FOR_DAYS: i64 = 7;
 
-/// Applies each intent at most once and returns the outcomes to send back. An intent whose
-/// first delivery is still being applied gets no outcome yet; the device sends it again.
+/// The longest intent key accepted, in bytes (the REST `Idempotency-Key` bound).
+pub const MAX_KEY_BYTES: usize = 255;
+
+/// Applies each intent at most once and returns the outcomes to send back. An intent that could
+/// not be applied for a reason worth retrying gets no outcome; the device sends it again.
 pub async fn apply_all(
     db: &DatabaseConnection,
     account_id: Uuid,
@@ -30,76 +39,128 @@ pub async fn apply_all(
     let principal = hex::encode(Sha256::digest(format!("intent:{account_id}").as_bytes()));
     let mut outcomes = Vec::new();
     for intent in intents {
-        let fingerprint = hex::encode(Sha256::digest(
-            serde_json::to_vec(intent).map_err(AppError::internal)?,
-        ));
-        let claimed = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-            principal: Set(principal.clone()),
-            key: Set(intent.key.clone()),
-            request_hash: Set(fingerprint.clone()),
-            response_status: Set(None),
-            response_body: Set(None),
-            created_at: Set(now),
-            expires_at: Set(now + Duration::days(KEPT_FOR_DAYS)),
-        })
-        .exec_without_returning(db)
-        .await;
-        if claimed.is_err() {
-            let stored =
-                idempotency_keys::Entity::find_by_id((principal.clone(), intent.key.clone()))
-                    .one(db)
-                    .await?;
-            let result = match stored {
-                Some(row) if row.request_hash != fingerprint => {
-                    Some(rejected("idempotency_key_reused"))
-                }
-                Some(row) => row
-                    .response_body
-                    .and_then(|body| serde_json::from_slice::<OutcomeResult>(&body).ok()),
-                None => None,
-            };
-            if let Some(result) = result {
-                outcomes.push(IntentOutcome {
-                    key: intent.key.clone(),
-                    result,
-                });
-            }
-            continue;
+        if let Some(result) = settle(db, &principal, account_id, device_id, intent, now).await? {
+            outcomes.push(IntentOutcome {
+                key: intent.key.clone(),
+                result,
+            });
         }
-        let result = match apply(db, account_id, device_id, intent, now).await {
-            Ok(result) => result,
-            Err(error) if error.worth_retrying() => {
-                // Not applied: free the key so the device's next delivery tries again.
-                idempotency_keys::Entity::delete_many()
-                    .filter(idempotency_keys::Column::Principal.eq(principal.clone()))
-                    .filter(idempotency_keys::Column::Key.eq(intent.key.clone()))
-                    .exec(db)
-                    .await?;
-                continue;
-            }
-            Err(error) => rejected(error.code().as_str()),
-        };
-        idempotency_keys::Entity::update_many()
-            .col_expr(
-                idempotency_keys::Column::ResponseStatus,
-                sea_orm::sea_query::Expr::value(200),
-            )
-            .col_expr(
-                idempotency_keys::Column::ResponseBody,
-                sea_orm::sea_query::Expr::value(
-                    serde_json::to_vec(&result).map_err(AppError::internal)?,
-                ),
-            )
-            .filter(idempotency_keys::Column::Principal.eq(principal.clone()))
-            .filter(idempotency_keys::Column::Key.eq(intent.key.clone()))
-            .exec(db)
-            .await?;
-        outcomes.push(IntentOutcome {
-            key: intent.key.clone(),
-            result,
-        });
     }
     Ok(outcomes)
+}
+
+/// Whether an intent key is acceptable: 1 to [`MAX_KEY_BYTES`] bytes of visible ASCII.
+pub fn key_is_valid(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_BYTES && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// One intent: its stored outcome, or applied now with its outcome recorded in the same
+/// transaction; `None` when it was not applied and should be sent again.
+async fn settle(
+    db: &DatabaseConnection,
+    principal: &str,
+    account_id: Uuid,
+    device_id: Uuid,
+    intent: &Intent,
+    now: DateTime<Utc>,
+) -> Result<Option<OutcomeResult>, AppError> {
+    if !key_is_valid(&intent.key) {
+        // Nothing is stored under a key that cannot be stored.
+        return Ok(Some(rejected(ErrorCode::IdempotencyKeyInvalid.as_str())));
+    }
+    let fingerprint = hex::encode(Sha256::digest(
+        serde_json::to_vec(intent).map_err(AppError::internal)?,
+    ));
+    let txn = crate::db::begin_write(db).await?;
+    // The claim: on PostgreSQL a concurrent claim of the same key waits here until the first
+    // transaction ends, then sees its outcome (or, if it rolled back, claims the key itself).
+    let claimed = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+        principal: Set(principal.to_owned()),
+        key: Set(intent.key.clone()),
+        request_hash: Set(fingerprint.clone()),
+        response_status: Set(None),
+        response_body: Set(None),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::days(KEPT_FOR_DAYS)),
+        claimed_until: Set(None),
+        response_content_type: Set(None),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            idempotency_keys::Column::Principal,
+            idempotency_keys::Column::Key,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    if claimed == 0 {
+        let stored =
+            idempotency_keys::Entity::find_by_id((principal.to_owned(), intent.key.clone()))
+                .one(&txn)
+                .await?;
+        let stored_outcome = stored
+            .as_ref()
+            .filter(|row| row.expires_at > now)
+            .and_then(|row| {
+                if row.request_hash != fingerprint {
+                    return Some(rejected(ErrorCode::IdempotencyKeyReused.as_str()));
+                }
+                row.response_body
+                    .as_deref()
+                    .and_then(|body| serde_json::from_slice::<OutcomeResult>(body).ok())
+            });
+        if let Some(result) = stored_outcome {
+            txn.rollback().await?;
+            return Ok(Some(result));
+        }
+        // Expired, or a claim without an outcome left by an older server (every claim now
+        // commits with its outcome): the key is free again.
+        idempotency_keys::Entity::update_many()
+            .col_expr(
+                idempotency_keys::Column::RequestHash,
+                sea_orm::sea_query::Expr::value(fingerprint.clone()),
+            )
+            .col_expr(
+                idempotency_keys::Column::CreatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .col_expr(
+                idempotency_keys::Column::ExpiresAt,
+                sea_orm::sea_query::Expr::value(now + Duration::days(KEPT_FOR_DAYS)),
+            )
+            .filter(idempotency_keys::Column::Principal.eq(principal))
+            .filter(idempotency_keys::Column::Key.eq(intent.key.clone()))
+            .exec(&txn)
+            .await?;
+    }
+    let result = match apply(&txn, account_id, device_id, intent, now).await {
+        Ok(result) => result,
+        Err(error) if error.worth_retrying() => {
+            // Not applied, and the claim goes with it: the device's next delivery tries again.
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        Err(error) => rejected(error.code().as_str()),
+    };
+    idempotency_keys::Entity::update_many()
+        .col_expr(
+            idempotency_keys::Column::ResponseStatus,
+            sea_orm::sea_query::Expr::value(200),
+        )
+        .col_expr(
+            idempotency_keys::Column::ResponseBody,
+            sea_orm::sea_query::Expr::value(
+                serde_json::to_vec(&result).map_err(AppError::internal)?,
+            ),
+        )
+        .filter(idempotency_keys::Column::Principal.eq(principal))
+        .filter(idempotency_keys::Column::Key.eq(intent.key.clone()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(Some(result))
 }
 
 fn rejected(code: &str) -> OutcomeResult {
@@ -114,7 +175,7 @@ fn accepted(id: Uuid) -> OutcomeResult {
 
 /// Applies one intent through the service functions the REST API uses.
 async fn apply(
-    db: &DatabaseConnection,
+    db: &impl crate::db::Writer,
     account_id: Uuid,
     device_id: Uuid,
     intent: &Intent,

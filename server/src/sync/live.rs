@@ -7,19 +7,161 @@
 //! listener forwards to its own channel. On SQLite (one process) the channel is enough.
 //! Revoking a session or device announces the account the same way, so its live connections
 //! re-check at once.
+//!
+//! A connection follows only what its viewer may see ([`Followed`]): the documents its frames
+//! name, at most `sync.max_followed_documents` of them, less every document it was answered
+//! `removed` for (said once; a stranger naming another patient's document learns nothing more
+//! from later writes about that patient). An announcement pushes a followed document only when
+//! the viewer's own copy moved since the connection last pushed it.
 
 use crate::clock::Clock;
 use crate::db::entities::projection_outbox;
+use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+/// Which stored copy of a document a connection last pushed from: its generation and heads as
+/// stored.
+type Version = (i32, Vec<u8>);
+
+/// The documents one live connection follows, bounded, each with the version of the viewer's
+/// copy it was last pushed from (none until a push).
+#[derive(Debug, Clone)]
+pub struct Followed {
+    max: usize,
+    documents: BTreeMap<sync_protocol::DocumentId, Option<Version>>,
+}
+
+impl Followed {
+    /// An empty set holding at most `max` documents.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            documents: BTreeMap::new(),
+        }
+    }
+
+    /// Follows the documents a device's `frame` names; refused
+    /// (`too_many_followed_documents`), following nothing new, when the set would pass its
+    /// bound.
+    pub fn follow(&mut self, frame: &sync_protocol::Frame) -> Result<(), AppError> {
+        let new = frame
+            .documents
+            .iter()
+            .filter(|d| !self.documents.contains_key(&d.document))
+            .count();
+        if self.documents.len().saturating_add(new) > self.max {
+            return Err(too_many(self.max));
+        }
+        for document in &frame.documents {
+            self.documents.entry(document.document).or_insert(None);
+        }
+        Ok(())
+    }
+
+    /// Stops following every document `frame` (a reply or a push) answered `removed`: a
+    /// document the viewer may not see is said once, then never again.
+    pub fn forget_removed(&mut self, frame: &sync_protocol::Frame) {
+        for document in &frame.documents {
+            if document.body == sync_protocol::DocumentBody::Removed {
+                self.documents.remove(&document.document);
+            }
+        }
+    }
+
+    /// The followed documents about `patient`.
+    pub fn of_patient(&self, patient: Uuid) -> Vec<sync_protocol::DocumentId> {
+        self.documents
+            .keys()
+            .filter(|d| d.patient_id == patient)
+            .copied()
+            .collect()
+    }
+
+    /// Every followed document.
+    pub fn all(&self) -> Vec<sync_protocol::DocumentId> {
+        self.documents.keys().copied().collect()
+    }
+
+    /// Of `documents`, those to push to `account_id`'s connection: each whose copy for this
+    /// viewer is not the version last pushed (a change to what another viewer sees, such as an
+    /// entry hidden from proxies, leaves a proxy's copy as it was: nothing is pushed to them),
+    /// and each this viewer may no longer see (answered `removed`). The versions found are
+    /// remembered as pushed. Only generations and heads are read, never a document.
+    pub async fn changed(
+        &mut self,
+        db: &DatabaseConnection,
+        account_id: Uuid,
+        documents: Vec<sync_protocol::DocumentId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<sync_protocol::DocumentId>, AppError> {
+        let mut changed = Vec::new();
+        for id in documents {
+            let version = stored_version(db, account_id, id, now).await?;
+            let last = self.documents.get_mut(&id);
+            match (version, last) {
+                (Some(version), Some(last)) if last.as_ref() == Some(&version) => {}
+                (version, Some(last)) => {
+                    *last = version;
+                    changed.push(id);
+                }
+                (_, None) => changed.push(id),
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// The generation and stored heads of the copy of `id` that `account_id` is answered from;
+/// `None` when there is no such copy with heads (the viewer may not see it, it was never
+/// projected, its heads are not stored yet, or it is the personal document): then a push
+/// decides.
+async fn stored_version(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+    id: sync_protocol::DocumentId,
+    now: DateTime<Utc>,
+) -> Result<Option<Version>, AppError> {
+    use crate::access::{slice, viewer};
+    use crate::db::entities::sync_documents;
+    if id.section == sync_protocol::Section::Personal {
+        return Ok(None);
+    }
+    let Some(facts) = slice::facts(db, id.patient_id).await? else {
+        return Ok(None);
+    };
+    let Some(viewer) = viewer::for_account(db, account_id, &facts, now.date_naive()).await? else {
+        return Ok(None);
+    };
+    let audience = super::projection::audience(&viewer, &facts);
+    let row: Option<(i32, Option<Vec<u8>>)> = sync_documents::Entity::find()
+        .select_only()
+        .column(sync_documents::Column::Generation)
+        .column(sync_documents::Column::Heads)
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::Section.eq(super::projection::section_name(id.section)))
+        .filter(sync_documents::Column::SupersededAt.is_null())
+        .order_by_desc(sync_documents::Column::Generation)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.and_then(|(generation, heads)| heads.map(|heads| (generation, heads))))
+}
+
+/// The refusal of a frame naming more documents than a connection may follow.
+pub fn too_many(max: usize) -> AppError {
+    AppError::new(ErrorCode::TooManyFollowedDocuments).with_detail(format!(
+        "a device may follow at most {max} documents at once"
+    ))
+}
 
 /// The PostgreSQL channel nodes announce changed patients on.
 pub const CHANNEL: &str = "gp_online_sync";

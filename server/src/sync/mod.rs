@@ -16,6 +16,8 @@
 //! - [`live`]: fan-out of changes to live connections, across nodes through PostgreSQL
 //!   `LISTEN/NOTIFY`.
 //! - [`intents`]: offline writes applied exactly once through the REST service functions.
+//! - [`reads`]: deliveries of record, results and documents items to a device, in the patient's
+//!   access log.
 //! - [`rebuild`]: `gp-online sync rebuild`, recomputing every stored section document as a new
 //!   generation.
 //! - [`personal`]: the personal document the account's devices write, validated on a fork
@@ -35,5 +37,6 @@ pub mod live;
 pub mod personal;
 pub mod projection;
 pub mod projector;
+pub mod reads;
 pub mod rebuild;
 pub mod services;

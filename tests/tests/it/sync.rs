@@ -497,6 +497,22 @@ impl Live {
         }
     }
 
+    /// The close frame's code and reason, skipping other messages, waiting at most `seconds`.
+    pub(crate) async fn closed(&mut self, seconds: u64) -> Option<(u16, String)> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(seconds), self.socket.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+            if let Message::Close(frame) = message {
+                return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+        }
+    }
+
     /// Exchanges frames until the server has nothing more to say.
     pub(crate) async fn settle(&mut self, device: &mut DevicePeer) {
         for _ in 0..20 {

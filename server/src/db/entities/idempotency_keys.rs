@@ -1,5 +1,6 @@
 //! The `idempotency_keys` table: one row per idempotency key used by a principal, with the stored
-//! response.
+//! response (and its media type), or, while the request runs, the claim's lease
+//! (`claimed_until`).
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,10 @@ pub struct Model {
     pub response_body: Option<Vec<u8>>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// A claim without a response holds the key until then; past it the claim is stale.
+    pub claimed_until: Option<DateTimeUtc>,
+    /// The stored response's `Content-Type`.
+    pub response_content_type: Option<String>,
 }
 
 /// No relations are declared; joins are written explicitly.
