@@ -1,6 +1,7 @@
 // The practice console in a real browser against the real server: enrolment and passkey
 // sign-in, the review queue (release reaches the patient's API, withhold keeps the result
 // away), proxy access reaching the proxy's `/me`, a prescription approved, a message answered,
+// a record access request granted, a setting changed reaching the patient's `/me`,
 // the session ended as the API ends it, the Content-Security-Policy enforced, and an
 // accessibility scan of every page. Screenshots of the review queue and the uptake page are kept
 // under target/console-tests/.
@@ -204,6 +205,45 @@ test('staff reply to a patient\'s message and the patient reads the reply', asyn
   const thread = (await call(server.origin, subject.tokens.access_token, 'GET',
     `/api/v1/patients/${subject.id}/messages/${threadId}`)).body;
   assert.ok(thread.messages.some((m) => m.sender === 'staff' && m.body.includes('no action is needed')));
+});
+
+test('a patient\'s request for their historic record is granted in the console', async () => {
+  const asked = await call(server.origin, subject.tokens.access_token, 'POST',
+    `/api/v1/patients/${subject.id}/record-access-requests`, { level: 'documents', note: 'For my consultant' });
+  assert.equal(asked.status, 200, JSON.stringify(asked.body));
+  await admin.goto(`${server.origin}/practice/access-requests`);
+  const card = admin.locator(`section[data-request="${asked.body.id}"]`);
+  await card.getByText('Their note: For my consultant').waitFor();
+  await card.getByLabel('Level to grant').selectOption('documents');
+  await card.getByLabel('Show entries from').fill('2015-04-01');
+  await card.getByRole('button', { name: 'Grant' }).click();
+  await admin.getByRole('status').filter({ hasText: 'Granted' }).waitFor();
+  await card.waitFor({ state: 'detached' });
+  const mine = (await call(server.origin, subject.tokens.access_token, 'GET',
+    `/api/v1/patients/${subject.id}/record-access-requests`)).body;
+  assert.equal(mine[0].status, 'granted');
+  assert.equal(mine[0].granted_from, '2015-04-01');
+});
+
+test('an admin switches messages off in the settings and the patient\'s /me changes at once', async () => {
+  const messages = async () => (await call(server.origin, subject.tokens.access_token, 'GET', '/api/v1/me'))
+    .body.profiles.find((p) => p.patient_id === subject.id).capabilities.messages;
+  assert.equal(await messages(), true);
+  await admin.goto(`${server.origin}/practice/settings`);
+  await admin.getByLabel('Messages', { exact: true }).uncheck();
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await admin.getByRole('status').filter({ hasText: 'Settings saved' }).waitFor();
+  assert.equal(await messages(), false);
+
+  // A value outside the rules is refused, naming the setting.
+  await admin.getByLabel('Age at which parents’ record access is reviewed').fill('14');
+  await admin.getByLabel('Messages', { exact: true }).check();
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await admin.getByRole('status').filter({ hasText: 'parental_record_access_review_age' }).waitFor();
+  await admin.getByLabel('Age at which parents’ record access is reviewed').fill('11');
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await admin.getByRole('status').filter({ hasText: 'Settings saved' }).waitFor();
+  assert.equal(await messages(), true);
 });
 
 test('every console page has one h1 naming it and no serious accessibility violation', async () => {

@@ -1,5 +1,6 @@
 //! The `gp-online` command line: `serve`, `migrate up|down|status`, `demo [--json]`,
-//! `staff invite`, `integration create-key`, `sync rebuild` and `proxy sweep`.
+//! `practice create|go-live`, `staff invite`, `integration create-key`, `sync rebuild` and
+//! `proxy sweep`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (e.g. the database is unreachable), 2 a usage or
 //! configuration error (the message names the key).
@@ -47,6 +48,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create a practice and take it live.
+    Practice {
+        /// What to do.
+        #[command(subcommand)]
+        action: PracticeAction,
+    },
     /// Manage practice staff.
     Staff {
         /// What to do.
@@ -92,6 +99,30 @@ pub enum ProxyAction {
     /// Apply the time rules now (age suspensions, expiry, removal when unused, warnings) and
     /// print what changed as JSON; the server also does this every `jobs.proxy_sweep_secs`.
     Sweep,
+}
+
+/// Practice actions.
+#[derive(Debug, Subcommand)]
+pub enum PracticeAction {
+    /// Create a practice: not live, national default settings, automatic record access off.
+    Create {
+        /// Its ODS code (a letter and five digits).
+        #[arg(long)]
+        ods: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Take a practice live: registration opens and automatic record access starts (today,
+    /// unless it has a switch-on date or `--switch-on` names one).
+    GoLive {
+        /// Its ODS code.
+        #[arg(long)]
+        ods: String,
+        /// The switch-on date of automatic record access, `YYYY-MM-DD`.
+        #[arg(long)]
+        switch_on: Option<chrono::NaiveDate>,
+    },
 }
 
 /// Staff actions.
@@ -193,6 +224,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             db::migrate_up(&db).await?;
             let summary = demo::load(&db, Clock::System.now()).await?;
             print_demo(&summary, json)
+        }
+        Command::Practice { action } => {
+            db::migrate_up(&db).await?;
+            let now = Clock::System.now();
+            let practice = match action {
+                PracticeAction::Create { ods, name } => {
+                    crate::practice::admin::create(&db, &ods, &name, now).await
+                }
+                PracticeAction::GoLive { ods, switch_on } => {
+                    crate::practice::admin::go_live(&db, &ods, switch_on, now).await
+                }
+            }
+            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            print_json(&practice)
         }
         Command::Staff {
             action:
@@ -304,6 +349,18 @@ async fn migrate(db: &sea_orm::DatabaseConnection, action: MigrateAction) -> any
         }
     }
     Ok(())
+}
+
+/// An error for the operator: its code and detail, and each invalid field by name.
+fn describe(error: &crate::error::AppError) -> String {
+    let mut text = error.to_string();
+    for field in error.invalid_params() {
+        text.push_str(&format!(
+            "\n  {}: {} ({})",
+            field.name, field.code, field.reason
+        ));
+    }
+    text
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

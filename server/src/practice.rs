@@ -5,6 +5,8 @@
 //! modules. Everything is scoped to the staff member's practice, so another practice's patient
 //! is `None`, exactly like one that does not exist.
 
+pub mod admin;
+
 use crate::access::StaffActor;
 use crate::db::entities::{
     access_codes, accounts, appointments, devices, linkage_keys, patients, practices,
@@ -150,8 +152,8 @@ pub struct PatientOverview {
     /// `none`, `summary`, `detailed` or `documents`.
     #[schema(value_type = String)]
     pub access_level: patients::AccessLevel,
-    /// Historic access: the record from this date is visible (absent: the practice's
-    /// prospective access date applies, or no date at all).
+    /// Historic access: detailed sections and letters (as the level allows) entered from this
+    /// date are visible (absent: none beyond the summary; ADR 0002).
     pub record_access_from: Option<NaiveDate>,
     /// The practice's prospective access date.
     pub practice_prospective_access_date: Option<NaiveDate>,
@@ -170,10 +172,14 @@ pub struct PatientOverview {
 /// A SNOMED access code on the record.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccessCode {
+    /// The code's id (to end it).
+    pub id: Uuid,
     /// The concept id.
     pub snomed_code: String,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
+    /// The first day it no longer applies.
+    pub ended_on: Option<NaiveDate>,
 }
 
 /// A coded entry hidden online.
@@ -268,8 +274,10 @@ pub async fn patient_overview(
         .await?
         .into_iter()
         .map(|c| AccessCode {
+            id: c.id,
             snomed_code: c.snomed_code,
             recorded_at: c.recorded_at,
+            ended_on: c.ended_on,
         })
         .collect();
     let hidden_items = record_entries::Entity::find()

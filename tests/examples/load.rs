@@ -911,6 +911,7 @@ async fn sync(app: &TestApp, practice_id: Uuid, sizes: Sizes) -> anyhow::Result<
                 snomed_code: Set("38341003".to_owned()),
                 term: Set(format!("{} ({i})", terms[i % terms.len()])),
                 effective_date: Set(first_entry + Days::days((i % 600) as i64)),
+                entered_on: Set(first_entry + Days::days((i % 600) as i64)),
                 end_date: Set(None),
                 detail: Set(None),
                 author: Set(Some("Dr Rhea Shah".to_owned())),

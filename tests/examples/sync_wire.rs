@@ -92,6 +92,7 @@ fn entry(
         snomed_code: Set("38341003".to_owned()),
         term: Set(format!("{} ({i})", terms[i % terms.len()])),
         effective_date: Set(first + Days::new((i % 600) as u64)),
+        entered_on: Set(first + Days::new((i % 600) as u64)),
         end_date: Set(None),
         detail: Set(None),
         author: Set(Some("Dr Rhea Shah".to_owned())),

@@ -370,6 +370,7 @@ pub async fn proxy_grant(
         revoked_by: None,
         refusal_reason: None,
         last_used_at: None,
+        record_access_from: None,
         created_at: now,
         updated_at: now,
     };
@@ -429,6 +430,7 @@ pub async fn result(
         requester: None,
         effective_date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
         received_at: now,
+        entered_on: now.date_naive(),
         review_state: results::ReviewState::Released,
         reviewed_at: Some(now),
         reviewed_by_staff_id: None,

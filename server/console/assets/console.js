@@ -12,8 +12,8 @@ const PAGES = [
   ['appointments', 'Appointments', './appointments.js'],
   ['prescriptions', 'Prescriptions', './prescriptions.js'],
   ['messages', 'Messages', './messages.js'],
-  ['access-requests', 'Record access requests', './not-built.js'],
-  ['settings', 'Settings', './not-built.js'],
+  ['access-requests', 'Record access requests', './access-requests.js'],
+  ['settings', 'Settings', './settings.js'],
   ['uptake', 'Uptake', './uptake.js'],
   ['audit', 'Audit', './audit.js'],
 ];

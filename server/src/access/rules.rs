@@ -1,32 +1,35 @@
 //! The access rules as pure functions. Nothing here reads the database or the clock: callers
 //! pass the facts and `today`, which keeps every rule testable on its own.
 //!
-//! The model (docs/domain.md "Record access"):
-//! - A patient's access level grants sections: `summary` → allergies, medications,
-//!   immunisations; `detailed` → also problems, consultations and results; `documents` → also
-//!   letters. `none` grants nothing.
-//! - Summary sections show the whole history. Detailed sections and documents show items dated
-//!   on or after the *record access date*: the date the practice recorded for this patient
-//!   (`record_access_from`, e.g. older history granted by hand), otherwise the practice's
-//!   prospective (automatic) access date — but automatic access applies only to patients aged
-//!   16 or over whose record carries neither "enhanced review indicated" (1364731000000104,
-//!   unless overridden by a later 1364751000000106) nor "declined" (1290331000000103).
+//! The model (`docs/adr/0002-record-access-model.md`; docs/domain.md "Record access"):
+//! - **Prospective access**: a patient sees everything *entered or filed* (`entered_on`) on or
+//!   after the later of the practice's switch-on date, their 16th birthday and the day their
+//!   account was created — every section, letters included — unless an access code in force
+//!   blocks it: "declined" (1290331000000103), or "enhanced review indicated"
+//!   (1364731000000104) not overridden by a later "not indicated" (1364751000000106). A code
+//!   applies from the day it was recorded until its `ended_on`.
+//! - **Historic access**: what the practice granted by import, by a staff action or on the
+//!   patient's request, as a level and a from-date (`access_level`, `record_access_from`). A
+//!   level covering the summary shows the summary sections' whole history; detailed sections
+//!   and documents show items entered on or after the from-date. Codes do not touch it.
+//! - **Proxy access** is the grant's scopes with the grant's own from-date
+//!   (`record_access_from`, else the day the grant starts), never the patient's entitlements.
+//!   Age rules hold at request time: at the practice's review age a parental grant's record
+//!   scopes stop until the practice reviews it; at 16 the whole grant stops unless the young
+//!   person consented.
 //! - Hidden items are invisible to everyone online; items hidden from proxies are invisible
 //!   to proxies. Results and documents are visible only once released and not retracted;
-//!   retracted coded entries are invisible.
-//! - A proxy sees the sections their grant's scopes cover, within the same date rule, while
-//!   the grant is active and in date, at the practice that made it.
+//!   retracted coded entries are invisible. An archived patient is visible to nobody online.
 //! - Practice staff (of the patient's practice) see everything, including items in review.
 
 use crate::db::entities::patients::AccessLevel;
-use crate::db::entities::proxy_grants::{self, GrantStatus};
+use crate::db::entities::proxy_grants::{self, GrantStatus, LegalBasis};
 use crate::db::entities::results::ReviewState;
 use crate::db::entities::{
     access_codes, courses, documents, message_threads, patients, practices, record_entries, results,
 };
 use crate::settings::PracticeSettings;
-use crate::validate::age_on;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -173,6 +176,14 @@ impl Scope {
         }
     }
 
+    /// Whether the scope is one of the record's (summary, detailed, documents).
+    pub fn is_record(self) -> bool {
+        matches!(
+            self,
+            Self::RecordSummary | Self::RecordDetailed | Self::Documents
+        )
+    }
+
     /// The scopes of a grant (unknown names are ignored: they grant nothing).
     pub fn of_grant(grant: &proxy_grants::Model) -> Vec<Scope> {
         grant
@@ -216,6 +227,9 @@ pub struct PatientFacts {
     pub practice: practices::Model,
     /// The SNOMED access codes on their record.
     pub codes: Vec<access_codes::Model>,
+    /// The day the patient's own online account was created (the earliest, if several), or
+    /// `None` without one.
+    pub account_created_on: Option<NaiveDate>,
 }
 
 impl PatientFacts {
@@ -225,62 +239,166 @@ impl PatientFacts {
     }
 }
 
-/// Whether a proxy grant lets its holder act for the patient today.
+/// The day a person born on `date_of_birth` turns `years` (29 February birthdays fall on
+/// 1 March, as in [`crate::validate::age_on`]).
+pub fn birthday(date_of_birth: NaiveDate, years: u32) -> NaiveDate {
+    let year = date_of_birth.year() + i32::try_from(years).unwrap_or(0);
+    NaiveDate::from_ymd_opt(year, date_of_birth.month(), date_of_birth.day())
+        .or_else(|| NaiveDate::from_ymd_opt(year, 3, 1))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// What the age rules of DAPB3051 hold back from a proxy grant today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgeHold {
+    /// Nothing.
+    None,
+    /// The record scopes, until the practice reviews the grant (parental responsibility, from
+    /// the child's birthday at the practice's review age).
+    RecordReview,
+    /// The whole grant (from the 16th birthday, unless the young person consented).
+    Sixteen,
+}
+
+/// The age rule that applies to a grant today. A rule whose birthday came before the decision
+/// was decided with the age in view and does not apply (a review is a new decision).
+pub fn age_hold(grant: &proxy_grants::Model, facts: &PatientFacts, today: NaiveDate) -> AgeHold {
+    let decided = grant.decided_at.date_naive();
+    let dob = facts.patient.date_of_birth;
+    let sixteen = birthday(dob, 16);
+    if grant.young_person_consent_at.is_none() && decided < sixteen && today >= sixteen {
+        return AgeHold::Sixteen;
+    }
+    let review = birthday(dob, facts.settings().parental_record_access_review_age);
+    let record_scopes = Scope::of_grant(grant).iter().any(|s| s.is_record());
+    if grant.legal_basis == LegalBasis::ParentalResponsibility
+        && record_scopes
+        && decided < review
+        && review < sixteen
+        && today >= review
+    {
+        return AgeHold::RecordReview;
+    }
+    AgeHold::None
+}
+
+/// The scopes a grant gives today: its own, less what the age rules hold back (and, for a
+/// grant the sweep recorded as suspended for the review, its record scopes until reviewed).
+pub fn grant_scopes(
+    grant: &proxy_grants::Model,
+    facts: &PatientFacts,
+    today: NaiveDate,
+) -> Vec<Scope> {
+    let scopes = Scope::of_grant(grant);
+    let in_review = grant.status == GrantStatus::Suspended
+        && grant.suspended_reason.as_deref() == Some(AGE_REVIEW);
+    match age_hold(grant, facts, today) {
+        AgeHold::Sixteen => Vec::new(),
+        AgeHold::RecordReview => scopes.into_iter().filter(|s| !s.is_record()).collect(),
+        AgeHold::None if in_review => scopes.into_iter().filter(|s| !s.is_record()).collect(),
+        AgeHold::None => scopes,
+    }
+}
+
+/// Whether a proxy grant lets its holder act for the patient today: in force (active, or
+/// suspended for the age review only, which stops its record scopes alone), in date, at the
+/// practice that made it, for a patient not archived, with a scope left after the age rules.
 pub fn grant_is_valid(grant: &proxy_grants::Model, facts: &PatientFacts, today: NaiveDate) -> bool {
-    grant.status == GrantStatus::Active
+    let in_force = match grant.status {
+        GrantStatus::Active => grant.suspended_at.is_none(),
+        GrantStatus::Suspended => grant.suspended_reason.as_deref() == Some(AGE_REVIEW),
+        _ => false,
+    };
+    in_force
         && grant.patient_id == facts.patient.id
         && grant.practice_id == facts.patient.practice_id
+        && facts.patient.archived_at.is_none()
         && grant.starts_on <= today
         && grant.ends_on.is_none_or(|end| today <= end)
-        && grant.suspended_at.is_none()
         && grant.revoked_at.is_none()
+        && !grant_scopes(grant, facts, today).is_empty()
 }
+
+/// The `suspended_reason` of a grant suspended for the age review (record scopes only).
+pub const AGE_REVIEW: &str = "age_review";
 
 /// Whether the viewer may see anything of this patient at all.
 pub fn may_view_patient(viewer: &Viewer, facts: &PatientFacts, today: NaiveDate) -> bool {
     match viewer {
         Viewer::Patient { .. } => facts.patient.archived_at.is_none(),
-        Viewer::Proxy { grant, .. } => {
-            facts.patient.archived_at.is_none() && grant_is_valid(grant, facts, today)
-        }
+        Viewer::Proxy { grant, .. } => grant_is_valid(grant, facts, today),
         Viewer::Staff { practice_id, .. } => *practice_id == facts.patient.practice_id,
     }
 }
 
-/// Whether automatic (prospective) access applies to the patient today.
-fn automatic_access(facts: &PatientFacts, today: NaiveDate) -> bool {
-    if age_on(facts.patient.date_of_birth, today) < 16 {
-        return false;
-    }
+/// Whether the access codes in force today block automatic (prospective) access. A code is in
+/// force from the day it was recorded until the day before its `ended_on`.
+pub fn automatic_access_blocked(codes: &[access_codes::Model], today: NaiveDate) -> bool {
+    let in_force = |c: &&access_codes::Model| {
+        c.recorded_at.date_naive() <= today && c.ended_on.is_none_or(|end| today < end)
+    };
     let latest = |code: &str| {
-        facts
-            .codes
+        codes
             .iter()
+            .filter(in_force)
             .filter(|c| c.snomed_code == code)
             .map(|c| c.recorded_at)
             .max()
     };
     if latest(ACCESS_DECLINED).is_some() {
-        return false;
+        return true;
     }
-    let blocked = match (
+    match (
         latest(ENHANCED_REVIEW_INDICATED),
         latest(ENHANCED_REVIEW_NOT_INDICATED),
     ) {
         (Some(indicated), Some(cleared)) => indicated > cleared,
         (Some(_), None) => true,
         _ => false,
-    };
-    !blocked
+    }
 }
 
-/// The date from which detailed sections and documents are visible, or `None` when they are
-/// not visible at all.
-fn record_access_date(facts: &PatientFacts, today: NaiveDate) -> Option<NaiveDate> {
-    match facts.patient.record_access_from {
-        Some(granted) => Some(granted),
-        None if automatic_access(facts, today) => facts.practice.prospective_access_date,
-        None => None,
+/// The first entered date of prospective (automatic) access, when it applies today: the later
+/// of the practice's switch-on date, the 16th birthday and the day the account was created,
+/// once that day has come, unless a code in force blocks it.
+pub fn prospective_from(facts: &PatientFacts, today: NaiveDate) -> Option<NaiveDate> {
+    let switch_on = facts.practice.prospective_access_date?;
+    let account = facts.account_created_on?;
+    let from = switch_on
+        .max(account)
+        .max(birthday(facts.patient.date_of_birth, 16));
+    (from <= today && !automatic_access_blocked(&facts.codes, today)).then_some(from)
+}
+
+/// The window of historic access to one section: `Some(None)` the whole history, `Some(from)`
+/// items entered from that day, `None` nothing.
+fn historic_window(facts: &PatientFacts, section: Section) -> Option<Option<NaiveDate>> {
+    if !level_covers(facts.patient.access_level, section.needs()) {
+        return None;
+    }
+    if section.is_summary() {
+        return Some(None);
+    }
+    facts.patient.record_access_from.map(Some)
+}
+
+/// The window of a proxy grant's record scope: summary sections' whole history; detailed
+/// sections and documents from the grant's own date.
+fn grant_window(grant: &proxy_grants::Model, section: Section) -> Option<NaiveDate> {
+    if section.is_summary() {
+        return None;
+    }
+    Some(grant.record_access_from.unwrap_or(grant.starts_on))
+}
+
+/// The wider of two windows (`None` is the whole history).
+fn wider(a: Option<Option<NaiveDate>>, b: Option<Option<NaiveDate>>) -> Option<Option<NaiveDate>> {
+    match (a, b) {
+        (Some(None), _) | (_, Some(None)) => Some(None),
+        (Some(Some(x)), Some(Some(y))) => Some(Some(x.min(y))),
+        (x, None) => x,
+        (None, y) => y,
     }
 }
 
@@ -301,13 +419,13 @@ fn feature_on(section: Section, settings: &PracticeSettings) -> bool {
     }
 }
 
-/// What a viewer may see of one section: nothing, or the items dated from a date on (or the
+/// What a viewer may see of one section: nothing, or the items entered from a date on (or the
 /// whole history), with or without items in review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SectionAccess {
     /// Nothing of this section.
     Denied,
-    /// Released, unhidden items dated on or after `from` (`None`: the whole history).
+    /// Released, unhidden items entered on or after `from` (`None`: the whole history).
     Released {
         /// First visible date.
         from: Option<NaiveDate>,
@@ -328,32 +446,37 @@ pub fn section_access(
     if !may_view_patient(viewer, facts, today) {
         return SectionAccess::Denied;
     }
-    let (allowed, proxy) = match viewer {
-        Viewer::Staff { .. } => return SectionAccess::Everything,
-        Viewer::Patient { .. } => (
-            level_covers(facts.patient.access_level, section.needs()),
-            false,
-        ),
-        Viewer::Proxy { grant, .. } => (Scope::of_grant(grant).contains(&section.scope()), true),
-    };
-    if !allowed || !feature_on(section, &facts.settings()) {
+    if matches!(viewer, Viewer::Staff { .. }) {
+        return SectionAccess::Everything;
+    }
+    if !feature_on(section, &facts.settings()) {
         return SectionAccess::Denied;
     }
-    if section.is_summary() {
-        return SectionAccess::Released { from: None, proxy };
-    }
-    match record_access_date(facts, today) {
-        Some(from) => SectionAccess::Released {
-            from: Some(from),
-            proxy,
-        },
+    let (window, proxy) = match viewer {
+        Viewer::Staff { .. } => return SectionAccess::Everything,
+        Viewer::Patient { .. } => (
+            wider(
+                historic_window(facts, section),
+                prospective_from(facts, today).map(Some),
+            ),
+            false,
+        ),
+        Viewer::Proxy { grant, .. } => (
+            grant_scopes(grant, facts, today)
+                .contains(&section.scope())
+                .then(|| grant_window(grant, section)),
+            true,
+        ),
+    };
+    match window {
+        Some(from) => SectionAccess::Released { from, proxy },
         None => SectionAccess::Denied,
     }
 }
 
 fn dated_hidden_visible(
     access: SectionAccess,
-    date: NaiveDate,
+    entered: NaiveDate,
     hidden: bool,
     hidden_from_proxies: bool,
 ) -> bool {
@@ -361,7 +484,7 @@ fn dated_hidden_visible(
         SectionAccess::Denied => false,
         SectionAccess::Everything => true,
         SectionAccess::Released { from, proxy } => {
-            !(hidden || proxy && hidden_from_proxies) && from.is_none_or(|from| date >= from)
+            !(hidden || proxy && hidden_from_proxies) && from.is_none_or(|from| entered >= from)
         }
     }
 }
@@ -374,7 +497,7 @@ fn released(access: SectionAccess, state: ReviewState, retracted: Option<DateTim
 pub fn entry_visible(access: SectionAccess, entry: &record_entries::Model) -> bool {
     dated_hidden_visible(
         access,
-        entry.effective_date,
+        entry.entered_on,
         entry.hidden,
         entry.hidden_from_proxies,
     ) && (access == SectionAccess::Everything || entry.retracted_at.is_none())
@@ -384,7 +507,7 @@ pub fn entry_visible(access: SectionAccess, entry: &record_entries::Model) -> bo
 pub fn result_visible(access: SectionAccess, result: &results::Model) -> bool {
     dated_hidden_visible(
         access,
-        result.effective_date,
+        result.entered_on,
         result.hidden,
         result.hidden_from_proxies,
     ) && released(access, result.review_state, result.retracted_at)
@@ -394,7 +517,7 @@ pub fn result_visible(access: SectionAccess, result: &results::Model) -> bool {
 pub fn document_visible(access: SectionAccess, document: &documents::Model) -> bool {
     dated_hidden_visible(
         access,
-        document.effective_date,
+        document.entered_on,
         document.hidden,
         document.hidden_from_proxies,
     ) && released(access, document.review_state, document.retracted_at)
@@ -482,6 +605,10 @@ pub fn thread_visible(
 pub struct Capabilities {
     /// Record sections the viewer can read.
     pub record_sections: Vec<Section>,
+    /// For each of those sections, from when: items entered or filed on or after `from`
+    /// (absent: the whole history), so an app can explain an empty section. It says nothing
+    /// of what is hidden, in review or withheld.
+    pub record_access: Vec<SectionWindow>,
     /// May book and cancel appointments.
     pub appointments: bool,
     /// May order repeat prescriptions.
@@ -492,13 +619,25 @@ pub struct Capabilities {
     pub access_log: bool,
 }
 
+/// A section a viewer can read and the first entered date they see of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SectionWindow {
+    /// The section.
+    pub section: Section,
+    /// First entered or filed date shown; absent for the whole history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+}
+
 /// Whether a patient or proxy viewer may act in `scope` for the patient today: the patient
 /// always, a proxy when their valid grant includes it (feature switches aside).
 pub fn holds_scope(viewer: &Viewer, facts: &PatientFacts, scope: Scope, today: NaiveDate) -> bool {
     let viewable = may_view_patient(viewer, facts, today);
     match viewer {
         Viewer::Patient { .. } => viewable,
-        Viewer::Proxy { grant, .. } => viewable && Scope::of_grant(grant).contains(&scope),
+        Viewer::Proxy { grant, .. } => {
+            viewable && grant_scopes(grant, facts, today).contains(&scope)
+        }
         Viewer::Staff { .. } => false,
     }
 }
@@ -506,14 +645,25 @@ pub fn holds_scope(viewer: &Viewer, facts: &PatientFacts, scope: Scope, today: N
 /// The capabilities of a patient or proxy viewer (staff use the staff API instead).
 pub fn capabilities(viewer: &Viewer, facts: &PatientFacts, today: NaiveDate) -> Capabilities {
     let settings = facts.settings();
-    let record_sections = Section::ALL
+    let record_access: Vec<SectionWindow> = Section::ALL
         .into_iter()
-        .filter(|s| section_access(viewer, facts, *s, today) != SectionAccess::Denied)
+        .filter_map(
+            |section| match section_access(viewer, facts, section, today) {
+                SectionAccess::Released { from, .. } => Some(SectionWindow { section, from }),
+                SectionAccess::Everything => Some(SectionWindow {
+                    section,
+                    from: None,
+                }),
+                SectionAccess::Denied => None,
+            },
+        )
         .collect();
+    let record_sections = record_access.iter().map(|w| w.section).collect();
     let viewable = may_view_patient(viewer, facts, today);
     let scoped = |scope: Scope| holds_scope(viewer, facts, scope, today);
     Capabilities {
         record_sections,
+        record_access,
         appointments: settings.features.appointments && scoped(Scope::Appointments),
         prescriptions: settings.features.prescriptions && scoped(Scope::Prescriptions),
         messages: settings.features.messages && scoped(Scope::Messages),
@@ -526,4 +676,429 @@ pub fn capabilities(viewer: &Viewer, facts: &PatientFacts, today: NaiveDate) -> 
 /// app shows them ("Acting for …") and the record their scopes allow, not the identifiers.
 pub fn sees_identifiers(viewer: &Viewer) -> bool {
     matches!(viewer, Viewer::Patient { .. } | Viewer::Staff { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::entities::patients::Sex;
+    use crate::db::entities::proxy_grants::{GrantStatus, LegalBasis};
+    use chrono::TimeZone;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN)
+    }
+
+    fn at(date: NaiveDate) -> DateTime<Utc> {
+        Utc.from_utc_datetime(&date.and_hms_opt(10, 0, 0).unwrap_or_default())
+    }
+
+    const TODAY: (i32, u32, u32) = (2026, 12, 6);
+
+    fn today() -> NaiveDate {
+        day(TODAY.0, TODAY.1, TODAY.2)
+    }
+
+    /// An adult at a practice switched on 2023-10-31, with an account since 2024-01-10,
+    /// historic level `none`.
+    fn facts() -> PatientFacts {
+        let now = at(today());
+        PatientFacts {
+            patient: patients::Model {
+                id: Uuid::from_u128(1),
+                practice_id: Uuid::from_u128(2),
+                external_id: None,
+                nhs_number: "9434765919".to_owned(),
+                given_name: "Ada".to_owned(),
+                family_name: "Lovelace".to_owned(),
+                date_of_birth: day(1980, 5, 17),
+                sex: Sex::Female,
+                access_level: AccessLevel::None,
+                record_access_from: None,
+                competent: false,
+                nominated_pharmacy_ods: None,
+                archived_at: None,
+                created_at: now,
+                updated_at: now,
+            },
+            practice: practices::Model {
+                id: Uuid::from_u128(2),
+                ods_code: "A81001".to_owned(),
+                name: "Test Surgery".to_owned(),
+                live: true,
+                prospective_access_date: Some(day(2023, 10, 31)),
+                settings: PracticeSettings::default().to_json(),
+                created_at: now,
+                updated_at: now,
+            },
+            codes: Vec::new(),
+            account_created_on: Some(day(2024, 1, 10)),
+        }
+    }
+
+    fn code(snomed: &str, recorded: NaiveDate, ended_on: Option<NaiveDate>) -> access_codes::Model {
+        access_codes::Model {
+            id: Uuid::new_v4(),
+            patient_id: Uuid::from_u128(1),
+            external_id: None,
+            snomed_code: snomed.to_owned(),
+            recorded_at: at(recorded),
+            recorded_by_staff_id: None,
+            ended_on,
+        }
+    }
+
+    fn grant(scopes: &str, basis: LegalBasis, decided: NaiveDate) -> proxy_grants::Model {
+        proxy_grants::Model {
+            id: Uuid::from_u128(9),
+            practice_id: Uuid::from_u128(2),
+            patient_id: Uuid::from_u128(1),
+            proxy_patient_id: Some(Uuid::from_u128(3)),
+            proxy_carer_id: None,
+            relationship: "parent".to_owned(),
+            status: GrantStatus::Active,
+            scopes: scopes.to_owned(),
+            legal_basis: basis,
+            decided_by_staff_id: None,
+            decided_at: at(decided),
+            starts_on: decided,
+            ends_on: None,
+            no_end_date_exception: true,
+            young_person_consent_at: None,
+            suspended_at: None,
+            suspended_reason: None,
+            revoked_at: None,
+            revoked_by: None,
+            refusal_reason: None,
+            last_used_at: None,
+            record_access_from: None,
+            created_at: at(decided),
+            updated_at: at(decided),
+        }
+    }
+
+    fn patient() -> Viewer {
+        Viewer::Patient {
+            account_id: Uuid::from_u128(7),
+        }
+    }
+
+    fn proxy(grant: proxy_grants::Model) -> Viewer {
+        Viewer::Proxy {
+            account_id: Uuid::from_u128(8),
+            grant: Box::new(grant),
+        }
+    }
+
+    fn from(access: SectionAccess) -> Option<Option<NaiveDate>> {
+        match access {
+            SectionAccess::Released { from, .. } => Some(from),
+            SectionAccess::Everything => Some(None),
+            SectionAccess::Denied => None,
+        }
+    }
+
+    #[test]
+    fn prospective_access_starts_at_the_latest_of_switch_on_sixteen_and_account() {
+        let mut f = facts();
+        assert_eq!(prospective_from(&f, today()), Some(day(2024, 1, 10)));
+        f.account_created_on = Some(day(2020, 1, 1));
+        assert_eq!(prospective_from(&f, today()), Some(day(2023, 10, 31)));
+        f.patient.date_of_birth = day(2009, 3, 1);
+        assert_eq!(prospective_from(&f, today()), Some(day(2025, 3, 1)));
+        // Under 16 today: nothing yet.
+        f.patient.date_of_birth = day(2011, 3, 1);
+        assert_eq!(prospective_from(&f, today()), None);
+        // No account, or a practice that switched access off: nothing.
+        let mut f = facts();
+        f.account_created_on = None;
+        assert_eq!(prospective_from(&f, today()), None);
+        let mut f = facts();
+        f.practice.prospective_access_date = None;
+        assert_eq!(prospective_from(&f, today()), None);
+    }
+
+    // Defect 1: automatic access covers letters whatever the historic level.
+    #[test]
+    fn automatic_access_includes_letters() {
+        let mut f = facts();
+        f.patient.access_level = AccessLevel::Detailed;
+        let access = section_access(&patient(), &f, Section::Documents, today());
+        assert_eq!(from(access), Some(Some(day(2024, 1, 10))));
+    }
+
+    // Defect 2: the entered date decides, not the clinical date.
+    #[test]
+    fn the_entered_date_decides_not_the_clinical_date() {
+        let f = facts();
+        let access = section_access(&patient(), &f, Section::Documents, today());
+        let mut letter = documents::Model {
+            id: Uuid::new_v4(),
+            patient_id: f.patient.id,
+            external_id: None,
+            document_type: documents::DocumentType::DischargeSummary,
+            title: "Discharge".to_owned(),
+            author_organisation: None,
+            effective_date: day(2023, 6, 1),
+            content_type: "text/plain".to_owned(),
+            size_bytes: 1,
+            blob_sha256: String::new(),
+            received_at: at(day(2025, 2, 1)),
+            entered_on: day(2025, 2, 1),
+            review_state: ReviewState::Released,
+            reviewed_at: None,
+            reviewed_by_staff_id: None,
+            clinician_comment: None,
+            withhold_reason: None,
+            released_at: None,
+            retracted_at: None,
+            retraction_reason: None,
+            hidden: false,
+            hidden_from_proxies: false,
+            created_at: at(today()),
+            updated_at: at(today()),
+        };
+        assert!(
+            document_visible(access, &letter),
+            "filed after, about before"
+        );
+        letter.effective_date = day(2025, 6, 1);
+        letter.entered_on = day(2023, 12, 1);
+        assert!(!document_visible(access, &letter), "filed before access");
+    }
+
+    // Defect 7: a code ends; the opt-out no longer blocks from its end date.
+    #[test]
+    fn codes_apply_from_recorded_until_ended() {
+        let mut f = facts();
+        f.codes = vec![code(
+            ACCESS_DECLINED,
+            day(2025, 1, 1),
+            Some(day(2025, 6, 1)),
+        )];
+        assert_eq!(prospective_from(&f, day(2025, 3, 1)), None);
+        assert_eq!(
+            prospective_from(&f, day(2025, 6, 1)),
+            Some(day(2024, 1, 10))
+        );
+        // Enhanced review indicated blocks until a later "not indicated".
+        f.codes = vec![code(ENHANCED_REVIEW_INDICATED, day(2024, 2, 1), None)];
+        assert_eq!(prospective_from(&f, today()), None);
+        f.codes
+            .push(code(ENHANCED_REVIEW_NOT_INDICATED, day(2024, 3, 1), None));
+        assert!(prospective_from(&f, today()).is_some());
+        // Ending the override brings the block back.
+        f.codes[1].ended_on = Some(day(2024, 4, 1));
+        assert_eq!(prospective_from(&f, today()), None);
+    }
+
+    #[test]
+    fn a_block_leaves_access_granted_by_hand() {
+        let mut f = facts();
+        f.codes = vec![code(ENHANCED_REVIEW_INDICATED, day(2024, 2, 1), None)];
+        f.patient.access_level = AccessLevel::Detailed;
+        f.patient.record_access_from = Some(day(2015, 4, 1));
+        let problems = section_access(&patient(), &f, Section::Problems, today());
+        assert_eq!(from(problems), Some(Some(day(2015, 4, 1))));
+        let allergies = section_access(&patient(), &f, Section::Allergies, today());
+        assert_eq!(from(allergies), Some(None), "summary history whole");
+        let letters = section_access(&patient(), &f, Section::Documents, today());
+        assert_eq!(
+            from(letters),
+            None,
+            "not covered by the level, automatic blocked"
+        );
+    }
+
+    #[test]
+    fn historic_and_prospective_windows_combine_to_the_wider() {
+        let mut f = facts();
+        f.patient.access_level = AccessLevel::Documents;
+        f.patient.record_access_from = Some(day(2020, 1, 1));
+        let letters = section_access(&patient(), &f, Section::Documents, today());
+        assert_eq!(from(letters), Some(Some(day(2020, 1, 1))));
+        f.patient.record_access_from = None;
+        let problems = section_access(&patient(), &f, Section::Problems, today());
+        assert_eq!(from(problems), Some(Some(day(2024, 1, 10))));
+    }
+
+    // Defect 3: the review at 11 holds record scopes only.
+    #[test]
+    fn the_review_age_holds_record_scopes_only() {
+        let mut f = facts();
+        f.patient.date_of_birth = day(2015, 12, 6);
+        let g = grant(
+            "appointments,messages,record_summary,record_detailed",
+            LegalBasis::ParentalResponsibility,
+            day(2020, 1, 1),
+        );
+        let eve = day(2026, 12, 5);
+        assert_eq!(age_hold(&g, &f, eve), AgeHold::None);
+        assert_eq!(age_hold(&g, &f, today()), AgeHold::RecordReview);
+        assert_eq!(
+            grant_scopes(&g, &f, today()),
+            vec![Scope::Appointments, Scope::Messages]
+        );
+        assert!(grant_is_valid(&g, &f, today()));
+        let v = proxy(g.clone());
+        assert_eq!(
+            section_access(&v, &f, Section::Allergies, today()),
+            SectionAccess::Denied
+        );
+        assert!(holds_scope(&v, &f, Scope::Appointments, today()));
+        // The practice's review is a new decision: the rule no longer applies.
+        let mut reviewed = g;
+        reviewed.decided_at = at(today());
+        assert_eq!(age_hold(&reviewed, &f, today()), AgeHold::None);
+        // With record scopes only, nothing is left: the grant does not act at all.
+        let records_only = grant(
+            "record_summary",
+            LegalBasis::ParentalResponsibility,
+            day(2020, 1, 1),
+        );
+        assert!(grant_is_valid(&records_only, &f, eve));
+        assert!(!grant_is_valid(&records_only, &f, today()));
+    }
+
+    #[test]
+    fn the_review_age_is_the_practices() {
+        let mut f = facts();
+        f.patient.date_of_birth = day(2014, 12, 6);
+        let settings = PracticeSettings {
+            parental_record_access_review_age: 13,
+            ..PracticeSettings::default()
+        };
+        f.practice.settings = settings.to_json();
+        let g = grant(
+            "record_summary,appointments",
+            LegalBasis::ParentalResponsibility,
+            day(2020, 1, 1),
+        );
+        assert_eq!(age_hold(&g, &f, today()), AgeHold::None, "12 today");
+        assert_eq!(age_hold(&g, &f, day(2027, 12, 6)), AgeHold::RecordReview);
+    }
+
+    // Defect 4: validity is decided at request time, on the birthday itself.
+    #[test]
+    fn sixteen_holds_everything_without_consent_on_the_day() {
+        let mut f = facts();
+        f.patient.date_of_birth = day(2010, 12, 6);
+        let mut g = grant(
+            "appointments,record_summary",
+            LegalBasis::ParentalResponsibility,
+            day(2024, 1, 1),
+        );
+        g.decided_at = at(day(2022, 1, 1));
+        assert!(grant_is_valid(&g, &f, day(2026, 12, 5)));
+        assert_eq!(age_hold(&g, &f, today()), AgeHold::Sixteen);
+        assert!(!grant_is_valid(&g, &f, today()));
+        g.young_person_consent_at = Some(at(day(2026, 11, 1)));
+        assert!(grant_is_valid(&g, &f, today()));
+    }
+
+    // Defect 5: an archived patient is nobody's to see.
+    #[test]
+    fn an_archived_patient_is_visible_to_no_patient_or_proxy() {
+        let mut f = facts();
+        f.patient.archived_at = Some(at(day(2026, 1, 1)));
+        let g = grant(
+            "appointments,record_summary",
+            LegalBasis::PatientConsent,
+            day(2020, 1, 1),
+        );
+        assert!(!may_view_patient(&patient(), &f, today()));
+        assert!(!grant_is_valid(&g, &f, today()));
+        assert!(!may_view_patient(&proxy(g), &f, today()));
+    }
+
+    // Defect 6: hidden results and letters; hidden from proxies only.
+    #[test]
+    fn hidden_and_hidden_from_proxies() {
+        let released = |proxy| SectionAccess::Released { from: None, proxy };
+        assert!(!dated_hidden_visible(released(false), today(), true, false));
+        assert!(dated_hidden_visible(released(false), today(), false, true));
+        assert!(!dated_hidden_visible(released(true), today(), false, true));
+        assert!(dated_hidden_visible(
+            SectionAccess::Everything,
+            today(),
+            true,
+            true
+        ));
+    }
+
+    // Defect 8: a proxy has the grant's own entitlements, never the patient's.
+    #[test]
+    fn a_proxy_sees_the_grants_scopes_from_the_grants_date() {
+        let mut f = facts();
+        // The patient's own access: none historic, automatic blocked by their opt-out.
+        f.codes = vec![code(ACCESS_DECLINED, day(2024, 2, 1), None)];
+        let mut g = grant(
+            "record_summary,record_detailed",
+            LegalBasis::LastingPowerOfAttorney,
+            day(2025, 1, 1),
+        );
+        let v = proxy(g.clone());
+        assert_eq!(
+            from(section_access(&v, &f, Section::Problems, today())),
+            Some(Some(day(2025, 1, 1)))
+        );
+        assert_eq!(
+            from(section_access(&v, &f, Section::Allergies, today())),
+            Some(None)
+        );
+        assert_eq!(
+            from(section_access(&v, &f, Section::Documents, today())),
+            None
+        );
+        g.record_access_from = Some(day(2010, 1, 1));
+        let v = proxy(g);
+        assert_eq!(
+            from(section_access(&v, &f, Section::Results, today())),
+            Some(Some(day(2010, 1, 1)))
+        );
+        // The patient's automatic access is not the proxy's: with no opt-out the patient
+        // sees documents, the proxy without the scope still does not.
+        f.codes.clear();
+        assert_eq!(
+            from(section_access(&v, &f, Section::Documents, today())),
+            None
+        );
+    }
+
+    #[test]
+    fn switches_turn_sections_off() {
+        let mut f = facts();
+        let mut settings = PracticeSettings::default();
+        settings.features.documents = false;
+        f.practice.settings = settings.to_json();
+        assert_eq!(
+            section_access(&patient(), &f, Section::Documents, today()),
+            SectionAccess::Denied
+        );
+        assert_ne!(
+            section_access(&patient(), &f, Section::Problems, today()),
+            SectionAccess::Denied
+        );
+        settings.features.record = false;
+        f.practice.settings = settings.to_json();
+        let caps = capabilities(&patient(), &f, today());
+        assert!(caps.record_sections.is_empty() && caps.record_access.is_empty());
+    }
+
+    #[test]
+    fn capabilities_say_from_when() {
+        let mut f = facts();
+        f.patient.access_level = AccessLevel::Summary;
+        let caps = capabilities(&patient(), &f, today());
+        let allergies = caps
+            .record_access
+            .iter()
+            .find(|w| w.section == Section::Allergies);
+        assert_eq!(allergies.and_then(|w| w.from), None);
+        let letters = caps
+            .record_access
+            .iter()
+            .find(|w| w.section == Section::Documents);
+        assert_eq!(letters.and_then(|w| w.from), Some(day(2024, 1, 10)));
+    }
 }

@@ -7,7 +7,9 @@ use super::rules::{
     result_visible,
 };
 use crate::db::entities::record_entries::RecordSection;
-use crate::db::entities::{access_codes, documents, patients, practices, record_entries, results};
+use crate::db::entities::{
+    access_codes, accounts, documents, patients, practices, record_entries, results,
+};
 use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
@@ -30,10 +32,17 @@ pub async fn facts(
         .filter(access_codes::Column::PatientId.eq(patient_id))
         .all(db)
         .await?;
+    let account_created_on = accounts::Entity::find()
+        .filter(accounts::Column::PatientId.eq(patient_id))
+        .order_by_asc(accounts::Column::CreatedAt)
+        .one(db)
+        .await?
+        .map(|account| account.created_at.date_naive());
     Ok(Some(PatientFacts {
         patient,
         practice,
         codes,
+        account_created_on,
     }))
 }
 

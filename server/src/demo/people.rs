@@ -420,6 +420,15 @@ pub(super) fn patients(ctx: &Ctx) -> Vec<Person> {
             });
         let record_access_from =
             record_access_from.filter(|date| *date < prospective_access_date());
+        // The demo's accounts are made when someone registers, so prospective access starts
+        // that day; patients with detailed access were given their record from the switch-on
+        // date by hand, as a practice does for patients who were online before.
+        let record_access_from = match access_level {
+            AccessLevel::Detailed | AccessLevel::Documents => {
+                record_access_from.or(Some(prospective_access_date()))
+            }
+            AccessLevel::Summary | AccessLevel::None => record_access_from,
+        };
         let model = patients::Model {
             id,
             practice_id: ctx.practice_id,
@@ -622,6 +631,7 @@ pub(super) fn access_codes(ctx: &Ctx, people: &[Person]) -> Vec<access_codes::Mo
                 rng.random_range(0..60),
             ),
             recorded_by_staff_id: Some(gp.id),
+            ended_on: None,
         });
         if n == 0 {
             // The review concluded that access is safe after all.
@@ -641,6 +651,7 @@ pub(super) fn access_codes(ctx: &Ctx, people: &[Person]) -> Vec<access_codes::Mo
                 snomed_code: ENHANCED_REVIEW_NOT_INDICATED.to_owned(),
                 recorded_at: uk_time(later, 15, rng.random_range(0..60)),
                 recorded_by_staff_id: Some(gp.id),
+                ended_on: None,
             });
         }
     }
@@ -693,6 +704,7 @@ pub(super) fn proxy_grants(
             revoked_by: None,
             refusal_reason: spec.refusal_reason.map(str::to_owned),
             last_used_at: None,
+            record_access_from: None,
             created_at: decided_at,
             updated_at: decided_at,
         });

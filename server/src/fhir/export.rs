@@ -119,6 +119,11 @@ fn instant(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A day as an instant (its first moment, UTC), for elements FHIR types as `instant`.
+fn day_instant(day: NaiveDate) -> String {
+    format!("{}T00:00:00Z", date(day))
+}
+
 fn date(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
@@ -250,6 +255,7 @@ impl Writer {
                     code: code(SNOMED_SYSTEM),
                     patient: subject,
                     onset_date_time: Some(date(e.effective_date)),
+                    recorded_date: Some(date(e.entered_on)),
                     recorder: named(e.author.as_ref()),
                     note: note(e.detail.as_ref()),
                     ..AllergyIntolerance::default()
@@ -273,6 +279,7 @@ impl Writer {
                         start: Some(date(e.effective_date)),
                         end: e.end_date.map(date),
                     }),
+                    date_asserted: Some(date(e.entered_on)),
                     information_source: named(e.author.as_ref()),
                     dosage: e
                         .detail
@@ -293,12 +300,12 @@ impl Writer {
                     vaccine_code: code(SNOMED_SYSTEM),
                     patient: subject,
                     occurrence_date_time: Some(date(e.effective_date)),
+                    recorded: Some(date(e.entered_on)),
                     performer: named(e.author.as_ref())
                         .map(|actor| ImmunizationPerformer { actor })
                         .into_iter()
                         .collect(),
                     note: note(e.detail.as_ref()),
-                    ..Immunization::default()
                 },
             ),
             Section::Consultations => resource(
@@ -351,6 +358,7 @@ impl Writer {
                     code: code(SNOMED_SYSTEM),
                     subject,
                     onset_date_time: Some(date(e.effective_date)),
+                    recorded_date: Some(date(e.entered_on)),
                     abatement_date_time: e.end_date.map(date),
                     asserter: named(e.author.as_ref()),
                     note: note(e.detail.as_ref()),
@@ -399,7 +407,8 @@ impl Writer {
             )),
             subject: Some(self.subject.clone()),
             effective_date_time: Some(date(r.effective_date)),
-            issued: r.released_at.map(instant),
+            // The day it was filed (what prospective access goes by), read back on import.
+            issued: Some(day_instant(r.entered_on)),
             performer: named(r.requester.as_ref()).into_iter().collect(),
             value_quantity: r.numeric_value.and_then(|v| quantity(Some(v))),
             value_string: r.numeric_value.is_none().then(|| r.value.clone()),
@@ -433,7 +442,7 @@ impl Writer {
             status: Some("current".to_owned()),
             document_type: Some(document_type),
             subject: Some(self.subject.clone()),
-            date: d.released_at.map(instant),
+            date: Some(day_instant(d.entered_on)),
             custodian: named(d.author_organisation.as_ref()),
             description: Some(d.title.clone()),
             content: vec![DocumentContent {

@@ -83,8 +83,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset_js("uptake.js", include_str!("../../console/assets/uptake.js")),
     asset_js("audit.js", include_str!("../../console/assets/audit.js")),
     asset_js(
-        "not-built.js",
-        include_str!("../../console/assets/not-built.js"),
+        "access-requests.js",
+        include_str!("../../console/assets/access-requests.js"),
+    ),
+    asset_js(
+        "settings.js",
+        include_str!("../../console/assets/settings.js"),
     ),
 ];
 

@@ -17,11 +17,13 @@ pub mod messages;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod practice_settings;
 pub mod prescriptions;
 pub mod proxy;
 pub mod push;
 pub mod rate_limit;
 pub mod record;
+pub mod record_access;
 pub mod review;
 pub mod staff;
 pub mod sync;
@@ -175,9 +177,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(proxy::routes())
         .merge(push::routes())
         .merge(record::routes())
+        .merge(record_access::routes())
         .merge(sync::routes())
         .merge(appointments::routes())
         .merge(staff::routes())
+        .merge(practice_settings::routes())
         .merge(audit::routes())
         .merge(uptake::routes())
         .merge(openapi::routes())

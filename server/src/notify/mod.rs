@@ -32,7 +32,7 @@ pub mod web_push;
 pub const TEXT: &str = "You have a new message in your GP record.";
 
 /// The notification kinds the outbox holds, which a device may turn off one by one.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "result_released",
     "document_released",
     "message_received",
@@ -40,6 +40,7 @@ pub const KINDS: [&str; 7] = [
     "prescription_updated",
     "proxy_access_changed",
     "proxy_access_ending",
+    "record_access_changed",
 ];
 
 use crate::clock::Clock;

@@ -84,6 +84,7 @@ struct ValidRequest {
     legal_basis: LegalBasis,
     starts_on: NaiveDate,
     ends_on: Option<NaiveDate>,
+    record_access_from: Option<NaiveDate>,
     refusal_reason: Option<String>,
 }
 
@@ -173,6 +174,12 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
         }
         _ => {}
     }
+    let record_access_from = v
+        .check(
+            "record_access_from",
+            optional_date(request.record_access_from.as_deref()),
+        )
+        .flatten();
     let refusal_reason = match request.decision {
         GrantDecision::Refused => v.check(
             "refusal_reason",
@@ -190,6 +197,7 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
                 legal_basis,
                 starts_on,
                 ends_on,
+                record_access_from,
                 refusal_reason,
             })
         }
@@ -266,6 +274,7 @@ pub async fn decide(
         revoked_by: Set(None),
         refusal_reason: Set(valid.refusal_reason),
         last_used_at: Set(None),
+        record_access_from: Set(valid.record_access_from),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -152,6 +152,11 @@ pub struct GrantRequest {
     /// An open-ended grant, recorded as the exception it is.
     #[serde(default)]
     pub no_end_date_exception: bool,
+    /// First entered or filed date of record items the grant's detailed and document scopes
+    /// show, `YYYY-MM-DD`; left out, the day the grant starts. Summary scopes show the
+    /// summary's whole history.
+    #[serde(default)]
+    pub record_access_from: Option<String>,
     /// Granted or refused.
     pub decision: GrantDecision,
     /// Why the request was refused (required for refusals).
@@ -238,6 +243,8 @@ pub struct Grant {
     pub ends_on: Option<NaiveDate>,
     /// Whether an open end is the recorded exception.
     pub no_end_date_exception: bool,
+    /// First entered date the detailed and document scopes show (absent: `starts_on`).
+    pub record_access_from: Option<NaiveDate>,
     /// When it was decided.
     pub decided_at: DateTime<Utc>,
     /// Why it is suspended (`age_review`, `age_16`).
@@ -334,6 +341,7 @@ async fn view(db: &impl ConnectionTrait, grant: proxy_grants::Model) -> Result<G
         starts_on: grant.starts_on,
         ends_on: grant.ends_on,
         no_end_date_exception: grant.no_end_date_exception,
+        record_access_from: grant.record_access_from,
         decided_at: grant.decided_at,
         suspended_reason: grant.suspended_reason,
         revoked_at: grant.revoked_at,

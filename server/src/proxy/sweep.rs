@@ -1,16 +1,19 @@
 //! The time rules of proxy access applied for a given `now`: suspension at the child's
-//! birthdays and at 16, expiry, removal after years unused, and warnings to both sides.
+//! birthdays and at 16, expiry, removal after years unused, and warnings to both sides. The age
+//! rules themselves hold at request time (`access::rules::age_hold`); the sweep records the
+//! suspensions for the practice's review list and sends the notices.
 
 use super::decisions::update_if_status;
 use super::{WARN_ACTION, WARNING_KIND, access_changed, status_code};
 use crate::access::Scope;
+use crate::access::rules::birthday;
 use crate::audit::AuditEvent;
 use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::proxy_grants::{GrantStatus, LegalBasis};
 use crate::db::entities::{accounts, audit_events, patients, practices, proxy_grants};
 use crate::outbox;
 use crate::settings::PracticeSettings;
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -34,22 +37,8 @@ pub struct SweepReport {
     pub warned: usize,
 }
 
-/// The date a person reaches `years` (29 February birthdays fall on 1 March, as in
-/// [`age_on`]).
-fn birthday(date_of_birth: NaiveDate, years: u32) -> NaiveDate {
-    let year = date_of_birth.year() + i32::try_from(years).unwrap_or(0);
-    NaiveDate::from_ymd_opt(year, date_of_birth.month(), date_of_birth.day())
-        .or_else(|| NaiveDate::from_ymd_opt(year, 3, 1))
-        .unwrap_or(NaiveDate::MAX)
-}
-
 fn has_record_scope(grant: &proxy_grants::Model) -> bool {
-    Scope::of_grant(grant).iter().any(|s| {
-        matches!(
-            s,
-            Scope::RecordSummary | Scope::RecordDetailed | Scope::Documents
-        )
-    })
+    Scope::of_grant(grant).iter().any(|s| s.is_record())
 }
 
 /// The next age suspension that applies to a grant, if any: the date and reason code. A rule

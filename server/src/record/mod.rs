@@ -3,5 +3,6 @@
 //! writes tell the projector and push delivery through [`crate::outbox`].
 
 pub mod access_log;
+pub mod controls;
 pub mod import;
 pub mod review;

@@ -1,10 +1,12 @@
-//! The access module through the REST API: a table-driven visibility matrix (each rule and
-//! combination → exactly which items come back) and a property test (random records and rule
-//! settings → never an item the rules forbid, always those they allow).
+//! The access module through the REST API (ADR 0002): a table-driven visibility matrix (each
+//! rule and combination → exactly which items come back, with a case for each numbered defect
+//! of issue 14 that the record read shows) and a property test (random records and rule
+//! settings → never an item the rules forbid, always those they allow), both against an
+//! independent restatement of the model.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use gp_online::db::entities::{
-    access_codes, blobs, documents, patients, proxy_grants, record_entries, results,
+    access_codes, accounts, blobs, documents, patients, proxy_grants, record_entries, results,
 };
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::fixtures::{self, NewPatient, NewPractice};
@@ -12,7 +14,7 @@ use gp_online_tests::{TestApp, spawn_app};
 use patients::AccessLevel;
 use proptest::prelude::*;
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -23,17 +25,33 @@ pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
+fn switch_on() -> NaiveDate {
+    date(SWITCH_ON.0, SWITCH_ON.1, SWITCH_ON.2)
+}
+
 /// How a scenario's patient and viewer are set up.
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
+    /// The historic level the practice granted.
     pub(crate) access_level: AccessLevel,
     pub(crate) born: NaiveDate,
+    /// The historic from-date the practice granted.
     pub(crate) record_access_from: Option<NaiveDate>,
+    /// Codes recorded `offset` days after 1000 days ago, each with an optional end (days after
+    /// 1000 days ago).
     pub(crate) codes: Vec<(&'static str, i64)>,
+    pub(crate) code_ends: Option<i64>,
     pub(crate) record_feature: bool,
+    pub(crate) documents_feature: bool,
+    /// The practice's switch-on date; `None`: automatic access switched off.
+    pub(crate) switch_on: Option<NaiveDate>,
+    /// The day the patient's own account was created.
+    pub(crate) account_created: NaiveDate,
     /// None: the patient themself; Some(scopes): a proxy with these scopes.
     pub(crate) proxy_scopes: Option<&'static str>,
     pub(crate) grant_ends: Option<NaiveDate>,
+    /// The grant's own record access date (`None`: its start, 2020-01-01).
+    pub(crate) grant_from: Option<NaiveDate>,
 }
 
 impl Default for Rules {
@@ -43,19 +61,26 @@ impl Default for Rules {
             born: date(1970, 6, 1),
             record_access_from: None,
             codes: Vec::new(),
+            code_ends: None,
             record_feature: true,
+            documents_feature: true,
+            switch_on: Some(switch_on()),
+            account_created: date(2022, 5, 1),
             proxy_scopes: None,
             grant_ends: None,
+            grant_from: None,
         }
     }
 }
 
-/// One item of a scenario's record, with its marker term.
+/// One item of a scenario's record, with its marker term. `date` is the day it was entered or
+/// filed; its clinical date is `clinical` (what must not decide).
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub(crate) marker: String,
     pub(crate) kind: Kind,
     pub(crate) date: NaiveDate,
+    pub(crate) clinical: NaiveDate,
     pub(crate) hidden: bool,
     pub(crate) hidden_from_proxies: bool,
     pub(crate) state: State,
@@ -83,6 +108,7 @@ pub(crate) fn item(marker: &str, kind: Kind, date: NaiveDate) -> Item {
         marker: marker.to_owned(),
         kind,
         date,
+        clinical: date,
         hidden: false,
         hidden_from_proxies: false,
         state: State::Released,
@@ -129,18 +155,45 @@ pub(crate) fn standard_record() -> Vec<Item> {
             state: State::Pending,
             ..item("document-pending", Kind::Document, new)
         },
+        // Defect 2: filed after the switch-on about an earlier admission; entered before the
+        // switch-on, back-dated or not.
+        Item {
+            clinical: date(2023, 6, 1),
+            ..item("letter-filed-late", Kind::Document, new)
+        },
+        Item {
+            clinical: date(2024, 6, 1),
+            ..item("problem-entered-early", Kind::Problem, date(2023, 9, 1))
+        },
     ]
 }
 
-/// The rules restated independently of the server: what a viewer should see.
+fn birthday(born: NaiveDate, years: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(born.year() + years, born.month(), born.day())
+        .unwrap_or_else(|| date(born.year() + years, 3, 1))
+}
+
+/// The model restated independently of the server (ADR 0002): what a viewer should see.
 fn expected(rules: &Rules, items: &[Item], today: NaiveDate) -> BTreeSet<String> {
-    use chrono::Datelike;
-    let age = today.year()
-        - rules.born.year()
-        - i32::from((today.month(), today.day()) < (rules.born.month(), rules.born.day()));
+    if let (Some(_), Some(ends)) = (rules.proxy_scopes, rules.grant_ends)
+        && ends < today
+    {
+        return BTreeSet::new();
+    }
+    let base = today - Duration::days(1000);
+    let in_force: Vec<(&str, i64)> = rules
+        .codes
+        .iter()
+        .filter(|(_, at)| {
+            rules
+                .code_ends
+                .is_none_or(|end| today < base + Duration::days(end))
+                && base + Duration::days(*at) <= today
+        })
+        .map(|(c, at)| (*c, *at))
+        .collect();
     let latest = |code: &str| {
-        rules
-            .codes
+        in_force
             .iter()
             .filter(|(c, _)| *c == code)
             .map(|(_, at)| *at)
@@ -151,14 +204,16 @@ fn expected(rules: &Rules, items: &[Item], today: NaiveDate) -> BTreeSet<String>
         (Some(_), None) => true,
         _ => false,
     } || latest("1290331000000103").is_some();
-    let from = rules
-        .record_access_from
-        .or((age >= 16 && !blocked).then(|| date(SWITCH_ON.0, SWITCH_ON.1, SWITCH_ON.2)));
-    if let (Some(_), Some(ends)) = (rules.proxy_scopes, rules.grant_ends)
-        && ends < today
-    {
-        return BTreeSet::new();
-    }
+    let prospective = rules.switch_on.and_then(|on| {
+        let from = on.max(rules.account_created).max(birthday(rules.born, 16));
+        (from <= today && !blocked).then_some(from)
+    });
+    let level = match rules.access_level {
+        AccessLevel::None => 0,
+        AccessLevel::Summary => 1,
+        AccessLevel::Detailed => 2,
+        AccessLevel::Documents => 3,
+    };
     items
         .iter()
         .filter(|i| {
@@ -167,20 +222,21 @@ fn expected(rules: &Rules, items: &[Item], today: NaiveDate) -> BTreeSet<String>
                 Kind::Problem | Kind::Consultation | Kind::Result => (false, 2, "record_detailed"),
                 Kind::Document => (false, 3, "documents"),
             };
-            let level = match rules.access_level {
-                AccessLevel::None => 0,
-                AccessLevel::Summary => 1,
-                AccessLevel::Detailed => 2,
-                AccessLevel::Documents => 3,
+            let shown = match rules.proxy_scopes {
+                None => {
+                    let historic = level >= needs
+                        && (summary || rules.record_access_from.is_some_and(|f| i.date >= f));
+                    historic || prospective.is_some_and(|p| i.date >= p)
+                }
+                Some(scopes) => {
+                    scopes.split(',').any(|s| s == scope)
+                        && (summary || i.date >= rules.grant_from.unwrap_or(date(2020, 1, 1)))
+                }
             };
-            let granted = match rules.proxy_scopes {
-                None => level >= needs,
-                Some(scopes) => scopes.split(',').any(|s| s == scope),
-            };
-            let in_window = summary || from.is_some_and(|from| i.date >= from);
-            granted
-                && rules.record_feature
-                && in_window
+            let switched_on =
+                rules.record_feature && (i.kind != Kind::Document || rules.documents_feature);
+            shown
+                && switched_on
                 && !i.hidden
                 && !(rules.proxy_scopes.is_some() && i.hidden_from_proxies)
                 && i.state == State::Released
@@ -194,9 +250,10 @@ pub(crate) async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uu
     let now = app.clock.now();
     let mut settings = PracticeSettings::default();
     settings.features.record = rules.record_feature;
+    settings.features.documents = rules.documents_feature;
     let practice = NewPractice::default()
         .settings(settings)
-        .prospective_access_date(Some(date(SWITCH_ON.0, SWITCH_ON.1, SWITCH_ON.2)))
+        .prospective_access_date(rules.switch_on)
         .insert(app)
         .await;
     let patient = new_patient(practice.id, rules.born)
@@ -212,6 +269,9 @@ pub(crate) async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uu
             snomed_code: Set((*code).to_owned()),
             recorded_at: Set(now - Duration::days(1000) + Duration::days(*offset)),
             recorded_by_staff_id: Set(None),
+            ended_on: Set(rules
+                .code_ends
+                .map(|end| now.date_naive() - Duration::days(1000) + Duration::days(end))),
         }
         .insert(&app.db)
         .await
@@ -228,12 +288,33 @@ pub(crate) async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uu
                 grant.relationship = "parent".to_owned();
                 grant.legal_basis = proxy_grants::LegalBasis::ParentalResponsibility;
                 grant.ends_on = rules.grant_ends.or(grant.ends_on);
+                grant.record_access_from = rules.grant_from;
             })
             .await;
             carer
         }
     };
-    (patient.id, fixtures::account(app, &viewer).await.1)
+    // The patient's own account, made on the day the scenario says (prospective access starts
+    // no earlier); a proxy signs in with their own.
+    let (own, own_token) = fixtures::account(app, &patient).await;
+    let mut account = accounts::Entity::find_by_id(own)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    let created = rules
+        .account_created
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc();
+    account.created_at = Set(created);
+    account.update(&app.db).await.unwrap();
+    let token = match rules.proxy_scopes {
+        None => own_token,
+        Some(_) => fixtures::account(app, &viewer).await.1,
+    };
+    (patient.id, token)
 }
 
 /// A patient of a scenario, born on `born`.
@@ -268,7 +349,8 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
                 section: Set(section),
                 snomed_code: Set("38341003".to_owned()),
                 term: Set(item.marker.clone()),
-                effective_date: Set(item.date),
+                effective_date: Set(item.clinical),
+                entered_on: Set(item.date),
                 end_date: Set(None),
                 detail: Set(None),
                 author: Set(None),
@@ -297,8 +379,9 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
                 range_text: Set(None),
                 abnormal_flag: Set(results::AbnormalFlag::High),
                 requester: Set(None),
-                effective_date: Set(item.date),
+                effective_date: Set(item.clinical),
                 received_at: Set(now),
+                entered_on: Set(item.date),
                 review_state: Set(review),
                 reviewed_at: Set(None),
                 reviewed_by_staff_id: Set(None),
@@ -344,7 +427,8 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
                 document_type: Set(documents::DocumentType::OutpatientLetter),
                 title: Set(item.marker.clone()),
                 author_organisation: Set(None),
-                effective_date: Set(item.date),
+                effective_date: Set(item.clinical),
+                entered_on: Set(item.date),
                 content_type: Set("text/plain".to_owned()),
                 size_bytes: Set(content.len() as i64),
                 blob_sha256: Set(sha),
@@ -411,46 +495,46 @@ fn set(markers: &[&str]) -> BTreeSet<String> {
 async fn visibility_matrix() {
     let app = spawn_app().await;
     let today = app.clock.now().date_naive();
-    let adult_detailed = [
-        "allergy-old",
+    let prospective = [
         "problem-new",
         "consult-new",
         "consult-proxy-hidden",
         "result-released-new",
+        "document-released",
+        "letter-filed-late",
     ];
-    let mut with_documents = adult_detailed.to_vec();
-    with_documents.push("document-released");
-    let mut full_history = adult_detailed.to_vec();
-    full_history.extend(["problem-old", "result-released-old"]);
+    let with = |extra: &[&'static str]| {
+        let mut all: Vec<&'static str> = prospective.to_vec();
+        all.extend_from_slice(extra);
+        all
+    };
+    let history = [
+        "allergy-old",
+        "problem-old",
+        "result-released-old",
+        "problem-entered-early",
+    ];
     let cases: Vec<(&str, Rules, Vec<&str>)> = vec![
         (
-            "adult, detailed, automatic access from the switch-on date",
+            "defect 1: automatic access holds letters whatever the historic level",
             Rules::default(),
-            adult_detailed.to_vec(),
+            with(&["allergy-old"]),
         ),
         (
-            "documents level adds released letters",
-            Rules {
-                access_level: AccessLevel::Documents,
-                ..Rules::default()
-            },
-            with_documents.clone(),
-        ),
-        (
-            "summary level: allergies, medications, immunisations only",
+            "summary historic level: the summary's whole history and the prospective record",
             Rules {
                 access_level: AccessLevel::Summary,
                 ..Rules::default()
             },
-            vec!["allergy-old"],
+            with(&["allergy-old"]),
         ),
         (
-            "no access",
+            "no historic access: the prospective record only",
             Rules {
                 access_level: AccessLevel::None,
                 ..Rules::default()
             },
-            vec![],
+            with(&[]),
         ),
         (
             "older history granted by hand",
@@ -458,7 +542,7 @@ async fn visibility_matrix() {
                 record_access_from: Some(date(2000, 1, 1)),
                 ..Rules::default()
             },
-            full_history,
+            with(&history),
         ),
         (
             "enhanced review indicated blocks automatic access",
@@ -474,7 +558,7 @@ async fn visibility_matrix() {
                 codes: vec![("1364731000000104", 0), ("1364751000000106", 5)],
                 ..Rules::default()
             },
-            adult_detailed.to_vec(),
+            with(&["allergy-old"]),
         ),
         (
             "not-indicated followed by indicated blocks again",
@@ -485,13 +569,19 @@ async fn visibility_matrix() {
             vec!["allergy-old"],
         ),
         (
-            "enhanced review does not remove access granted by hand",
+            "enhanced review leaves access granted by hand",
             Rules {
                 codes: vec![("1364731000000104", 0)],
-                record_access_from: Some(date(2023, 10, 31)),
+                record_access_from: Some(switch_on()),
                 ..Rules::default()
             },
-            adult_detailed.to_vec(),
+            vec![
+                "allergy-old",
+                "problem-new",
+                "consult-new",
+                "consult-proxy-hidden",
+                "result-released-new",
+            ],
         ),
         (
             "declined by the patient",
@@ -502,9 +592,34 @@ async fn visibility_matrix() {
             vec!["allergy-old"],
         ),
         (
+            "defect 7: an ended opt-out blocks no more",
+            Rules {
+                codes: vec![("1290331000000103", 0)],
+                code_ends: Some(10),
+                ..Rules::default()
+            },
+            with(&["allergy-old"]),
+        ),
+        (
             "under 16: no automatic access",
             Rules {
                 born: today - Duration::days(15 * 366),
+                ..Rules::default()
+            },
+            vec!["allergy-old"],
+        ),
+        (
+            "an account made after the items were filed: from the day it was made",
+            Rules {
+                account_created: date(2025, 1, 1),
+                ..Rules::default()
+            },
+            vec!["allergy-old"],
+        ),
+        (
+            "defect 7: a practice with no switch-on date gives no automatic access",
+            Rules {
+                switch_on: None,
                 ..Rules::default()
             },
             vec!["allergy-old"],
@@ -518,6 +633,20 @@ async fn visibility_matrix() {
             vec![],
         ),
         (
+            "practice switched letters off",
+            Rules {
+                documents_feature: false,
+                ..Rules::default()
+            },
+            vec![
+                "allergy-old",
+                "problem-new",
+                "consult-new",
+                "consult-proxy-hidden",
+                "result-released-new",
+            ],
+        ),
+        (
             "proxy with the summary scope",
             Rules {
                 proxy_scopes: Some("appointments,record_summary"),
@@ -526,7 +655,7 @@ async fn visibility_matrix() {
             vec!["allergy-old"],
         ),
         (
-            "proxy with detailed and documents scopes: not what is hidden from proxies",
+            "proxy with detailed and documents scopes: from the grant's date, not hidden from proxies",
             Rules {
                 proxy_scopes: Some("record_detailed,documents"),
                 access_level: AccessLevel::Documents,
@@ -537,6 +666,40 @@ async fn visibility_matrix() {
                 "consult-new",
                 "result-released-new",
                 "document-released",
+                "letter-filed-late",
+                "problem-entered-early",
+            ],
+        ),
+        (
+            "defect 8: a proxy has the grant's date, not the patient's entitlements",
+            Rules {
+                proxy_scopes: Some("record_detailed"),
+                access_level: AccessLevel::None,
+                codes: vec![("1290331000000103", 0)],
+                grant_from: Some(date(2000, 1, 1)),
+                ..Rules::default()
+            },
+            vec![
+                "problem-old",
+                "result-released-old",
+                "problem-new",
+                "consult-new",
+                "result-released-new",
+                "problem-entered-early",
+            ],
+        ),
+        (
+            "defect 8: the parent of a child under 16 sees from the grant's date",
+            Rules {
+                proxy_scopes: Some("record_detailed"),
+                born: today - Duration::days(10 * 365),
+                ..Rules::default()
+            },
+            vec![
+                "problem-new",
+                "consult-new",
+                "result-released-new",
+                "problem-entered-early",
             ],
         ),
         (
@@ -593,23 +756,27 @@ async fn an_expired_grant_reveals_nothing_not_even_that_the_patient_exists() {
 async fn automatic_access_starts_on_the_16th_birthday_not_a_day_before() {
     let app = spawn_app().await;
     let today = app.clock.now().date_naive();
-    use chrono::Datelike;
     let born = today.with_year(today.year() - 16).unwrap() + Duration::days(1);
     let rules = Rules {
         born,
         ..Rules::default()
     };
-    let (patient, token) = arrange(&app, &rules, &standard_record()).await;
+    let mut record = standard_record();
+    record.push(item(
+        "entered-on-the-birthday",
+        Kind::Problem,
+        today + Duration::days(1),
+    ));
+    let (patient, token) = arrange(&app, &rules, &record).await;
     assert_eq!(
         visible(&app, patient, &token).await.unwrap(),
         set(&["allergy-old"])
     );
     app.clock.advance(Duration::days(1));
-    assert!(
-        visible(&app, patient, &token)
-            .await
-            .unwrap()
-            .contains("problem-new")
+    // From the birthday on; what was filed before it stays historic.
+    assert_eq!(
+        visible(&app, patient, &token).await.unwrap(),
+        set(&["allergy-old", "entered-on-the-birthday"])
     );
 }
 
@@ -641,6 +808,23 @@ async fn me_lists_self_and_linked_profiles_with_capabilities() {
         linked["capabilities"]["record_sections"],
         serde_json::json!(["allergies", "medications", "immunisations"])
     );
+    assert_eq!(
+        linked["capabilities"]["record_access"],
+        serde_json::json!([
+            {"section": "allergies"}, {"section": "medications"}, {"section": "immunisations"}
+        ])
+    );
+    // The proxy's own profile says from when each part shows (their account is new today), and
+    // nothing of what is hidden.
+    let own = &profiles[0]["capabilities"]["record_access"];
+    let today = app.clock.now().date_naive().to_string();
+    assert!(
+        own.as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"section": "documents", "from": today})),
+        "{own}"
+    );
+    assert!(!me.to_string().contains("hidden"));
     assert_eq!(linked["capabilities"]["appointments"], true);
     assert_eq!(linked["capabilities"]["prescriptions"], false);
     assert_eq!(linked["capabilities"]["access_log"], false);
@@ -774,6 +958,8 @@ fn arbitrary_item() -> impl Strategy<Value = Item> {
             marker: format!("item-{}", Uuid::new_v4().simple()),
             kind,
             date: date(year, 6, 15),
+            // The clinical date never decides: sometimes years before, sometimes after.
+            clinical: date(2005 + (year * 7) % 21, 2, 1),
             hidden: hidden && year % 3 == 0,
             hidden_from_proxies,
             state: if kind == Kind::Result
@@ -815,16 +1001,36 @@ fn arbitrary_rules() -> impl Strategy<Value = Rules> {
             Just("record_summary,record_detailed,documents"),
             Just("appointments")
         ]),
+        (
+            proptest::option::of(prop_oneof![Just(switch_on()), Just(date(2024, 7, 1))]),
+            prop_oneof![Just(date(2021, 1, 1)), Just(date(2024, 1, 1))],
+            proptest::option::of(prop_oneof![Just(date(2000, 1, 1)), Just(date(2024, 1, 1))]),
+            proptest::option::of(0i64..12),
+            any::<bool>(),
+        ),
     )
         .prop_map(
-            |(access_level, year, record_access_from, codes, record_feature, proxy_scopes)| Rules {
+            |(
+                access_level,
+                year,
+                record_access_from,
+                codes,
+                record_feature,
+                proxy_scopes,
+                (switch_on, account_created, grant_from, code_ends, documents_feature),
+            )| Rules {
                 access_level,
                 born: date(year, 3, 3),
                 record_access_from,
                 codes,
+                code_ends,
                 record_feature: record_feature || year % 2 == 0,
+                documents_feature: documents_feature || year % 3 == 0,
+                switch_on,
+                account_created,
                 proxy_scopes,
                 grant_ends: None,
+                grant_from,
             },
         )
 }

@@ -14,8 +14,9 @@ use chrono::{Duration, NaiveDate};
 use gp_online::access::Scope;
 use gp_online::config::IdentityConfig;
 use gp_online::db::entities::{
-    blobs, carers, courses, devices, documents, patients, practices, prescription_request_items,
-    proxy_grants, results, session_families, slots, staff,
+    access_codes, blobs, carers, courses, devices, documents, patients, practices,
+    prescription_request_items, proxy_grants, record_access_requests, results, session_families,
+    slots, staff,
 };
 use gp_online::identity::linkage::{self, LinkageSubject};
 use gp_online::identity::sessions::{self, Subject};
@@ -394,6 +395,104 @@ const ROUTES: &[Route] = &[
         "/api/v1/patients/{patient_id}/access-log",
         Patient(Need::PatientOnly),
         A::Record,
+    ),
+    // Record access controls (ADR 0002).
+    route(
+        "POST",
+        "/api/v1/patients/{patient_id}/record-access-requests",
+        Patient(Need::PatientOnly),
+        A::Record,
+    ),
+    route(
+        "GET",
+        "/api/v1/patients/{patient_id}/record-access-requests",
+        Patient(Need::PatientOnly),
+        A::Record,
+    ),
+    route(
+        "PUT",
+        "/api/v1/practice/patients/{patient_id}/historic-access",
+        Staff(Roles::Any),
+        A::Record,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/practice/patients/{patient_id}/historic-access",
+        Staff(Roles::Any),
+        A::Record,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/patients/{patient_id}/access-codes",
+        Staff(Roles::Any),
+        A::Record,
+    ),
+    route(
+        "POST",
+        "/api/v1/practice/patients/{patient_id}/access-codes",
+        Staff(Roles::Any),
+        A::Record,
+    ),
+    route(
+        "POST",
+        "/api/v1/practice/patients/{patient_id}/access-codes/{code_id}/end",
+        Staff(Roles::Any),
+        A::Record,
+    ),
+    route(
+        "PUT",
+        "/api/v1/practice/record-items/{kind}/{id}/hidden",
+        Staff(Roles::Clinician),
+        A::Record,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/practice/record-items/{kind}/{id}/hidden",
+        Staff(Roles::Clinician),
+        A::Record,
+    ),
+    route(
+        "GET",
+        "/api/v1/practice/record-access-requests",
+        OwnPractice(Roles::Any),
+        A::Record,
+    ),
+    route(
+        "POST",
+        "/api/v1/practice/record-access-requests/{id}/grant",
+        Staff(Roles::Any),
+        A::Record,
+    ),
+    route(
+        "POST",
+        "/api/v1/practice/record-access-requests/{id}/decline",
+        Staff(Roles::Any),
+        A::Record,
+    ),
+    // Practice administration.
+    route(
+        "GET",
+        "/api/v1/practice/settings",
+        PracticeWide(Roles::Any),
+        A::Operations,
+    ),
+    route(
+        "PATCH",
+        "/api/v1/practice/settings",
+        PracticeWide(Roles::Admin),
+        A::Operations,
+    ),
+    route(
+        "PUT",
+        "/api/v1/practice/switch-on-date",
+        PracticeWide(Roles::Admin),
+        A::Operations,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/practice/switch-on-date",
+        PracticeWide(Roles::Admin),
+        A::Operations,
     ),
     // Appointments.
     route(
@@ -824,7 +923,7 @@ async fn world(app: &TestApp, access: Access) -> World {
                         Actor::ProxySuspended => {
                             grant.status = proxy_grants::GrantStatus::Suspended;
                             grant.suspended_at = Some(now);
-                            grant.suspended_reason = Some("age_review".to_owned());
+                            grant.suspended_reason = Some("age_16".to_owned());
                         }
                         _ => {}
                     })
@@ -980,6 +1079,7 @@ async fn result(app: &TestApp, patient_id: Uuid, state: results::ReviewState) ->
         abnormal_flag: Set(results::AbnormalFlag::Normal),
         requester: Set(None),
         effective_date: Set(now.date_naive()),
+        entered_on: Set(now.date_naive()),
         received_at: Set(now),
         review_state: Set(state),
         reviewed_at: Set(released),
@@ -1025,6 +1125,7 @@ async fn document(app: &TestApp, patient_id: Uuid, state: results::ReviewState) 
         title: Set("Cardiology clinic letter".to_owned()),
         author_organisation: Set(None),
         effective_date: Set(now.date_naive()),
+        entered_on: Set(now.date_naive()),
         content_type: Set("text/plain".to_owned()),
         size_bytes: Set(size),
         blob_sha256: Set(sha256),
@@ -1054,6 +1155,47 @@ async fn grant(app: &TestApp, w: &World) -> Uuid {
     fixtures::proxy_grant(app, &w.patient, holder.id, "appointments", |_| {})
         .await
         .id
+}
+
+/// A record-access code on the patient's record.
+async fn access_code(app: &TestApp, patient_id: Uuid) -> Uuid {
+    access_codes::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        patient_id: Set(patient_id),
+        external_id: Set(None),
+        snomed_code: Set("1364731000000104".to_owned()),
+        recorded_at: Set(app.clock.now()),
+        recorded_by_staff_id: Set(None),
+        ended_on: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+    .id
+}
+
+/// A patient's pending request for their historic record.
+async fn access_request(app: &TestApp, w: &World) -> Uuid {
+    let now = app.clock.now();
+    record_access_requests::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(w.practice.id),
+        patient_id: Set(w.patient.id),
+        requested_by_account_id: Set(None),
+        level: Set(patients::AccessLevel::Documents),
+        note: Set(None),
+        status: Set(record_access_requests::RequestStatus::Pending),
+        decided_by_staff_id: Set(None),
+        decided_at: Set(None),
+        decision_reason: Set(None),
+        granted_from: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+    .id
 }
 
 /// A carer recorded by the practice.
@@ -1496,6 +1638,87 @@ async fn arrange(
                 Call::empty(m, path)
             }
         }
+        (_, "/api/v1/patients/{patient_id}/record-access-requests") => {
+            if matches!(m, "GET" | "DELETE") {
+                Call::empty(m, format!("/api/v1/patients/{pid}/record-access-requests"))
+            } else {
+                Call::json(
+                    m,
+                    format!("/api/v1/patients/{pid}/record-access-requests"),
+                    json!({"level": "documents", "note": "Please"}),
+                )
+            }
+        }
+        (_, "/api/v1/practice/patients/{patient_id}/historic-access") => {
+            if matches!(m, "GET" | "DELETE") {
+                Call::empty(
+                    m,
+                    format!("/api/v1/practice/patients/{pid}/historic-access"),
+                )
+            } else {
+                Call::json(
+                    m,
+                    format!("/api/v1/practice/patients/{pid}/historic-access"),
+                    json!({"level": "documents", "from": "2020-01-01"}),
+                )
+            }
+        }
+        (_, "/api/v1/practice/patients/{patient_id}/access-codes") => {
+            if matches!(m, "GET" | "DELETE") {
+                Call::empty(m, format!("/api/v1/practice/patients/{pid}/access-codes"))
+            } else {
+                Call::json(
+                    m,
+                    format!("/api/v1/practice/patients/{pid}/access-codes"),
+                    json!({"snomed_code": "1364731000000104"}),
+                )
+            }
+        }
+        ("POST", "/api/v1/practice/patients/{patient_id}/access-codes/{code_id}/end") => {
+            let code = fresh(access_code(app, w.patient.id).await);
+            Call::json(
+                m,
+                format!("/api/v1/practice/patients/{pid}/access-codes/{code}/end"),
+                json!({}),
+            )
+        }
+        (_, "/api/v1/practice/record-items/{kind}/{id}/hidden") => {
+            let id = fresh(result(app, w.patient.id, results::ReviewState::Released).await);
+            let path = format!("/api/v1/practice/record-items/results/{id}/hidden");
+            if m == "DELETE" {
+                Call::empty(m, path)
+            } else {
+                Call::json(m, path, json!({"from": "proxies"}))
+            }
+        }
+        ("GET", "/api/v1/practice/record-access-requests") => {
+            access_request(app, w).await;
+            Call::empty(m, route.path.to_owned())
+        }
+        (
+            "POST",
+            "/api/v1/practice/record-access-requests/{id}/grant"
+            | "/api/v1/practice/record-access-requests/{id}/decline",
+        ) => {
+            let id = fresh(access_request(app, w).await);
+            let body = if route.path.ends_with("grant") {
+                json!({"from": "2020-01-01"})
+            } else {
+                json!({"reason": "Please come to the practice to discuss."})
+            };
+            Call::json(m, route.path.replace("{id}", &id.to_string()), body)
+        }
+        ("GET", "/api/v1/practice/settings") | ("DELETE", "/api/v1/practice/switch-on-date") => {
+            Call::empty(m, route.path.to_owned())
+        }
+        ("PATCH", "/api/v1/practice/settings") => Call::json(
+            m,
+            route.path,
+            json!({"slot_window_weeks": 16, "features": {"messages": true}}),
+        ),
+        ("PUT", "/api/v1/practice/switch-on-date") => {
+            Call::json(m, route.path, json!({"date": "2023-10-31"}))
+        }
         ("GET", "/api/v1/patients/{patient_id}/proxies") => {
             Call::empty(m, format!("/api/v1/patients/{pid}/proxies"))
         }
@@ -1660,6 +1883,7 @@ async fn arrange(
                     "document_type": "discharge_summary",
                     "title": "Discharge summary",
                     "effective_date": "2026-11-01",
+                    "entered_on": "2026-11-02",
                     "content_base64": base64::engine::general_purpose::STANDARD.encode(content),
                 }),
             )

@@ -145,7 +145,7 @@ async fn in_the_demo_a_released_result_appears_at_once_and_a_retracted_one_is_go
             && patient.access_level != gp_online::db::entities::patients::AccessLevel::None
             && pending.iter().any(|r| {
                 r.patient_id == patient.id
-                    && r.effective_date >= chrono::NaiveDate::from_ymd_opt(2023, 10, 31).unwrap()
+                    && r.entered_on >= chrono::NaiveDate::from_ymd_opt(2023, 10, 31).unwrap()
             })
         {
             chosen = Some((login.clone(), patient));
@@ -197,7 +197,7 @@ async fn in_the_demo_a_released_result_appears_at_once_and_a_retracted_one_is_go
         .iter()
         .find(|r| {
             r.patient_id == patient.id
-                && r.effective_date >= chrono::NaiveDate::from_ymd_opt(2023, 10, 31).unwrap()
+                && r.entered_on >= chrono::NaiveDate::from_ymd_opt(2023, 10, 31).unwrap()
         })
         .unwrap();
     assert!(

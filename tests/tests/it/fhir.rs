@@ -517,6 +517,8 @@ async fn the_export_carries_what_was_imported_and_is_valid_fhir_r4() {
     assert_eq!(observation["interpretation"][0]["coding"][0]["code"], "H");
     assert_eq!(observation["performer"][0]["display"], "Priya Patel");
     assert_eq!(observation["effectiveDateTime"], "2025-11-10");
+    // The entered (filed) date goes back out where it came in.
+    assert_eq!(observation["issued"], "2025-11-11T00:00:00Z");
     assert_eq!(observation["note"][0]["text"], "Reviewed");
 
     let letter = only(&bundle, "DocumentReference");
@@ -524,6 +526,7 @@ async fn the_export_carries_what_was_imported_and_is_valid_fhir_r4() {
     assert_eq!(letter["description"], "Discharge summary: Ward 7");
     assert_eq!(letter["custodian"]["display"], "Leeds Teaching Hospitals");
     assert_eq!(letter["context"]["period"]["start"], "2025-11-18");
+    assert_eq!(letter["date"], "2025-11-20T00:00:00Z");
     let attachment = &letter["content"][0]["attachment"];
     assert_eq!(attachment["contentType"], "application/pdf");
     assert_eq!(attachment["size"], LETTER.len());
@@ -610,6 +613,90 @@ async fn a_proxys_export_holds_only_what_the_proxy_may_see() {
     assert_eq!(bare["entry"].as_array().map(Vec::len), Some(1), "{bare:#}");
 
     validate_with_independent_model(&seen);
+}
+
+#[tokio::test]
+async fn entered_dates_map_both_ways_and_a_missing_one_is_named_by_its_fhirpath() {
+    let app = spawn_app().await;
+    let (patient, token) = imported_patient(&app).await;
+    let stored: Vec<(String, chrono::NaiveDate)> = record_entries::Entity::find()
+        .filter(record_entries::Column::PatientId.eq(patient.id))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.term, e.entered_on))
+        .collect();
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    for (term, entered) in [
+        ("Asthma", day("2024-02-10")),
+        ("Allergy to penicillin", day("2024-03-01")),
+        ("Salbutamol 100micrograms/dose inhaler", day("2024-02-10")),
+        ("Influenza vaccination", day("2025-10-05")),
+        ("Telephone encounter", day("2025-11-02")),
+    ] {
+        assert!(
+            stored.contains(&(term.to_owned(), entered)),
+            "{term}: {stored:?}"
+        );
+    }
+    let bundle = export(&app, &token, patient.id).await;
+    assert_eq!(only(&bundle, "Condition")["recordedDate"], "2024-02-10");
+    assert_eq!(
+        only(&bundle, "AllergyIntolerance")["recordedDate"],
+        "2024-03-01"
+    );
+    assert_eq!(
+        only(&bundle, "MedicationStatement")["dateAsserted"],
+        "2024-02-10"
+    );
+    assert_eq!(only(&bundle, "Immunization")["recorded"], "2025-10-05");
+
+    let (_, key) = practice_with_key(&app).await;
+    let subject = json!({"reference": "urn:uuid:p"});
+    let undated = transaction(vec![
+        entry(
+            "urn:uuid:p",
+            patient_resource("P-9", &fixtures::unique_nhs_number()),
+        ),
+        entry(
+            "urn:uuid:c",
+            json!({
+                "resourceType": "Condition",
+                "identifier": [{"value": "C-9"}],
+                "code": coding(SNOMED, "195967001", "Asthma"),
+                "subject": subject,
+                "onsetDateTime": "2024-02-10",
+            }),
+        ),
+        entry(
+            "urn:uuid:o",
+            json!({
+                "resourceType": "Observation",
+                "identifier": [{"value": "R-9"}],
+                "status": "final",
+                "code": coding(SNOMED, "1049301000000100", "HbA1c level"),
+                "subject": subject,
+                "effectiveDateTime": "2025-11-10T08:30:00Z",
+                "valueQuantity": {"value": 48, "unit": "mmol/mol"},
+            }),
+        ),
+    ]);
+    let (status, _, outcome) = post_bundle(&app, &key, &undated).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome:#}");
+    assert_eq!(
+        issues(&outcome),
+        [
+            (
+                "Bundle.entry[1].resource.recordedDate".to_owned(),
+                "required".to_owned()
+            ),
+            (
+                "Bundle.entry[2].resource.issued".to_owned(),
+                "required".to_owned()
+            ),
+        ]
+    );
 }
 
 /// The issues of an `OperationOutcome` as (FHIRPath, stable code).
@@ -712,6 +799,8 @@ async fn an_invalid_bundle_is_refused_whole_naming_each_problem() {
             "attachment_too_large",
         ),
         ("Bundle.entry[5].resource.birthDate", "invalid_date"),
+        // The Condition of that patient has no entered date either.
+        ("Bundle.entry[6].resource.recordedDate", "required"),
     ] {
         assert!(
             found
@@ -720,7 +809,7 @@ async fn an_invalid_bundle_is_refused_whole_naming_each_problem() {
             "{expected:?} not in {found:#?}"
         );
     }
-    assert_eq!(found.len(), 6, "{found:#?}");
+    assert_eq!(found.len(), 7, "{found:#?}");
     for issue in outcome["issue"].as_array().unwrap() {
         assert_eq!(issue["severity"], "error");
     }

@@ -101,6 +101,7 @@ fn entry(external_id: &str, patient: &str, section: &str, term: &str) -> Value {
         "snomed_code": "294505008",
         "term": term,
         "effective_date": "2024-03-01",
+        "entered_on": "2024-03-01",
         "hidden": false,
         "hidden_from_proxies": false,
     })
@@ -120,6 +121,7 @@ fn result(external_id: &str, patient: &str, test_code: &str, value: &str) -> Val
         "abnormal_flag": "normal",
         "requester": "Dr Patel",
         "effective_date": "2024-04-02",
+        "entered_on": "2024-04-03",
     })
 }
 
@@ -143,6 +145,7 @@ fn full_batch() -> Value {
                 "external_id": "E3", "patient_external_id": "P2", "section": "consultations",
                 "snomed_code": "185317003", "term": "Telephone consultation",
                 "effective_date": "2024-05-01", "end_date": "2024-05-01",
+                "entered_on": "2024-05-01",
                 "detail": "Discussed inhaler technique.\nReview in 3 months.",
                 "author": "Dr Patel", "hidden": true, "hidden_from_proxies": true,
             },
@@ -447,6 +450,8 @@ async fn a_bad_batch_lists_every_bad_field_and_stores_nothing() {
     let mut bad_result = result("R9", "P3", "HBA1C", "40");
     bad_result["effective_date"] = json!("2024-02-30");
     bad_result["abnormal_flag"] = json!("very high");
+    let mut undated = entry("E12", "P3", "problems", "Gout");
+    undated.as_object_mut().unwrap().remove("entered_on");
     let mut bad_patient = patient("P4", 4);
     bad_patient["nhs_number"] = json!("9434765918");
     let bad = json!({
@@ -456,6 +461,7 @@ async fn a_bad_batch_lists_every_bad_field_and_stores_nothing() {
             entry("E10", "NOBODY", "problems", "Hypertension"),
             entry("E9", "P3", "problems", "Hypertension again"),
             entry("E11", "P1", "diagnoses", "Gout"),
+            undated,
         ],
         "results": [result("R8", "P3", "HBA1C", "40"), bad_result],
         "access_codes": [{
@@ -486,6 +492,7 @@ async fn a_bad_batch_lists_every_bad_field_and_stores_nothing() {
         "entries[1].patient_external_id unknown_patient",
         "entries[2].external_id duplicate_external_id",
         "entries[3].section invalid_value",
+        "entries[4].entered_on required",
         "results[1].effective_date invalid_date",
         "results[1].abnormal_flag invalid_value",
         "access_codes[0].snomed_code invalid_access_code",
@@ -681,6 +688,7 @@ fn letter(external_id: &str, patient: &str, content: &[u8]) -> Value {
         "title": "Discharge summary.pdf",
         "author_organisation": "Royal Infirmary",
         "effective_date": "2024-07-01",
+        "entered_on": "2024-07-02",
         "content_base64": base64::engine::general_purpose::STANDARD.encode(content),
     })
 }

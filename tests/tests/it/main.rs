@@ -20,6 +20,7 @@ mod prescriptions;
 mod proxy;
 mod push;
 mod readme_routes;
+mod record_access;
 mod review;
 mod sdk;
 mod sync;

@@ -432,14 +432,86 @@ async fn proxy_sweep_suspends_parental_record_access_on_the_11th_birthday_after_
     let row = grant_row(&app, &grant["id"]).await;
     assert_eq!(row.status, proxy_grants::GrantStatus::Suspended);
     assert_eq!(row.suspended_reason.as_deref(), Some("age_review"));
-    assert_eq!(
-        get(&app, &parent_token, &record).await.0,
-        StatusCode::NOT_FOUND
-    );
+    // Record scopes only: the parent still books for the child, and reads none of the record.
+    assert_record_withheld(&app, &parent_token, child).await;
     assert_eq!(sweep(&app).await, SweepReport::default());
     assert_eq!(
         actions(&app, &grant["id"]).await,
         ["proxy.grant", "proxy.warn", "proxy.suspend"]
+    );
+}
+
+/// The record answers with every section unavailable, and appointments still answer.
+async fn assert_record_withheld(app: &TestApp, token: &str, child: Uuid) {
+    let (status, record) = get(app, token, &format!("/api/v1/patients/{child}/record")).await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    for section in record["sections"].as_array().unwrap() {
+        assert_eq!(section["status"], "unavailable", "{section}");
+    }
+    let (status, _) = get(
+        app,
+        token,
+        &format!("/api/v1/patients/{child}/appointments"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, me) = get(app, token, "/api/v1/me").await;
+    let profile = linked(&me, child).unwrap();
+    assert_eq!(profile["capabilities"]["record_sections"], json!([]));
+    assert_eq!(profile["capabilities"]["appointments"], true);
+}
+
+// Defects 3 and 4 of issue 14: the age rules hold at request time, with no sweep at all, and
+// the review at 11 holds the record scopes only.
+#[tokio::test]
+async fn age_rules_hold_at_request_time_without_the_sweep() {
+    let app = spawn_app().await; // 2026-11-23
+    let practice = practice(&app).await;
+    let admin = staff_token(&app, practice.id, staff::StaffRole::Admin).await;
+    let child = patient(&app, practice.id, date(2015, 11, 24), "Child").await;
+    let teen = patient(&app, practice.id, date(2010, 11, 25), "Teen").await;
+    let parent = patient(&app, practice.id, date(1985, 1, 1), "Parent").await;
+    let parent_token = account_token(&app, practice.id, Some(parent), None).await;
+    for who in [child, teen] {
+        let body = grant_body(
+            who,
+            json!({"patient_id": parent}),
+            &["record_summary", "appointments"],
+            "parental_responsibility",
+        );
+        let (status, _) = post(&app, &admin, "/api/v1/practice/proxy-grants", body).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let allergies = format!("/api/v1/patients/{child}/record/allergies");
+    let (_, body) = get(&app, &parent_token, &allergies).await;
+    assert_eq!(body["status"], "ok", "{body}");
+
+    app.clock.advance(Duration::days(1)); // The child's 11th birthday; no sweep runs.
+    assert_record_withheld(&app, &parent_token, child).await;
+    let (_, body) = get(&app, &parent_token, &allergies).await;
+    assert_eq!(body["status"], "unavailable", "{body}");
+
+    let teen_record = format!("/api/v1/patients/{teen}/record");
+    assert_eq!(
+        get(&app, &parent_token, &teen_record).await.0,
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::days(1)); // The teenager's 16th birthday: nothing without consent.
+    assert_eq!(
+        get(&app, &parent_token, &teen_record).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, me) = get(&app, &parent_token, "/api/v1/me").await;
+    assert!(linked(&me, teen).is_none());
+    assert_eq!(
+        get(
+            &app,
+            &parent_token,
+            &format!("/api/v1/patients/{teen}/appointments")
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
     );
 }
 

@@ -15,6 +15,8 @@ pub struct Model {
     pub snomed_code: String,
     pub recorded_at: DateTimeUtc,
     pub recorded_by_staff_id: Option<Uuid>,
+    /// The first day the code no longer applies.
+    pub ended_on: Option<Date>,
 }
 
 /// No relations are declared; joins are written explicitly.

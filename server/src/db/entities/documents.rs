@@ -22,6 +22,8 @@ pub struct Model {
     pub size_bytes: i64,
     pub blob_sha256: String,
     pub received_at: DateTimeUtc,
+    /// The day it was filed in the clinical system (prospective access is decided by it).
+    pub entered_on: Date,
     pub review_state: ReviewState,
     pub reviewed_at: Option<DateTimeUtc>,
     pub reviewed_by_staff_id: Option<Uuid>,

@@ -30,6 +30,7 @@ pub mod prescription_requests;
 pub mod projection_outbox;
 pub mod proxy_grants;
 pub mod push_subscriptions;
+pub mod record_access_requests;
 pub mod record_entries;
 pub mod results;
 pub mod server_keys;

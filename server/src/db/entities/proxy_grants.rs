@@ -35,6 +35,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub refusal_reason: Option<String>,
     pub last_used_at: Option<DateTimeUtc>,
+    /// First entered date of record items the grant's detailed and document scopes show
+    /// (`None`: the grant's `starts_on`).
+    pub record_access_from: Option<Date>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

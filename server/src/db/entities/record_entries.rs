@@ -15,6 +15,8 @@ pub struct Model {
     pub snomed_code: String,
     pub term: String,
     pub effective_date: Date,
+    /// The day it was entered in the clinical system (prospective access is decided by it).
+    pub entered_on: Date,
     pub end_date: Option<Date>,
     #[sea_orm(column_type = "Text")]
     pub detail: Option<String>,

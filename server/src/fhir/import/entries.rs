@@ -24,6 +24,7 @@ impl Mapper<'_> {
                 patient: (c.subject.as_ref(), "subject"),
                 code: (c.code.as_ref(), "code", &[SNOMED_SYSTEM]),
                 effective,
+                entered: (c.recorded_date.as_deref(), "recordedDate"),
                 end: c
                     .abatement_date_time
                     .as_deref()
@@ -53,6 +54,7 @@ impl Mapper<'_> {
                 patient: (a.patient.as_ref(), "patient"),
                 code: (a.code.as_ref(), "code", &[SNOMED_SYSTEM, DMD_SYSTEM]),
                 effective,
+                entered: (a.recorded_date.as_deref(), "recordedDate"),
                 end,
                 detail: notes(&a.note).map(|d| (d, "note")),
                 author: Some((a.recorder.as_ref(), "recorder")),
@@ -89,6 +91,7 @@ impl Mapper<'_> {
                     &[DMD_SYSTEM, SNOMED_SYSTEM],
                 ),
                 effective,
+                entered: (m.date_asserted.as_deref(), "dateAsserted"),
                 end: period
                     .and_then(|p| p.end.as_deref())
                     .map(|v| (v, "effectivePeriod.end")),
@@ -115,6 +118,7 @@ impl Mapper<'_> {
                     .occurrence_date_time
                     .as_deref()
                     .map(|v| (v, "occurrenceDateTime")),
+                entered: (i.recorded.as_deref(), "recorded"),
                 end: None,
                 detail: notes(&i.note).map(|d| (d, "note")),
                 author: i
@@ -144,6 +148,12 @@ impl Mapper<'_> {
                 effective: period
                     .and_then(|p| p.start.as_deref())
                     .map(|v| (v, "period.start")),
+                // R4 gives an Encounter no recorded date: a consultation is written up as it
+                // ends, so the end of its period (else its start) is when it was entered.
+                entered: match period.and_then(|p| p.end.as_deref()) {
+                    Some(end) => (Some(end), "period.end"),
+                    None => (period.and_then(|p| p.start.as_deref()), "period.start"),
+                },
                 end: None,
                 detail: detail.map(|d| (d, "text.div")),
                 author: e

@@ -72,6 +72,9 @@ impl Mapper<'_> {
             }
             None => String::new(),
         };
+        let (entered, entered_element) = parts.entered;
+        origin.at("entered_on", entered_element);
+        let entered_on = entered.map(date_of);
         let end_date = parts.end.map(|(value, element)| {
             origin.at("end_date", element);
             date_of(value)
@@ -89,6 +92,7 @@ impl Mapper<'_> {
             snomed_code,
             term,
             effective_date,
+            entered_on,
             end_date,
             detail: parts.detail.map(|(detail, element)| {
                 origin.at("detail", element);

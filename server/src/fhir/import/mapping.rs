@@ -75,6 +75,9 @@ pub(super) struct Coded<'a> {
     pub(super) patient: (Option<&'a Reference>, &'static str),
     pub(super) code: (Option<&'a CodeableConcept>, &'static str, &'a [&'a str]),
     pub(super) effective: Option<(&'a str, &'static str)>,
+    /// The day it was entered in the record, and the element it is read from (named in the
+    /// issue when it is missing).
+    pub(super) entered: (Option<&'a str>, &'static str),
     pub(super) end: Option<(&'a str, &'static str)>,
     pub(super) detail: Option<(String, &'static str)>,
     pub(super) author: Option<(Option<&'a Reference>, &'static str)>,

@@ -35,11 +35,18 @@ impl Mapper<'_> {
             let Some(patient_external_id) = patient else {
                 return;
             };
+            let ended_on = o
+                .effective_period
+                .as_ref()
+                .and_then(|p| p.end.as_deref())
+                .map(date_of);
+            origin.at("ended_on", "effectivePeriod.end");
             mapped.batch.access_codes.push(AccessCodeImport {
                 external_id,
                 patient_external_id,
                 snomed_code: code,
                 recorded_at: recorded_at.unwrap_or_default(),
+                ended_on,
             });
             mapped.access_codes.push(origin);
             return;
@@ -104,6 +111,8 @@ impl Mapper<'_> {
             .and_then(|i| i.coding.first())
             .and_then(|c| c.code.as_deref());
         origin.at("abnormal_flag", "interpretation[0].coding[0].code");
+        origin.at("entered_on", "issued");
+        let entered_on = o.issued.as_deref().map(date_of);
         let requester = self.display(o.performer.first(), &origin, "performer[0]", issues);
         origin.at("requester", "performer[0]");
         let Some(patient_external_id) = patient else {
@@ -123,6 +132,7 @@ impl Mapper<'_> {
             abnormal_flag: interpretation(flag).to_owned(),
             requester,
             effective_date: effective,
+            entered_on,
         });
         mapped.results.push(origin);
     }
@@ -173,6 +183,8 @@ impl Mapper<'_> {
                 String::new()
             }
         };
+        origin.at("entered_on", "date");
+        let entered_on = d.date.as_deref().map(date_of);
         origin.at("content_base64", "content[0].attachment.data");
         let data = d.content.first().and_then(|c| c.attachment.data.clone());
         if data.is_none() {
@@ -193,6 +205,7 @@ impl Mapper<'_> {
                 title,
                 author_organisation: author,
                 effective_date: effective,
+                entered_on,
                 content_base64,
             },
             origin,

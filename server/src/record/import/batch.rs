@@ -477,6 +477,7 @@ pub(super) async fn upsert_entries(
                 snomed_code: Set(item.snomed_code.clone()),
                 term: Set(item.term.clone()),
                 effective_date: Set(item.effective_date),
+                entered_on: Set(item.entered_on),
                 end_date: Set(item.end_date),
                 detail: Set(item.detail.clone()),
                 author: Set(item.author.clone()),
@@ -496,6 +497,7 @@ pub(super) async fn upsert_entries(
             && row.snomed_code == item.snomed_code
             && row.term == item.term
             && row.effective_date == item.effective_date
+            && row.entered_on == item.entered_on
             && row.end_date == item.end_date
             && row.detail == item.detail
             && row.author == item.author
@@ -513,6 +515,7 @@ pub(super) async fn upsert_entries(
         update.snomed_code = Set(item.snomed_code.clone());
         update.term = Set(item.term.clone());
         update.effective_date = Set(item.effective_date);
+        update.entered_on = Set(item.entered_on);
         update.end_date = Set(item.end_date);
         update.detail = Set(item.detail.clone());
         update.author = Set(item.author.clone());
@@ -577,6 +580,7 @@ pub(super) async fn upsert_results(
                 requester: Set(item.requester.clone()),
                 effective_date: Set(item.effective_date),
                 received_at: Set(now),
+                entered_on: Set(item.entered_on),
                 review_state: Set(review_state),
                 reviewed_at: Set(None),
                 reviewed_by_staff_id: Set(None),
@@ -610,7 +614,8 @@ pub(super) async fn upsert_results(
             || row.abnormal_flag != item.abnormal_flag;
         let details_changed = row.test_name != item.test_name
             || row.requester != item.requester
-            || row.effective_date != item.effective_date;
+            || row.effective_date != item.effective_date
+            || row.entered_on != item.entered_on;
         if !content_changed && !details_changed {
             counts.unchanged += 1;
             continue;
@@ -630,6 +635,7 @@ pub(super) async fn upsert_results(
         update.abnormal_flag = Set(item.abnormal_flag);
         update.requester = Set(item.requester.clone());
         update.effective_date = Set(item.effective_date);
+        update.entered_on = Set(item.entered_on);
         update.updated_at = Set(now);
         if content_changed {
             // New clinical content: the earlier review was about other values.
@@ -677,12 +683,16 @@ pub(super) async fn upsert_access_codes(
                 snomed_code: Set(item.snomed_code.clone()),
                 recorded_at: Set(item.recorded_at),
                 recorded_by_staff_id: Set(None),
+                ended_on: Set(item.ended_on),
             });
             changes.all_sections(patient_id);
             counts.created += 1;
             continue;
         };
-        if row.snomed_code == item.snomed_code && row.recorded_at == item.recorded_at {
+        if row.snomed_code == item.snomed_code
+            && row.recorded_at == item.recorded_at
+            && row.ended_on == item.ended_on
+        {
             counts.unchanged += 1;
             continue;
         }
@@ -690,6 +700,7 @@ pub(super) async fn upsert_access_codes(
         let mut update = row.clone().into_active_model();
         update.snomed_code = Set(item.snomed_code.clone());
         update.recorded_at = Set(item.recorded_at);
+        update.ended_on = Set(item.ended_on);
         update.update(txn).await?;
         counts.updated += 1;
     }

@@ -96,6 +96,7 @@ pub async fn import_document_in(
         optional_line(upload.author_organisation.as_deref(), MAX_TEXT),
     );
     let effective_date = v.check("effective_date", parse_date(&upload.effective_date));
+    let entered = v.check("entered_on", entered_on(upload.entered_on.as_deref()));
     let content = v.check("content_base64", decode_base64(&upload.content_base64));
     drop(upload);
 
@@ -121,6 +122,7 @@ pub async fn import_document_in(
         Some(title),
         Some(author_organisation),
         Some(effective_date),
+        Some(entered),
         Some(content),
     ) = (
         external_id,
@@ -129,6 +131,7 @@ pub async fn import_document_in(
         title,
         author_organisation,
         effective_date,
+        entered,
         content,
     )
     else {
@@ -189,6 +192,7 @@ pub async fn import_document_in(
                 size_bytes: Set(size_bytes),
                 blob_sha256: Set(sha256.clone()),
                 received_at: Set(now),
+                entered_on: Set(entered),
                 review_state: Set(ReviewState::Pending),
                 reviewed_at: Set(None),
                 reviewed_by_staff_id: Set(None),
@@ -211,7 +215,8 @@ pub async fn import_document_in(
             let details_changed = row.document_type != document_type
                 || row.title != title
                 || row.author_organisation != author_organisation
-                || row.effective_date != effective_date;
+                || row.effective_date != effective_date
+                || row.entered_on != entered;
             if !content_changed && !details_changed {
                 // Same content (so same type and size) and details: nothing to write.
                 (row.id, ImportOutcome::Unchanged)
@@ -222,6 +227,7 @@ pub async fn import_document_in(
                 update.title = Set(title);
                 update.author_organisation = Set(author_organisation);
                 update.effective_date = Set(effective_date);
+                update.entered_on = Set(entered);
                 update.updated_at = Set(now);
                 if content_changed {
                     update.content_type = Set(content_type.to_owned());

@@ -131,6 +131,18 @@ pub(super) fn instant(value: &str) -> Result<DateTime<Utc>, Invalid> {
         })
 }
 
+/// The day an item was entered or filed: required, because prospective record access is
+/// decided by it.
+pub(super) fn entered_on(value: Option<&str>) -> Result<NaiveDate, Invalid> {
+    match value.map(str::trim) {
+        None | Some("") => Err(invalid(
+            "required",
+            "the day the item was entered or filed in the clinical system is required",
+        )),
+        Some(date) => parse_date(date),
+    }
+}
+
 /// A finite number.
 pub(super) fn finite(value: Option<f64>) -> Result<Option<f64>, Invalid> {
     match value {

@@ -50,6 +50,11 @@ pub use batch::*;
 mod document;
 pub use document::*;
 
+/// The projection section name of a record section.
+pub fn section_name_of(section: RecordSection) -> &'static str {
+    fields::section_name(section)
+}
+
 /// The largest document accepted, in bytes after base64 decoding (docs/domain.md: 4 MB).
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
@@ -182,6 +187,7 @@ mod tests {
                 "patients[1].sex:invalid_value",
                 "entries[0].section:invalid_value",
                 "entries[0].snomed_code:invalid_snomed_code",
+                "entries[0].entered_on:required",
                 "entries[0].end_date:end_before_start",
                 "access_codes[0].snomed_code:invalid_access_code",
                 "access_codes[0].recorded_at:invalid_datetime",

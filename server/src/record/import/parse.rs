@@ -22,6 +22,7 @@ pub(super) struct NewEntry {
     pub(super) snomed_code: String,
     pub(super) term: String,
     pub(super) effective_date: NaiveDate,
+    pub(super) entered_on: NaiveDate,
     pub(super) end_date: Option<NaiveDate>,
     pub(super) detail: Option<String>,
     pub(super) author: Option<String>,
@@ -43,6 +44,7 @@ pub(super) struct NewResult {
     pub(super) abnormal_flag: AbnormalFlag,
     pub(super) requester: Option<String>,
     pub(super) effective_date: NaiveDate,
+    pub(super) entered_on: NaiveDate,
 }
 
 pub(super) struct NewAccessCode {
@@ -50,6 +52,7 @@ pub(super) struct NewAccessCode {
     pub(super) patient: String,
     pub(super) snomed_code: String,
     pub(super) recorded_at: DateTime<Utc>,
+    pub(super) ended_on: Option<NaiveDate>,
 }
 
 /// A batch whose fields have been checked; the lists hold the valid items only, so they are
@@ -219,6 +222,7 @@ impl Parsed {
             let snomed = v.check(path("snomed_code"), snomed_code(&item.snomed_code));
             let term = v.check(path("term"), line(&item.term, MAX_TEXT));
             let effective_date = v.check(path("effective_date"), parse_date(&item.effective_date));
+            let entered = v.check(path("entered_on"), entered_on(item.entered_on.as_deref()));
             let end_date = match &item.end_date {
                 None => Some(None),
                 Some(date) if date.trim().is_empty() => Some(None),
@@ -251,6 +255,7 @@ impl Parsed {
                 Some(snomed_code),
                 Some(term),
                 Some(effective_date),
+                Some(entered_on),
                 Some(end_date),
                 Some(detail),
                 Some(author),
@@ -261,6 +266,7 @@ impl Parsed {
                 snomed,
                 term,
                 effective_date,
+                entered,
                 end_date,
                 detail,
                 author,
@@ -275,6 +281,7 @@ impl Parsed {
                 snomed_code,
                 term,
                 effective_date,
+                entered_on,
                 end_date,
                 detail,
                 author,
@@ -323,6 +330,7 @@ impl Parsed {
                 optional_line(item.requester.as_deref(), MAX_TEXT),
             );
             let effective_date = v.check(path("effective_date"), parse_date(&item.effective_date));
+            let entered = v.check(path("entered_on"), entered_on(item.entered_on.as_deref()));
             let (
                 Some(external_id),
                 Some(patient),
@@ -337,6 +345,7 @@ impl Parsed {
                 Some(abnormal_flag),
                 Some(requester),
                 Some(effective_date),
+                Some(entered_on),
             ) = (
                 external_id,
                 patient,
@@ -351,6 +360,7 @@ impl Parsed {
                 abnormal_flag,
                 requester,
                 effective_date,
+                entered,
             )
             else {
                 continue;
@@ -369,6 +379,7 @@ impl Parsed {
                 abnormal_flag,
                 requester,
                 effective_date,
+                entered_on,
             });
         }
     }
@@ -387,8 +398,17 @@ impl Parsed {
             );
             let snomed_code = v.check(path("snomed_code"), access_code(&item.snomed_code));
             let recorded_at = v.check(path("recorded_at"), instant(&item.recorded_at));
-            let (Some(external_id), Some(patient), Some(snomed_code), Some(recorded_at)) =
-                (external_id, patient, snomed_code, recorded_at)
+            let ended_on = match item.ended_on.as_deref().map(str::trim) {
+                None | Some("") => Some(None),
+                Some(date) => v.check(path("ended_on"), parse_date(date)).map(Some),
+            };
+            let (
+                Some(external_id),
+                Some(patient),
+                Some(snomed_code),
+                Some(recorded_at),
+                Some(ended_on),
+            ) = (external_id, patient, snomed_code, recorded_at, ended_on)
             else {
                 continue;
             };
@@ -397,6 +417,7 @@ impl Parsed {
                 patient,
                 snomed_code,
                 recorded_at,
+                ended_on,
             });
         }
     }

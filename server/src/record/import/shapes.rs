@@ -73,6 +73,10 @@ pub struct EntryImport {
     pub term: String,
     /// When it happened or started, `YYYY-MM-DD`.
     pub effective_date: String,
+    /// The day it was entered in the clinical system, `YYYY-MM-DD` (required:
+    /// prospective record access is decided by it, not by the clinical date).
+    #[serde(default)]
+    pub entered_on: Option<String>,
     /// When it ended, `YYYY-MM-DD`.
     #[serde(default)]
     pub end_date: Option<String>,
@@ -127,6 +131,10 @@ pub struct ResultImport {
     pub requester: Option<String>,
     /// When the sample was taken, `YYYY-MM-DD`.
     pub effective_date: String,
+    /// The day it was filed in the clinical system, `YYYY-MM-DD` (required:
+    /// prospective record access is decided by it, not by the clinical date).
+    #[serde(default)]
+    pub entered_on: Option<String>,
 }
 
 /// A record-access SNOMED code recorded against a patient.
@@ -141,6 +149,9 @@ pub struct AccessCodeImport {
     pub snomed_code: String,
     /// When it was recorded (RFC 3339).
     pub recorded_at: String,
+    /// The first day it no longer applies, `YYYY-MM-DD`; left out or `null` while it applies.
+    #[serde(default)]
+    pub ended_on: Option<String>,
 }
 
 /// How many items of one kind were created, updated or already as sent.
@@ -189,6 +200,10 @@ pub struct DocumentImport {
     pub author_organisation: Option<String>,
     /// The document's date, `YYYY-MM-DD`.
     pub effective_date: String,
+    /// The day it was filed in the clinical system, `YYYY-MM-DD` (required:
+    /// prospective record access is decided by it, not by the clinical date).
+    #[serde(default)]
+    pub entered_on: Option<String>,
     /// The content, base64 (standard alphabet; line breaks allowed). At most 4 MiB decoded;
     /// PDF, PNG, JPEG, TIFF, RTF or UTF-8 plain text.
     pub content_base64: String,
