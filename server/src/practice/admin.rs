@@ -328,9 +328,6 @@ pub async fn update_settings(
     check_keys(&current.to_json(), patch, "", &mut v);
     v.finish()?;
     let settings = PracticeSettings::from_json(&merged).map_err(AppError::internal)?;
-    let mut v = Validator::new();
-    settings.check("", &mut v);
-    v.finish()?;
     let current_json = current.to_json();
     let new_json = settings.to_json();
     let changed: Vec<String> = new_json
@@ -343,6 +340,19 @@ pub async fn update_settings(
                 .collect()
         })
         .unwrap_or_default();
+    // Only the values this change sets are judged: a value stored before the ranges were
+    // enforced does not block changing another setting.
+    let mut v = Validator::new();
+    settings.check("", &mut v);
+    if let Err(fields) = v.finish() {
+        let refused: Vec<_> = fields
+            .into_iter()
+            .filter(|f| changed.contains(&f.name))
+            .collect();
+        if !refused.is_empty() {
+            return Err(refused.into());
+        }
+    }
     if changed.is_empty() {
         return Ok(PracticeView::of(found));
     }
