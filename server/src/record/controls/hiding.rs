@@ -5,10 +5,10 @@
 use super::{Decider, practice_patient};
 use crate::db::entities::{documents, record_entries, results};
 use crate::error::AppError;
-use crate::record::import::section_name_of;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, Set};
 use serde::{Deserialize, Serialize};
+use sync_protocol::Section;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -94,7 +94,7 @@ pub async fn set(
                 .ok_or_else(AppError::not_found)?;
             practice_patient(&txn, decider.practice_id, item.patient_id).await?;
             let current = HiddenFrom::of(item.hidden, item.hidden_from_proxies);
-            let (patient_id, section) = (item.patient_id, section_name_of(item.section));
+            let (patient_id, section) = (item.patient_id, Section::Record);
             if current != from {
                 let mut row = item.into_active_model();
                 row.hidden = Set(hidden);
@@ -119,7 +119,7 @@ pub async fn set(
                 row.updated_at = Set(now);
                 row.update(&txn).await?;
             }
-            (patient_id, "results", current)
+            (patient_id, Section::Results, current)
         }
         ItemKind::Documents => {
             let item = documents::Entity::find_by_id(id)
@@ -136,7 +136,7 @@ pub async fn set(
                 row.updated_at = Set(now);
                 row.update(&txn).await?;
             }
-            (patient_id, "documents", current)
+            (patient_id, Section::Documents, current)
         }
     };
     if before != from {
@@ -158,7 +158,7 @@ pub async fn set(
             .detail(serde_json::json!({ "hidden_from": from, "previous": before }))
             .record(&txn, now)
             .await?;
-        crate::record::outbox::mark_dirty(&txn, patient_id, section, "record_hidden", now).await?;
+        crate::outbox::mark_dirty(&txn, patient_id, section, "record_hidden", now).await?;
     }
     txn.commit().await?;
     Ok(ItemHiding {

@@ -10,9 +10,10 @@ use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::patients::{self, AccessLevel};
 use crate::db::entities::staff::StaffRole;
 use crate::error::{AppError, ErrorCode};
-use crate::record::outbox;
+use crate::outbox;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sync_protocol::Section;
 use uuid::Uuid;
 
 pub mod codes;
@@ -20,16 +21,12 @@ pub mod hiding;
 pub mod historic;
 pub mod requests;
 
-/// Every projection section a change of a patient's access can affect.
-pub const ALL_SECTIONS: [&str; 8] = [
-    "profile",
-    "allergies",
-    "medications",
-    "immunisations",
-    "problems",
-    "consultations",
-    "results",
-    "documents",
+/// Every synced section a change of a patient's access can affect.
+pub const ALL_SECTIONS: [Section; 4] = [
+    Section::Profile,
+    Section::Record,
+    Section::Results,
+    Section::Documents,
 ];
 
 /// The staff member deciding.

@@ -11,7 +11,7 @@ use crate::db::entities::patients::AccessLevel;
 use crate::db::entities::record_access_requests::{self, RequestStatus};
 use crate::db::entities::{accounts, audit_events::ActorKind, audit_events::Outcome, patients};
 use crate::error::{AppError, ErrorCode};
-use crate::record::outbox;
+use crate::outbox;
 use crate::validate::{Invalid, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{

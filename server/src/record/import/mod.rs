@@ -50,11 +50,6 @@ pub use batch::*;
 mod document;
 pub use document::*;
 
-/// The projection section name of a record section.
-pub fn section_name_of(section: RecordSection) -> &'static str {
-    fields::section_name(section)
-}
-
 /// The largest document accepted, in bytes after base64 decoding (docs/domain.md: 4 MB).
 pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 
