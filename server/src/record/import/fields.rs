@@ -135,7 +135,7 @@ pub(super) fn instant(value: &str) -> Result<DateTime<Utc>, Invalid> {
 /// decided by it.
 pub(super) fn entered_on(value: Option<&str>) -> Result<NaiveDate, Invalid> {
     match value.map(str::trim) {
-        None | Some("") => Err(invalid(
+        None | Some("") => Err(Invalid::new(
             "required",
             "the day the item was entered or filed in the clinical system is required",
         )),
