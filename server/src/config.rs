@@ -143,11 +143,22 @@ pub struct SyncConfig {
     /// Most documents one live connection follows at once, and one frame names; more is
     /// refused with `too_many_followed_documents`.
     pub max_followed_documents: usize,
+    /// Most bytes a stored personal document may take, history included; beyond it the
+    /// document is compacted into a new generation holding its content alone.
+    pub personal_max_stored_bytes: usize,
+    /// Most bytes of changes (inflated) one device sync message may carry.
+    pub max_change_bytes_per_message: usize,
+    /// Most bytes of changes (inflated) all the sync messages of one frame may carry.
+    pub max_change_bytes_per_exchange: usize,
+    /// Milliseconds the automerge work of one exchange may take before the request is answered
+    /// with `timeout` (the work runs on the blocking pool, outside any write transaction).
+    pub exchange_time_budget_ms: u64,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
         let limits = sync_protocol::personal::Limits::default();
+        let guard = sync_protocol::guard::Limits::default();
         Self {
             personal_max_bytes: limits.max_bytes,
             personal_max_entries: limits.max_entries,
@@ -155,6 +166,10 @@ impl Default for SyncConfig {
             history_threshold: 10_000,
             document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
             max_followed_documents: 256,
+            personal_max_stored_bytes: 2 * limits.max_bytes,
+            max_change_bytes_per_message: guard.max_change_bytes_per_message,
+            max_change_bytes_per_exchange: guard.max_change_bytes_per_exchange,
+            exchange_time_budget_ms: 10_000,
         }
     }
 }
@@ -167,6 +182,19 @@ impl SyncConfig {
             max_entries: self.personal_max_entries,
             max_text_bytes: self.personal_max_text_bytes,
         }
+    }
+
+    /// The caps on what a device's sync messages may carry, as the guard takes them.
+    pub fn guard_limits(&self) -> sync_protocol::guard::Limits {
+        sync_protocol::guard::Limits {
+            max_change_bytes_per_message: self.max_change_bytes_per_message,
+            max_change_bytes_per_exchange: self.max_change_bytes_per_exchange,
+        }
+    }
+
+    /// The time the automerge work of one exchange may take.
+    pub fn exchange_time_budget(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.exchange_time_budget_ms)
     }
 }
 
@@ -362,6 +390,25 @@ impl Config {
         if self.sync.max_followed_documents == 0 {
             return Err(ConfigError(
                 "sync.max_followed_documents must be at least 1".to_owned(),
+            ));
+        }
+        if self.sync.personal_max_stored_bytes < self.sync.personal_max_bytes
+            || self.sync.personal_max_stored_bytes > sync_protocol::envelope::MAX_FRAME_BYTES / 2
+        {
+            return Err(ConfigError(
+                "sync.personal_max_stored_bytes must be at least sync.personal_max_bytes and \
+                 at most half the frame limit (2 MiB)"
+                    .to_owned(),
+            ));
+        }
+        if self.sync.max_change_bytes_per_message == 0
+            || self.sync.max_change_bytes_per_exchange < self.sync.max_change_bytes_per_message
+            || self.sync.exchange_time_budget_ms == 0
+        {
+            return Err(ConfigError(
+                "sync.max_change_bytes_per_message and sync.exchange_time_budget_ms must be at \
+                 least 1, and sync.max_change_bytes_per_exchange at least the former"
+                    .to_owned(),
             ));
         }
         if self.sync.history_threshold == 0 {

@@ -73,6 +73,10 @@ error_codes! {
     ValidationFailed: "validation_failed", UNPROCESSABLE_ENTITY, no_retry, "The request has invalid fields";
     /// The request body is not well-formed JSON of the expected shape.
     MalformedRequest: "malformed_request", BAD_REQUEST, no_retry, "The request is malformed";
+    /// A sync message was refused before it was applied (a bloom filter's parameters, a change
+    /// chunk's type or length, or more change bytes than allowed); `detail` is the reason.
+    /// Nothing in the frame was applied.
+    SyncMessageRefused: "sync_message_refused", UNPROCESSABLE_ENTITY, no_retry, "The sync message was refused";
     /// The request body exceeds the size limit.
     PayloadTooLarge: "payload_too_large", PAYLOAD_TOO_LARGE, no_retry, "The request is too large";
     /// No such resource (or the caller may not know it exists).

@@ -344,6 +344,36 @@ pub fn reconcile_known(
     Ok(changed)
 }
 
+/// Whether `test(old, new)` holds of any item that both the document (as `stored` digests
+/// say) and `wanted` hold with different fields: the items [`reconcile_known`] would write over.
+/// Only those items are read.
+pub fn any_rewritten(
+    doc: &AutoCommit,
+    wanted: &Items,
+    wanted_digests: &Digests,
+    stored: &Digests,
+    mut test: impl FnMut(&Fields, &Fields) -> bool,
+) -> Result<bool, ItemError> {
+    let Some((Value::Object(ObjType::Map), map)) = doc.get(ROOT, "items")? else {
+        return Ok(false);
+    };
+    for (id, digest) in wanted_digests {
+        let Some(known) = stored.get(id) else {
+            continue;
+        };
+        if known == digest {
+            continue;
+        }
+        let (Some(old), Some(new)) = (read_item(doc, &map, id)?, wanted.get(id)) else {
+            continue;
+        };
+        if old != *new && test(&old, new) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

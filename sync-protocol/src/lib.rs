@@ -7,10 +7,14 @@
 //! - [`envelope`]: the versioned CBOR [`Frame`] carried by `POST /api/v1/sync` and the
 //!   WebSocket: per document a generation and an automerge sync message (or a supersede or
 //!   removal notice), plus intents and their outcomes.
+//! - [`guard`]: our own check of a peer's automerge sync message (bloom parameters, change
+//!   chunk headers and lengths, inflated sizes under a cap) before automerge parses it.
 //! - [`documents`]: which documents exist ([`Section`] per patient).
 //! - [`items`]: section documents as maps of flat items, and the minimal-diff reconcile the
 //!   server uses to make a document equal to the permitted slice.
 //! - [`schema`]: the item types of each section document.
+//! - [`redaction`]: per field of each item type, whether a change may be written in place or
+//!   must start a new generation so the old value leaves every history a device can receive.
 //! - [`server`]: the server's half of an exchange (device changes to server-written documents
 //!   are ignored and counted).
 //! - [`device`]: the device's half, a state machine the SDK wraps and tests use as the device.
@@ -60,9 +64,11 @@
 pub mod device;
 pub mod documents;
 pub mod envelope;
+pub mod guard;
 pub mod intents;
 pub mod items;
 pub mod personal;
+pub mod redaction;
 pub mod schema;
 pub mod server;
 mod uuids;

@@ -6,7 +6,7 @@
 //! fork, and adopted only if the fork passes validation; otherwise they are rejected.
 
 use crate::documents::DocumentId;
-use crate::envelope::{DocumentBody, DocumentFrame};
+use crate::envelope::{DocumentBody, DocumentFrame, MAX_FRAME_BYTES};
 use crate::personal::Invalid;
 use automerge::AutoCommit;
 use automerge::sync::{self, SyncDoc};
@@ -84,6 +84,37 @@ pub fn answer(
     device_writable: bool,
     incoming: Option<&DocumentFrame>,
 ) -> Result<Answer, ExchangeError> {
+    answer_within(
+        id,
+        generation,
+        doc,
+        state,
+        device_writable,
+        incoming,
+        MESSAGE_ROOM,
+    )
+}
+
+/// Room for one sync message in a frame: the frame limit less room for the frame's other
+/// fields.
+pub const MESSAGE_ROOM: usize = MAX_FRAME_BYTES - FRAME_SLACK;
+
+/// Bytes of a frame kept for everything but sync messages (document ids, generations, notices).
+pub const FRAME_SLACK: usize = 64 * 1024;
+
+/// [`answer`], with the server's sync message kept within `room` bytes: when the changes a
+/// device lacks do not fit, the message carries as many as fit (in causal order) and the device
+/// asks for the rest in its next frame, as the ordinary exchange does until both sides are
+/// quiet. A message is never dropped: at worst it carries heads and no changes.
+pub fn answer_within(
+    id: DocumentId,
+    generation: u32,
+    doc: &mut AutoCommit,
+    state: &mut sync::State,
+    device_writable: bool,
+    incoming: Option<&DocumentFrame>,
+    room: usize,
+) -> Result<Answer, ExchangeError> {
     let mut answer = Answer::default();
     let message = match incoming {
         Some(DocumentFrame {
@@ -140,11 +171,11 @@ pub fn answer(
         (None, _) if state.their_heads.is_none() => expect_shared_heads(state),
         (None, _) => {}
     }
-    if let Some(message) = reply(doc, state) {
+    if let Some(message) = reply(doc, state, room) {
         answer.frames.push(DocumentFrame {
             document: id,
             generation,
-            body: DocumentBody::Sync(message.encode()),
+            body: DocumentBody::Sync(message),
         });
     }
     Ok(answer)
@@ -155,21 +186,58 @@ fn is_empty_copy(message: &sync::Message) -> bool {
     message.heads.is_empty() && message.changes.is_empty()
 }
 
-/// The server's next sync message for a device, if there is anything to say: nothing when the
-/// device is known to hold the server's heads and needs nothing. A read-only document's
-/// message carries no bloom filter of the server's changes (the device has nothing the server
-/// wants), which keeps a new device's first answer to the changes themselves.
-fn reply(doc: &mut AutoCommit, state: &mut sync::State) -> Option<sync::Message> {
+/// The server's next sync message for a device, encoded, if there is anything to say: nothing
+/// when the device is known to hold the server's heads and needs nothing. A read-only
+/// document's message carries no bloom filter of the server's changes (the device has nothing
+/// the server wants), which keeps a new device's first answer to the changes themselves. A
+/// writable document's message carries no flags, so the device never learns that the server
+/// could take a whole document in one chunk: devices send changes, which [`crate::guard`] can
+/// check. A message larger than `room` is made again from changes alone, as many as fit.
+fn reply(doc: &mut AutoCommit, state: &mut sync::State, room: usize) -> Option<Vec<u8>> {
     let up_to_date = state.their_heads.as_deref() == Some(doc.get_heads().as_slice())
         && state.their_need.as_ref().is_none_or(Vec::is_empty);
     if up_to_date {
         return None;
     }
-    let mut message = doc.sync().generate_sync_message(state)?;
+    let before = state.clone();
+    let message = shaped(doc.sync().generate_sync_message(state)?, state);
+    let encoded = message.clone().encode();
+    if encoded.len() <= room {
+        return Some(encoded);
+    }
+    // Too large: again from the state before, without whole-document messages, keeping the
+    // changes that fit and forgetting that the others were sent.
+    *state = before;
+    state.their_capabilities = None;
+    let mut message = shaped(doc.sync().generate_sync_message(state)?, state);
+    let changes: Vec<Vec<u8>> = message.changes.iter().map(<[u8]>::to_vec).collect();
+    message.changes = automerge::sync::ChunkList::empty();
+    let mut used = message.clone().encode().len();
+    let mut kept = Vec::new();
+    let mut fits = true;
+    for change in changes {
+        // A change's length prefix takes at most 10 bytes.
+        fits = fits && used + change.len() + 10 <= room;
+        if fits {
+            used += change.len() + 10;
+            kept.push(change);
+        } else if let Ok(dropped) = automerge::Change::from_bytes(change) {
+            state.sent_hashes.remove(&dropped.hash());
+        }
+    }
+    message.changes = kept.into();
+    Some(message.encode())
+}
+
+/// A message as the server sends it: no `have` for a read-only document, no flags for a
+/// writable one.
+fn shaped(mut message: sync::Message, state: &sync::State) -> sync::Message {
     if state.read_only {
         message.have.clear();
+    } else {
+        message.flags = None;
     }
-    Some(message)
+    message
 }
 
 /// Answers `incoming` for a document the device writes. A sync message carrying changes is
@@ -183,6 +251,7 @@ pub fn answer_validated(
     doc: &mut AutoCommit,
     state: &mut sync::State,
     incoming: Option<&DocumentFrame>,
+    room: usize,
     validate: impl FnOnce(&AutoCommit) -> Result<(), Invalid>,
 ) -> Result<Answer, ExchangeError> {
     let Some(DocumentFrame {
@@ -191,10 +260,10 @@ pub fn answer_validated(
         ..
     }) = incoming
     else {
-        return answer(id, generation, doc, state, true, incoming);
+        return answer_within(id, generation, doc, state, true, incoming, room);
     };
     if *sent_generation != generation {
-        return answer(id, generation, doc, state, true, incoming);
+        return answer_within(id, generation, doc, state, true, incoming, room);
     }
     let message =
         sync::Message::decode(bytes).map_err(|e| ExchangeError::Malformed(e.to_string()))?;
@@ -230,11 +299,11 @@ pub fn answer_validated(
             }
         }
     }
-    if let Some(message) = reply(doc, state) {
+    if let Some(message) = reply(doc, state, room) {
         answer.frames.push(DocumentFrame {
             document: id,
             generation,
-            body: DocumentBody::Sync(message.encode()),
+            body: DocumentBody::Sync(message),
         });
     }
     Ok(answer)
@@ -265,7 +334,7 @@ mod tests {
         for _ in 0..10 {
             let request = device.outgoing();
             let incoming = request.documents.iter().find(|d| d.document == id);
-            let answer = answer_validated(id, 0, doc, state, incoming, |fork| {
+            let answer = answer_validated(id, 0, doc, state, incoming, MESSAGE_ROOM, |fork| {
                 personal::validate(fork, &LIMITS)
             })
             .unwrap();
@@ -340,6 +409,60 @@ mod tests {
         let (_, _, changed) = settle(id, &mut device, &mut stored, &mut state);
         assert!(changed);
         assert!(personal::read(&stored).unwrap().hidden.contains("e1"));
+    }
+
+    #[test]
+    fn an_answer_larger_than_its_room_is_split_over_several_frames() {
+        let id = DocumentId::new(uuid::Uuid::nil(), Section::Record);
+        let mut doc = AutoCommit::new();
+        let mut wanted = crate::items::Items::new();
+        let mut x = 7u64;
+        for i in 0..300 {
+            // Text deflate cannot shrink much, so the whole document is well over the room.
+            let text: String = (0..60)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    char::from(b'a' + ((x >> 33) % 26) as u8)
+                })
+                .collect();
+            let mut fields = crate::items::Fields::new();
+            fields.insert(
+                "term".to_owned(),
+                crate::items::Field::Text(format!("entry {i} {text}")),
+            );
+            wanted.insert(format!("e{i:03}"), fields);
+        }
+        crate::items::reconcile(&mut doc, &wanted).unwrap();
+        let room = 4_000;
+        let mut state = device_state(None, false);
+        let mut device = DevicePeer::new();
+        device.follow(id);
+        let mut frames = 0;
+        for _ in 0..200 {
+            let request = device.outgoing();
+            let incoming = request.documents.iter().find(|d| d.document == id);
+            let answer = answer_within(id, 0, &mut doc, &mut state, false, incoming, room).unwrap();
+            for frame in &answer.frames {
+                if let DocumentBody::Sync(bytes) = &frame.body {
+                    assert!(bytes.len() <= room, "{} bytes", bytes.len());
+                }
+            }
+            let reply = Frame {
+                documents: answer.frames,
+                ..Frame::new()
+            };
+            frames += 1;
+            let quiet = request.is_empty() && reply.is_empty();
+            device.receive(&reply).unwrap();
+            if quiet {
+                break;
+            }
+        }
+        assert!(frames > 3, "split over {frames} frames");
+        let held = crate::items::read_items(device.document(id).unwrap()).unwrap();
+        assert_eq!(held, wanted, "the device holds everything in the end");
     }
 
     #[test]

@@ -312,6 +312,19 @@ pub async fn device(app: &TestApp, account_id: Uuid, name: &str) -> Uuid {
     .id
 }
 
+/// Another device of an account with its own long-lived session: the device's access token.
+pub async fn device_token(app: &TestApp, account_id: Uuid, name: &str) -> String {
+    let device_id = device(app, account_id, name).await;
+    let subject = Subject::Account {
+        account_id,
+        device_id,
+    };
+    sessions::open(&app.db, &long_sessions(), subject, app.clock.now())
+        .await
+        .unwrap()
+        .access_token
+}
+
 /// A member of staff with `role` at the practice, and their session's access token.
 pub async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
     let now = app.clock.now();

@@ -88,6 +88,11 @@ impl Wire {
         contains(&self.raw, needle) || self.decoded.iter().any(|text| text.contains(needle))
     }
 
+    /// How many bytes were received in all.
+    pub fn bytes(&self) -> usize {
+        self.raw.len()
+    }
+
     /// How many automerge changes were sent.
     pub fn changes(&self) -> usize {
         self.decoded.len()

@@ -178,6 +178,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             }
             Err(error) => {
                 tracing::warn!(code = error.code().as_str(), "live sync exchange failed");
+                close_failed(&mut socket, &error).await;
                 break;
             }
         }
@@ -201,6 +202,31 @@ async fn close_refused(socket: &mut axum::extract::ws::WebSocket, refused: &AppE
         reason: refused.code().as_str().into(),
     };
     let _ = socket.send(Message::Close(Some(close))).await;
+}
+
+/// Closes the socket after a failed exchange, saying why: a refused frame (a sync message the
+/// guard refused, or any other request error) closes with 1008 (policy violation), a fault of
+/// the server's with 1011; the reason is the error's stable code, and for a refused sync message
+/// `sync_message_refused: ` and the refusal's reason.
+async fn close_failed(socket: &mut axum::extract::ws::WebSocket, error: &AppError) {
+    use axum::extract::ws::{CloseFrame, Message};
+    let code = if error.code().status().is_client_error() {
+        1008
+    } else {
+        1011
+    };
+    let reason = match (error.code(), &error.detail) {
+        (ErrorCode::SyncMessageRefused, Some(detail)) => {
+            format!("{}: {detail}", error.code().as_str())
+        }
+        (code, _) => code.as_str().to_owned(),
+    };
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
 }
 
 /// Sends the `revoked` frame (the device wipes what it holds) and closes.

@@ -48,18 +48,22 @@ pub async fn handle(
         return Err(AppError::new(ErrorCode::MalformedRequest)
             .with_detail("a frame names each document at most once"));
     }
+    guard(frame, settings)?;
     let mut reply = Frame::new();
     reply.outcomes =
         intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
+    let mut round = Round::new(settings, reply.encode().len());
     if frame.documents.is_empty() {
         // "Anything new?": every document the device has synced, answered as a push (after
         // the frame's intents, so their effects are in it).
         let followed = followed(db, syncer.device_id).await?;
         let documents: Vec<DocumentId> = followed.keys().copied().collect();
         project_pending(db, &documents, settings, now).await?;
-        reply.documents = Box::pin(push(db, syncer, &documents, settings, now))
-            .await?
-            .documents;
+        reply.documents = Box::pin(push_within(
+            db, syncer, &documents, settings, &mut round, now,
+        ))
+        .await?
+        .documents;
         // A removed document is said once: the device stops following it.
         let removed: Vec<String> = reply
             .documents
@@ -88,6 +92,7 @@ pub async fn handle(
             incoming.document,
             Some(incoming),
             settings,
+            &mut round,
             now,
         ))
         .await?;
@@ -103,6 +108,26 @@ pub async fn handle(
         metrics::counter!("sync_ignored_device_changes_total").increment(ignored as u64);
     }
     Ok(reply)
+}
+
+/// Checks every sync message of `frame` with our own parser before automerge sees it (bloom
+/// parameters, change chunks, inflated change bytes per message and per frame): a refused
+/// message refuses the whole frame, before anything in it is applied.
+fn guard(frame: &Frame, settings: &SyncConfig) -> Result<(), AppError> {
+    let limits = settings.guard_limits();
+    let mut budget = sync_protocol::guard::Exchange::new(&limits);
+    for document in &frame.documents {
+        if let DocumentBody::Sync(bytes) = &document.body {
+            sync_protocol::guard::check(bytes, &limits, &mut budget).map_err(|refusal| {
+                // The reason only: never the bytes.
+                tracing::warn!(reason = refusal.reason(), "refused a device sync message");
+                metrics::counter!("sync_refused_messages_total", "reason" => refusal.reason())
+                    .increment(1);
+                AppError::new(ErrorCode::SyncMessageRefused).with_detail(refusal.reason())
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes not yet projected (a frame's intents, or a REST call just before) are projected
@@ -158,12 +183,82 @@ pub async fn push(
     settings: &SyncConfig,
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
+    let mut round = Round::new(settings, Frame::new().encode().len());
+    Box::pin(push_within(
+        db, syncer, documents, settings, &mut round, now,
+    ))
+    .await
+}
+
+/// [`push`] within a round already under way.
+async fn push_within(
+    db: &DatabaseConnection,
+    syncer: Syncer,
+    documents: &[DocumentId],
+    settings: &SyncConfig,
+    round: &mut Round,
+    now: DateTime<Utc>,
+) -> Result<Frame, AppError> {
     let mut reply = Frame::new();
     for id in documents {
-        let (frames, _) = Box::pin(document(db, syncer, *id, None, settings, now)).await?;
+        let (frames, _) = Box::pin(document(db, syncer, *id, None, settings, round, now)).await?;
         reply.documents.extend(frames);
     }
     Ok(reply)
+}
+
+/// One exchange's budgets: the time its automerge work may take (it runs on the blocking pool,
+/// never inside a database write transaction) and the bytes left in the reply frame, so a reply
+/// never passes the frame limit; a document whose answer does not fit gets as many changes as
+/// fit and the device asks for the rest in its next frame.
+#[derive(Debug)]
+pub(super) struct Round {
+    deadline: tokio::time::Instant,
+    room: usize,
+}
+
+impl Round {
+    /// A round whose reply already takes `used` bytes.
+    fn new(settings: &SyncConfig, used: usize) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + settings.exchange_time_budget(),
+            room: sync_protocol::server::MESSAGE_ROOM.saturating_sub(used),
+        }
+    }
+
+    /// Bytes left for the next sync message.
+    pub(super) fn room(&self) -> usize {
+        self.room
+    }
+
+    /// Takes the bytes of `frames` from the room left.
+    pub(super) fn spend(&mut self, frames: &[DocumentFrame]) {
+        for frame in frames {
+            let body = match &frame.body {
+                DocumentBody::Sync(bytes) => bytes.len(),
+                _ => 0,
+            };
+            // A document frame's id, generation and keys take well under 100 bytes.
+            self.room = self.room.saturating_sub(body + 100);
+        }
+    }
+
+    /// Runs automerge `work` on the blocking pool, answering `timeout` once the round's time
+    /// budget is spent (the work itself, bounded by the guard, finishes on its own).
+    pub(super) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        match tokio::time::timeout_at(self.deadline, tokio::task::spawn_blocking(work)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(failed)) => Err(AppError::internal(failed)),
+            Err(_) => {
+                metrics::counter!("sync_exchange_time_budget_spent_total").increment(1);
+                Err(AppError::new(ErrorCode::Timeout)
+                    .with_detail("the exchange took longer than its time budget"))
+            }
+        }
+    }
 }
 
 /// One document's answer, and how many device changes were ignored.
@@ -173,6 +268,7 @@ async fn document(
     id: DocumentId,
     incoming: Option<&DocumentFrame>,
     settings: &SyncConfig,
+    round: &mut Round,
     now: DateTime<Utc>,
 ) -> Result<(Vec<DocumentFrame>, usize), AppError> {
     let today = now.date_naive();
@@ -198,8 +294,8 @@ async fn document(
         if matches!(viewer, crate::access::Viewer::Staff { .. }) {
             return Ok(removed());
         }
-        let frames =
-            personal::exchange(db, syncer, id, incoming, &settings.personal_limits(), now).await?;
+        let frames = personal::exchange(db, syncer, id, incoming, settings, round, now).await?;
+        round.spend(&frames);
         return Ok((frames, 0));
     }
     let audience = audience(&viewer, &facts);
@@ -262,13 +358,27 @@ async fn document(
             body: DocumentBody::Superseded,
         });
     }
-    let answer = {
-        let mut doc = lock(&shared);
-        server::answer(id, stored.generation, &mut doc, &mut state, false, incoming)
-    }
-    .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
+    let (generation, room, owned) = (stored.generation, round.room(), incoming.cloned());
+    let (answer, state) = round
+        .blocking(move || {
+            let mut doc = lock(&shared);
+            let answer = server::answer_within(
+                id,
+                generation,
+                &mut doc,
+                &mut state,
+                false,
+                owned.as_ref(),
+                room,
+            );
+            (answer, state)
+        })
+        .await?;
+    let answer = answer
+        .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
     frames.extend(answer.frames);
     super::reads::record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now).await?;
+    round.spend(&frames);
     save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
     Ok((frames, answer.ignored_changes))
 }

@@ -147,7 +147,7 @@ async fn stored_version(
         .column(sync_documents::Column::Generation)
         .column(sync_documents::Column::Heads)
         .filter(sync_documents::Column::Audience.eq(audience))
-        .filter(sync_documents::Column::Section.eq(super::projection::section_name(id.section)))
+        .filter(sync_documents::Column::Section.eq(id.section.as_str()))
         .filter(sync_documents::Column::SupersededAt.is_null())
         .order_by_desc(sync_documents::Column::Generation)
         .into_tuple()

@@ -1,8 +1,10 @@
 //! Projection: the items of a section document are exactly what [`crate::access`] permits for
 //! the viewer now. The stored document is reconciled to them with a minimal diff; when an item
 //! the document holds is no longer permitted (retracted, hidden, out of scope, a narrowed grant,
-//! an age rule) or the history grows past the threshold, a new generation starts from the
-//! permitted items alone, so nothing that must disappear stays in the history devices receive.
+//! an age rule), when a value that was information is corrected or removed (clinical text,
+//! values, names, comments: `sync_protocol::redaction` classifies every field), or the history
+//! grows past the threshold, a new generation starts from the permitted items alone, so nothing
+//! that must disappear stays in the history devices receive.
 
 use super::counts::{ChangeCount, Generation};
 use super::services;
@@ -20,6 +22,7 @@ use sea_orm::{
 };
 use sync_protocol::Section;
 use sync_protocol::items::{self, Items};
+use sync_protocol::redaction;
 use sync_protocol::schema::{DocumentItem, ProfileItem, RecordItem, ResultItem};
 use uuid::Uuid;
 
@@ -397,6 +400,17 @@ pub async fn project(
     };
     if stored.keys().any(|id| !wanted.contains_key(id)) {
         // Everything the old generation held stays in its history: start afresh.
+        return new_generation(db, audience, section, next(generation)?, wanted, now).await;
+    }
+    // A value corrected or removed (clinical text, values, names, comments) must not stay
+    // readable in history either; states and times are written over in place.
+    let rewrites_history =
+        items::any_rewritten(&doc, wanted, &wanted_digests, &stored, |old, new| {
+            redaction::needs_new_generation(section, old, new)
+        })
+        .map_err(AppError::internal)?;
+    if rewrites_history {
+        metrics::counter!("sync_redaction_generations_total").increment(1);
         return new_generation(db, audience, section, next(generation)?, wanted, now).await;
     }
     let heads = doc.get_heads();

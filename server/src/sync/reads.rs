@@ -30,7 +30,7 @@ pub async fn record_delivery(
     {
         return Ok(());
     }
-    let section = super::projection::section_name(id.section);
+    let section = id.section.as_str();
     access_log::record_sync_delivery(db, viewer, facts, section, device_id, now).await
 }
 

@@ -119,3 +119,25 @@ pub(super) fn remove(doc: &mut AutoCommit, part: &str, key: &str) -> Result<(), 
     }
     Ok(())
 }
+
+/// A fresh copy of `doc`'s content without its history: the genesis change, then one change
+/// per entry (the winning value of each key). The server starts a new generation from it when
+/// the stored document's history has outgrown its content.
+pub fn compact(doc: &impl ReadDoc) -> Result<AutoCommit, WriteError> {
+    let content = read(doc)?;
+    let mut fresh = genesis();
+    fresh.set_actor(ActorId::random());
+    for (id, at) in &content.read_markers {
+        set_read_marker(&mut fresh, id, at)?;
+    }
+    for (id, note) in &content.notes {
+        set_note(&mut fresh, id, note)?;
+    }
+    for id in &content.hidden {
+        hide(&mut fresh, id)?;
+    }
+    for (id, draft) in &content.drafts {
+        save_draft(&mut fresh, id, draft)?;
+    }
+    Ok(fresh)
+}

@@ -164,6 +164,41 @@ mod tests {
     }
 
     #[test]
+    fn compaction_keeps_the_content_and_drops_the_history() {
+        let mut doc = written();
+        for i in 0..20u64 {
+            let mut x = i + 1;
+            let gone: String = (0..600)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    char::from(b'a' + ((x >> 33) % 26) as u8)
+                })
+                .collect();
+            set_note(&mut doc, &format!("n{i}"), &format!("deleted {gone}")).unwrap();
+            clear_note(&mut doc, &format!("n{i}")).unwrap();
+        }
+        let compacted = compact(&doc).unwrap();
+        assert_eq!(read(&compacted).unwrap(), read(&doc).unwrap());
+        assert_eq!(validate(&compacted, &limits()), Ok(()));
+        let (before, after) = (doc.save(), compacted.clone().save());
+        assert!(
+            after.len() * 4 < before.len(),
+            "{} vs {}",
+            after.len(),
+            before.len()
+        );
+        let needle = b"deleted";
+        assert!(!after.windows(needle.len()).any(|w| w == needle));
+        // The genesis change is shared, so a device merging the copy sees one set of maps.
+        let mut device = AutoCommit::new();
+        set_note(&mut device, "x", "offline").unwrap();
+        device.merge(&mut compacted.clone()).unwrap();
+        assert_eq!(read(&device).unwrap().notes.len(), 2);
+    }
+
+    #[test]
     fn documents_written_by_the_helpers_are_valid_and_read_back() {
         let mut doc = written();
         assert_eq!(validate(&doc, &limits()), Ok(()));

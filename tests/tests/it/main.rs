@@ -28,6 +28,8 @@ mod sync_cost;
 mod sync_demo;
 mod sync_followed;
 mod sync_history;
+mod sync_hostile;
+mod sync_memory;
 mod sync_personal;
 mod sync_rebuild;
 mod sync_services;

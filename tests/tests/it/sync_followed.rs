@@ -118,9 +118,15 @@ async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_prox
     .insert(&app.db)
     .await
     .unwrap();
-    gp_online::record::outbox::mark_dirty(&app.db, patient, "record", "record.import", now)
-        .await
-        .unwrap();
+    gp_online::outbox::mark_dirty(
+        &app.db,
+        patient,
+        sync_protocol::Section::Record,
+        "record.import",
+        now,
+    )
+    .await
+    .unwrap();
 }
 
 /// Waits until the relay has claimed (projected and announced) every outbox row of `patient`.

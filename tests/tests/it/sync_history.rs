@@ -28,11 +28,14 @@ async fn a_long_history_starts_a_new_generation_from_the_current_items() {
     device.follow(doc);
     gp_online_tests::sync::sync(&app, &token, &mut device).await;
 
-    // Each correction of the value is one more change in the document's history.
+    // Each change of a value written in place (the instant it was filed: see
+    // `sync_protocol::redaction`) is one more change in the document's history.
+    let filed = result.released_at.expect("released");
     let mut superseded_after = None;
     for correction in 1..=2 * THRESHOLD {
+        let at = filed + chrono::Duration::minutes(i64::try_from(correction).unwrap());
         let mut update: results::ActiveModel = result.clone().into();
-        update.value = Set(format!("{}", 80 + correction));
+        update.released_at = Set(Some(at));
         update.update(&app.db).await.unwrap();
         gp_online_tests::sync::changed(&app, patient.id).await;
         let (_, events) = gp_online_tests::sync::sync(&app, &token, &mut device).await;
@@ -41,7 +44,13 @@ async fn a_long_history_starts_a_new_generation_from_the_current_items() {
         }
         let held = device.item_list::<ResultItem>(doc).unwrap();
         assert_eq!(held.len(), 1);
-        assert_eq!(held[0].value, format!("{}", 80 + correction));
+        assert_eq!(
+            held[0].filed_at.as_deref(),
+            Some(
+                at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .as_str()
+            )
+        );
     }
     let superseded_after = superseded_after.expect("the history never rolled over");
     assert!(superseded_after <= THRESHOLD + 1, "{superseded_after}");
