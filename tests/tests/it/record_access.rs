@@ -387,9 +387,16 @@ async fn a_patients_request_is_queued_then_granted_or_declined_and_they_are_told
         Some(json!({"reason": "Please book a review first"})),
     )
     .await;
+    // Both requests were made at the same test instant: find the second by its id.
     let (_, mine) = call(&app, "GET", &path, &own, None).await;
-    assert_eq!(mine[0]["status"], "declined");
-    assert_eq!(mine[0]["decision_reason"], "Please book a review first");
+    let declined = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|request| request["id"] == next["id"])
+        .unwrap();
+    assert_eq!(declined["status"], "declined");
+    assert_eq!(declined["decision_reason"], "Please book a review first");
     let told = notification_outbox::Entity::find()
         .filter(notification_outbox::Column::Kind.eq("record_access_changed"))
         .all(&app.db)

@@ -348,7 +348,8 @@ const THIRD_PARTY: &str = "THIRD-PARTY-neighbour-Mrs-Example";
 #[tokio::test]
 async fn a_corrected_entry_leaves_no_trace_of_the_old_text_in_any_history() {
     let app = spawn_app().await;
-    // Prospective access from 2023-10-31: the entry of 2024 is in the patient's record.
+    // Prospective access from the account's creation (the test's first day): an entry of 2024
+    // filed that day is in the patient's record.
     let practice = fixtures::NewPractice::default().insert(&app).await;
     let key = fixtures::integration_key(&app, &practice).await;
     let patient = fixtures::NewPatient::at(practice.id).insert(&app).await;
@@ -365,6 +366,7 @@ async fn a_corrected_entry_leaves_no_trace_of_the_old_text_in_any_history() {
             "snomed_code": "195967001",
             "term": "Asthma",
             "effective_date": "2024-03-01",
+            "entered_on": "2026-11-23",
             "detail": detail,
             "hidden": false,
             "hidden_from_proxies": false,
