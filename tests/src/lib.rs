@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 pub mod api;
 pub mod fixtures;
+pub mod live;
 pub mod passkey;
 pub mod private_postgres;
 pub mod push;
+pub mod scenario;
 pub mod server_process;
 pub mod sync;
 

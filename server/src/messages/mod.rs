@@ -7,7 +7,7 @@
 //! intents share one implementation. No HTTP types appear here.
 //!
 //! Messaging is not for emergencies: `/me` carries the notice the app shows
-//! ([`crate::http::record::NOT_FOR_EMERGENCIES`]).
+//! ([`crate::record::reads::NOT_FOR_EMERGENCIES`]).
 //!
 //! # Who sees which thread
 //!

@@ -5,4 +5,5 @@
 pub mod access_log;
 pub mod controls;
 pub mod import;
+pub mod reads;
 pub mod review;

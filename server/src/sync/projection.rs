@@ -8,11 +8,12 @@
 
 use super::counts::{ChangeCount, Generation};
 use super::services;
-use crate::access::rules::{self, PatientFacts};
+use crate::access::rules::PatientFacts;
 use crate::access::slice::{self, SectionItems};
 use crate::access::{Section as AccessSection, Viewer};
 use crate::db::entities::{proxy_grants, sync_document_digests, sync_documents};
 use crate::error::AppError;
+use crate::record::reads;
 use automerge::{AutoCommit, ChangeHash};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -104,18 +105,15 @@ pub async fn permitted(
     let today = now.date_naive();
     match section {
         Section::Profile => {
-            let capabilities = rules::capabilities(viewer, facts, today);
-            let relationship = match viewer {
-                Viewer::Proxy { grant, .. } => grant.relationship.clone(),
-                _ => "self".to_owned(),
-            };
+            let profile = reads::profile(viewer, facts, today);
+            let capabilities = profile.capabilities;
             let profile = ProfileItem {
-                given_name: facts.patient.given_name.clone(),
-                family_name: facts.patient.family_name.clone(),
-                relationship,
-                acting_as_proxy: matches!(viewer, Viewer::Proxy { .. }),
-                ods_code: facts.practice.ods_code.clone(),
-                practice_name: facts.practice.name.clone(),
+                given_name: profile.given_name,
+                family_name: profile.family_name,
+                relationship: profile.relationship,
+                acting_as_proxy: profile.acting_as_proxy,
+                ods_code: profile.ods_code,
+                practice_name: profile.practice_name,
                 record_sections: capabilities
                     .record_sections
                     .iter()

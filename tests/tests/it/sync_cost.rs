@@ -3,10 +3,10 @@
 //! one frame carrying the change (only the document that changed), and a new device after a
 //! rollover gets the current generation directly.
 
-use super::access::{Rules, arrange, standard_record};
-use super::sync::Live;
 use gp_online::db::entities::sync_documents;
 use gp_online_tests::fixtures;
+use gp_online_tests::live::Live;
+use gp_online_tests::scenario::{Rules, arrange, standard_record};
 use gp_online_tests::sync::{ALL_SECTIONS, changed, exchange, following, sync};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

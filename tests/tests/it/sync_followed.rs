@@ -5,11 +5,11 @@
 //! a followed document changed for that viewer (never for an entry hidden from proxies), and
 //! follows a bounded number of documents.
 
-use super::access::{Rules, arrange, second_patient_at, standard_record};
-use super::sync::Live;
 use chrono::NaiveDate;
 use gp_online::db::entities::access_log::{self, ViewerKind};
 use gp_online::db::entities::{devices, patients, projection_outbox, record_entries};
+use gp_online_tests::live::Live;
+use gp_online_tests::scenario::{Rules, arrange, second_patient_at, standard_record};
 use gp_online_tests::sync::{RECORD_SECTIONS, device_record, following, sync};
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;

@@ -5,9 +5,9 @@
 //! document's caps count its stored history, which is compacted into a new generation that
 //! every device picks up.
 
-use crate::sync::Live;
 use gp_online::db::entities::{messages, sync_documents};
 use gp_online::settings::PracticeSettings;
+use gp_online_tests::live::Live;
 use gp_online_tests::sync::sync;
 use gp_online_tests::{TestApp, fixtures, spawn_app, spawn_app_with};
 use reqwest::StatusCode;

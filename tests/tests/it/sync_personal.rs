@@ -289,7 +289,7 @@ async fn a_change_from_one_device_is_pushed_live_to_the_accounts_other_device() 
     let (mut phone, mut tablet) = (DevicePeer::new(), DevicePeer::new());
     phone.follow(id);
     tablet.follow(id);
-    let mut live = super::sync::Live::connect(&app, &phone_token).await;
+    let mut live = gp_online_tests::live::Live::connect(&app, &phone_token).await;
     live.settle(&mut phone).await;
     assert!(read(&phone, id).notes.is_empty());
 

@@ -777,7 +777,7 @@ async fn a_staff_reply_and_a_withdrawn_slot_reach_a_live_device_unasked() {
     let withdrawn = slot(&app, f.practice.id, Duration::days(2)).await;
     let appointment = book(&app, &f.patient_token, p, withdrawn, "Hay fever").await;
     let mut device = device_for(p);
-    let mut live = super::sync::Live::connect(&app, &f.patient_token).await;
+    let mut live = gp_online_tests::live::Live::connect(&app, &f.patient_token).await;
     live.settle(&mut device).await;
     assert_eq!(device_messages(&device, p, true).len(), 2);
 

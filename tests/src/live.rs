@@ -1,0 +1,121 @@
+//! A live sync connection to the test server: the WebSocket endpoint over TLS, trusting the
+//! test server's development certificate, with helpers to exchange frames until the server has
+//! nothing more to say and to wait for pushes or the close frame.
+
+use crate::TestApp;
+use sync_protocol::{DevicePeer, Frame};
+
+/// A live sync connection over TLS to the test server.
+pub struct Live {
+    /// The WebSocket over TLS.
+    socket:
+        tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+}
+
+impl Live {
+    /// Connects to the test server as the holder of `token`.
+    pub async fn connect(app: &TestApp, token: &str) -> Self {
+        Self::connect_to(app, &app.address, token).await
+    }
+
+    /// Connects to another node of the same deployment (`node` is its `https://` address).
+    pub async fn connect_to(app: &TestApp, node: &str, token: &str) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from_pem_slice(&app.certificate_pem).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let address = node.trim_start_matches("https://").to_owned();
+        let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let mut request = format!("wss://{address}/api/v1/sync/ws")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+        Self { socket }
+    }
+
+    /// Sends one frame.
+    pub async fn send(&mut self, frame: &Frame) {
+        use futures_util::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Binary(
+                frame.encode().into(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame, waiting at most `seconds`.
+    pub async fn next(&mut self, seconds: u64) -> Option<Frame> {
+        use futures_util::StreamExt;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(seconds), self.socket.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+            if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message {
+                return Some(Frame::decode(&bytes).unwrap());
+            }
+        }
+    }
+
+    /// The close frame's code and reason, skipping other messages, waiting at most `seconds`.
+    pub async fn closed(&mut self, seconds: u64) -> Option<(u16, String)> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(seconds), self.socket.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+            if let Message::Close(frame) = message {
+                return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+        }
+    }
+
+    /// Exchanges frames until the server has nothing more to say.
+    pub async fn settle(&mut self, device: &mut DevicePeer) {
+        for _ in 0..20 {
+            let request = device.outgoing();
+            if request.documents.is_empty() && request.intents.is_empty() {
+                return;
+            }
+            self.send(&request).await;
+            match self.next(2).await {
+                Some(reply) => {
+                    device.receive(&reply).unwrap();
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Takes pushes (settling after each) until `arrived` holds of the device; pushes for
+    /// earlier changes may come first. Fails when no push comes for 10 seconds.
+    pub async fn pushed_until(
+        &mut self,
+        device: &mut DevicePeer,
+        arrived: impl Fn(&DevicePeer) -> bool,
+    ) {
+        while !arrived(device) {
+            let frame = self.next(10).await.expect("a pushed frame");
+            device.receive(&frame).unwrap();
+            self.settle(device).await;
+        }
+    }
+}
