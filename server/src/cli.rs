@@ -1,6 +1,6 @@
 //! The `gp-online` command line: `serve`, `migrate up|down|status`, `demo [--json]`,
-//! `practice create|go-live`, `staff invite`, `integration create-key`, `sync rebuild` and
-//! `proxy sweep`.
+//! `practice create|go-live`, `staff invite`, `integration create-key`, `sync rebuild`,
+//! `sync date-boundaries` and `proxy sweep`.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (e.g. the database is unreachable), 2 a usage or
 //! configuration error (the message names the key).
@@ -91,6 +91,11 @@ pub enum SyncAction {
         #[arg(long)]
         patient: Option<uuid::Uuid>,
     },
+    /// Mark for projection every patient whose synced documents change today with nothing
+    /// written (a date boundary that has come) and print how many as JSON; the server also does
+    /// this every `jobs.date_boundaries_secs`, and a running server's relay projects them and
+    /// tells their live devices.
+    DateBoundaries,
 }
 
 /// Proxy access actions.
@@ -293,6 +298,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             print_json(&report)
+        }
+        Command::Sync {
+            action: SyncAction::DateBoundaries,
+        } => {
+            db::migrate_up(&db).await?;
+            let marked = crate::sync::calendar::mark_due(&db, Clock::System.now()).await?;
+            print_json(&serde_json::json!({ "marked": marked }))
         }
         Command::Proxy {
             action: ProxyAction::Sweep,

@@ -208,6 +208,12 @@ pub struct JobsConfig {
     /// Seconds between purges of expired idempotency rows (REST `Idempotency-Key`s after 24
     /// hours, sync intents' outcomes after 7 days); `0` turns the periodic purge off.
     pub idempotency_purge_secs: u64,
+    /// Seconds between runs of the date-boundary job (`sync::calendar::mark_due`): patients
+    /// whose synced documents change on a day with nothing written (a birthday, a grant's or an
+    /// access code's end, a switch-on date) are projected again once that day has come. It runs
+    /// whether or not the proxy sweep does; `0` turns the periodic run off (then run
+    /// `gp-online sync date-boundaries` from a scheduler of your own).
+    pub date_boundaries_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -216,6 +222,9 @@ impl Default for JobsConfig {
         Self {
             proxy_sweep_secs: 3600,
             idempotency_purge_secs: 3600,
+            // Five minutes: a boundary at midnight reaches devices within the first minutes
+            // of its day; a run reads only the boundaries that have come.
+            date_boundaries_secs: 300,
         }
     }
 }

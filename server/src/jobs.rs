@@ -1,7 +1,11 @@
 //! Periodic background work of a node: the proxy access time rules ([`crate::proxy::sweep`])
-//! every `jobs.proxy_sweep_secs`, and the purge of expired idempotency rows (REST keys and sync
+//! every `jobs.proxy_sweep_secs`, the purge of expired idempotency rows (REST keys and sync
 //! intents' outcomes, [`crate::http::idempotency::purge_expired`]) every
-//! `jobs.idempotency_purge_secs` (a plain `DELETE` of expired rows, safe on every node at once). Every node runs the schedule; on PostgreSQL a run holds a
+//! `jobs.idempotency_purge_secs` (a plain `DELETE` of expired rows, safe on every node at once),
+//! and the date boundaries of synced documents ([`crate::sync::calendar::mark_due`]) every
+//! `jobs.date_boundaries_secs`, whether or not the sweep runs (each boundary is taken by one
+//! conditional `DELETE`, so every node may run it at once). Every node runs the schedule; on
+//! PostgreSQL a sweep holds a
 //! transaction-scoped advisory lock, so when several nodes fire together one sweeps and the
 //! others skip that round (SQLite has a single node). A failed run is logged and retried at the
 //! next tick; the sweep itself is idempotent for a day, so a repeated run writes nothing new.
@@ -24,9 +28,34 @@ pub fn start(db: DatabaseConnection, clock: Clock, config: &JobsConfig) {
         let every = Duration::from_secs(config.proxy_sweep_secs);
         tokio::spawn(proxy_sweeps(db.clone(), clock.clone(), every));
     }
+    if config.date_boundaries_secs > 0 {
+        let every = Duration::from_secs(config.date_boundaries_secs);
+        tokio::spawn(date_boundaries(db.clone(), clock.clone(), every));
+    }
     if config.idempotency_purge_secs > 0 {
         let every = Duration::from_secs(config.idempotency_purge_secs);
         tokio::spawn(idempotency_purges(db, clock, every));
+    }
+}
+
+async fn date_boundaries(db: DatabaseConnection, clock: Clock, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match crate::sync::calendar::mark_due(&db, clock.now()).await {
+            Ok(marked) => {
+                metrics::counter!("sync_date_boundaries_marked_total")
+                    .increment(u64::try_from(marked).unwrap_or(u64::MAX));
+                if marked > 0 {
+                    tracing::info!(
+                        marked,
+                        "date boundaries came: patients marked for projection"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "date boundary run failed; retrying later"),
+        }
     }
 }
 

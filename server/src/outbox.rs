@@ -18,10 +18,31 @@ pub async fn mark_dirty(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    projection_row(db, patient_id, Some(section), reason, now).await
+}
+
+/// Marks every synced section of a patient as changed (`section` left empty): for a change no
+/// single section owns, such as a date boundary passing.
+pub async fn mark_patient_dirty(
+    db: &impl ConnectionTrait,
+    patient_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    projection_row(db, patient_id, None, reason, now).await
+}
+
+async fn projection_row(
+    db: &impl ConnectionTrait,
+    patient_id: Uuid,
+    section: Option<Section>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     projection_outbox::Entity::insert(projection_outbox::ActiveModel {
         id: NotSet,
         patient_id: Set(patient_id),
-        section: Set(Some(section.as_str().to_owned())),
+        section: Set(section.map(|s| s.as_str().to_owned())),
         reason: Set(reason.to_owned()),
         enqueued_at: Set(now),
         claimed_until: Set(None),

@@ -85,6 +85,9 @@ impl TestDatabase {
         // Tests run the proxy sweep themselves, at the time they choose; a test of the
         // schedule turns it back on.
         config.jobs.proxy_sweep_secs = 0;
+        // Likewise the date-boundary job: tests run it (or a device's sync meets the boundary)
+        // when they choose.
+        config.jobs.date_boundaries_secs = 0;
         config
     }
 }

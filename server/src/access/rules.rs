@@ -264,23 +264,39 @@ pub enum AgeHold {
 /// The age rule that applies to a grant today. A rule whose birthday came before the decision
 /// was decided with the age in view and does not apply (a review is a new decision).
 pub fn age_hold(grant: &proxy_grants::Model, facts: &PatientFacts, today: NaiveDate) -> AgeHold {
-    let decided = grant.decided_at.date_naive();
-    let dob = facts.patient.date_of_birth;
-    let sixteen = birthday(dob, 16);
-    if grant.young_person_consent_at.is_none() && decided < sixteen && today >= sixteen {
+    let rules = age_rules(grant, facts);
+    if rules.sixteen.is_some_and(|on| today >= on) {
         return AgeHold::Sixteen;
     }
-    let review = birthday(dob, facts.settings().parental_record_access_review_age);
-    let record_scopes = Scope::of_grant(grant).iter().any(|s| s.is_record());
-    if grant.legal_basis == LegalBasis::ParentalResponsibility
-        && record_scopes
-        && decided < review
-        && review < sixteen
-        && today >= review
-    {
+    if rules.review.is_some_and(|on| today >= on) {
         return AgeHold::RecordReview;
     }
     AgeHold::None
+}
+
+/// The days on which the age rules start to apply to a grant, when they apply to it at all.
+struct AgeRules {
+    /// The 16th birthday, for a grant decided before it without the young person's consent.
+    sixteen: Option<NaiveDate>,
+    /// The birthday at the practice's review age, for a parental grant with record scopes
+    /// decided before it (and only when it comes before 16).
+    review: Option<NaiveDate>,
+}
+
+fn age_rules(grant: &proxy_grants::Model, facts: &PatientFacts) -> AgeRules {
+    let decided = grant.decided_at.date_naive();
+    let dob = facts.patient.date_of_birth;
+    let sixteen = birthday(dob, 16);
+    let review = birthday(dob, facts.settings().parental_record_access_review_age);
+    let record_scopes = Scope::of_grant(grant).iter().any(|s| s.is_record());
+    AgeRules {
+        sixteen: (grant.young_person_consent_at.is_none() && decided < sixteen).then_some(sixteen),
+        review: (grant.legal_basis == LegalBasis::ParentalResponsibility
+            && record_scopes
+            && decided < review
+            && review < sixteen)
+            .then_some(review),
+    }
 }
 
 /// The scopes a grant gives today: its own, less what the age rules hold back (and, for a
@@ -369,6 +385,46 @@ pub fn prospective_from(facts: &PatientFacts, today: NaiveDate) -> Option<NaiveD
         .max(account)
         .max(birthday(facts.patient.date_of_birth, 16));
     (from <= today && !automatic_access_blocked(&facts.codes, today)).then_some(from)
+}
+
+/// The first day after `today` on which any of these rules may answer differently for this
+/// patient with nothing written: the day prospective access begins (the later of the switch-on
+/// date, the 16th birthday and the account's creation), the day an access code comes into
+/// force or ends, for each of the patient's proxy `grants` the day it starts, the day after its
+/// last day and the birthdays of the age rules that apply to it, and for each of the patient's
+/// `courses` the day it ends (`course_visible`). `None` when nothing is dated ahead. A day given
+/// may change nothing in the end (a grant that was revoked anyway): callers project again and
+/// find nothing to do; a day that changes something is never missed.
+pub fn next_boundary(
+    facts: &PatientFacts,
+    grants: &[proxy_grants::Model],
+    courses: &[courses::Model],
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    let mut days: Vec<NaiveDate> = Vec::new();
+    if let (Some(switch_on), Some(account)) = (
+        facts.practice.prospective_access_date,
+        facts.account_created_on,
+    ) {
+        days.push(
+            switch_on
+                .max(account)
+                .max(birthday(facts.patient.date_of_birth, 16)),
+        );
+    }
+    for code in &facts.codes {
+        days.push(code.recorded_at.date_naive());
+        days.extend(code.ended_on);
+    }
+    for grant in grants.iter().filter(|g| g.patient_id == facts.patient.id) {
+        days.push(grant.starts_on);
+        days.extend(grant.ends_on.and_then(|end| end.succ_opt()));
+        let rules = age_rules(grant, facts);
+        days.extend(rules.sixteen);
+        days.extend(rules.review);
+    }
+    days.extend(courses.iter().filter_map(|course| course.ended_on));
+    days.into_iter().filter(|day| *day > today).min()
 }
 
 /// The window of historic access to one section: `Some(None)` the whole history, `Some(from)`
@@ -1100,5 +1156,190 @@ mod tests {
             .iter()
             .find(|w| w.section == Section::Documents);
         assert_eq!(letters.and_then(|w| w.from), Some(day(2024, 1, 10)));
+    }
+
+    fn course(ended_on: Option<NaiveDate>) -> courses::Model {
+        courses::Model {
+            id: Uuid::from_u128(20),
+            patient_id: Uuid::from_u128(1),
+            external_id: None,
+            snomed_code: "322236009".to_owned(),
+            medication: "Paracetamol".to_owned(),
+            dosage: "1 tablet".to_owned(),
+            quantity: "32".to_owned(),
+            course_type: courses::CourseType::Repeat,
+            can_be_requested: true,
+            last_issue_date: None,
+            next_issue_date: None,
+            review_date: None,
+            hidden: false,
+            hidden_from_proxies: false,
+            ended_on,
+            created_at: at(day(2020, 1, 1)),
+            updated_at: at(day(2020, 1, 1)),
+        }
+    }
+
+    #[test]
+    fn the_next_boundary_of_a_child_is_the_review_birthday_then_sixteen() {
+        let mut f = facts();
+        f.patient.date_of_birth = day(2016, 3, 10);
+        let parent = grant(
+            "appointments,record_summary",
+            LegalBasis::ParentalResponsibility,
+            day(2020, 1, 1),
+        );
+        let grants = [parent.clone()];
+        assert_eq!(
+            next_boundary(&f, &grants, &[], today()),
+            Some(day(2027, 3, 10)),
+            "the 11th birthday"
+        );
+        assert_eq!(
+            next_boundary(&f, &grants, &[], day(2027, 3, 10)),
+            Some(day(2032, 3, 10)),
+            "then the 16th"
+        );
+        // A grant reviewed after the 11th birthday has no review day ahead; with the young
+        // person's consent, no 16th either. Prospective access at 16 remains.
+        let mut reviewed = parent;
+        reviewed.decided_at = at(day(2027, 4, 1));
+        reviewed.young_person_consent_at = Some(at(day(2027, 4, 1)));
+        assert_eq!(
+            next_boundary(&f, &[reviewed.clone()], &[], day(2027, 4, 1)),
+            Some(day(2032, 3, 10))
+        );
+        f.account_created_on = None;
+        assert_eq!(next_boundary(&f, &[reviewed], &[], day(2027, 4, 1)), None);
+    }
+
+    #[test]
+    fn the_next_boundary_follows_grants_codes_switch_on_and_courses() {
+        let mut f = facts();
+        assert_eq!(next_boundary(&f, &[], &[], today()), None, "nothing ahead");
+        let mut ending = grant("appointments", LegalBasis::PatientConsent, day(2020, 1, 1));
+        ending.ends_on = Some(day(2027, 1, 31));
+        assert_eq!(
+            next_boundary(&f, &[ending.clone()], &[], today()),
+            Some(day(2027, 2, 1)),
+            "the day after the last day"
+        );
+        let mut starting = ending.clone();
+        starting.starts_on = day(2026, 12, 20);
+        assert_eq!(
+            next_boundary(&f, &[starting], &[], today()),
+            Some(day(2026, 12, 20))
+        );
+        f.codes = vec![code(
+            ACCESS_DECLINED,
+            day(2025, 1, 1),
+            Some(day(2027, 1, 15)),
+        )];
+        assert_eq!(
+            next_boundary(&f, &[ending], &[], today()),
+            Some(day(2027, 1, 15)),
+            "the code's end"
+        );
+        f.codes = vec![code(ENHANCED_REVIEW_INDICATED, day(2026, 12, 9), None)];
+        assert_eq!(
+            next_boundary(&f, &[], &[], today()),
+            Some(day(2026, 12, 9)),
+            "a code recorded ahead comes into force"
+        );
+        f.codes.clear();
+        f.practice.prospective_access_date = Some(day(2027, 4, 1));
+        assert_eq!(
+            next_boundary(&f, &[], &[], today()),
+            Some(day(2027, 4, 1)),
+            "the switch-on date"
+        );
+        f.practice.prospective_access_date = None;
+        let courses = [course(Some(day(2027, 2, 14))), course(None)];
+        assert_eq!(
+            next_boundary(&f, &[], &courses, today()),
+            Some(day(2027, 2, 14))
+        );
+        // Another patient's grant says nothing of this one.
+        let mut other = grant("appointments", LegalBasis::PatientConsent, day(2020, 1, 1));
+        other.patient_id = Uuid::from_u128(99);
+        other.ends_on = Some(day(2026, 12, 10));
+        assert_eq!(next_boundary(&f, &[other], &[], today()), None);
+    }
+
+    /// Everything the rules answer for the patient and each grant on `on`.
+    fn answers(
+        f: &PatientFacts,
+        grants: &[proxy_grants::Model],
+        courses: &[courses::Model],
+        on: NaiveDate,
+    ) -> String {
+        let mut out = format!("{:?}", capabilities(&patient(), f, on));
+        for g in grants {
+            let v = proxy(g.clone());
+            out += &format!(
+                "|{}{:?}{:?}",
+                grant_is_valid(g, f, on),
+                age_hold(g, f, on),
+                capabilities(&v, f, on)
+            );
+        }
+        for c in courses {
+            out += &format!("|{}", course_visible(&patient(), c, on));
+        }
+        out
+    }
+
+    // Walking day by day: the rules never answer differently on a day the boundary did not
+    // name, so a projection kept until its boundary is never stale.
+    #[test]
+    fn no_answer_changes_between_boundaries() {
+        let mut f = facts();
+        f.patient.date_of_birth = day(2016, 6, 1);
+        f.account_created_on = Some(day(2026, 1, 1));
+        f.practice.prospective_access_date = Some(day(2027, 9, 1));
+        f.codes = vec![
+            code(ENHANCED_REVIEW_INDICATED, day(2025, 1, 1), None),
+            code(
+                ENHANCED_REVIEW_NOT_INDICATED,
+                day(2025, 2, 1),
+                Some(day(2029, 5, 5)),
+            ),
+        ];
+        let parent = grant(
+            "appointments,record_summary,record_detailed",
+            LegalBasis::ParentalResponsibility,
+            day(2016, 1, 1),
+        );
+        let mut carer = grant(
+            "messages,documents",
+            LegalBasis::PatientConsent,
+            day(2026, 1, 1),
+        );
+        carer.starts_on = day(2027, 2, 2);
+        carer.ends_on = Some(day(2028, 8, 30));
+        let grants = [parent, carer];
+        let courses = [course(Some(day(2027, 11, 11)))];
+        let mut on = today();
+        let mut seen = answers(&f, &grants, &courses, on);
+        let mut boundary = next_boundary(&f, &grants, &courses, on);
+        let mut changes = 0;
+        while on < day(2034, 1, 1) {
+            on = on.succ_opt().unwrap_or(NaiveDate::MAX);
+            let now = answers(&f, &grants, &courses, on);
+            if boundary.is_some_and(|b| on >= b) {
+                assert_eq!(boundary, Some(on), "a boundary is a day walked");
+                boundary = next_boundary(&f, &grants, &courses, on);
+            } else {
+                assert_eq!(now, seen, "the answers changed on {on} with no boundary");
+            }
+            changes += usize::from(now != seen);
+            seen = now;
+        }
+        // The carer's start and end, the 11th birthday, the course's end, the 16th birthday
+        // (the switch-on date and the code's end come before 16 and change nothing).
+        assert!(
+            changes >= 5,
+            "the walk crossed the rules' changes: {changes}"
+        );
     }
 }

@@ -285,6 +285,28 @@ pub struct AppointmentList {
     pub cancellation_cutoff_hours: u32,
 }
 
+/// The earliest start of a past appointment still listed at `now`: a year back.
+pub fn past_shown_from(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_sub_months(Months::new(12))
+        .unwrap_or(now - Duration::days(365))
+}
+
+/// The first instant at which an appointment whose slot starts at `starts_at` is no longer
+/// listed ([`past_shown_from`] has passed it), so synced lists drop it on time.
+pub fn leaves_the_list_at(starts_at: DateTime<Utc>) -> DateTime<Utc> {
+    let after = starts_at
+        .checked_add_months(Months::new(12))
+        .unwrap_or(starts_at + Duration::days(366))
+        + Duration::seconds(1);
+    if past_shown_from(after) > starts_at {
+        return after;
+    }
+    // A year after 29 February is 28 February: the next midnight is past it.
+    (after.date_naive() + Duration::days(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+}
+
 /// The patient's upcoming appointments and those of the past year, each with its slot.
 pub async fn list_appointments(
     db: &impl ConnectionTrait,
@@ -294,9 +316,7 @@ pub async fn list_appointments(
 ) -> Result<AppointmentList, AppError> {
     access::require_service(&actor.viewer, facts, Scope::Appointments, now.date_naive())?;
     let settings = facts.settings();
-    let past_shown_from = now
-        .checked_sub_months(Months::new(12))
-        .unwrap_or(now - Duration::days(365));
+    let past_shown_from = past_shown_from(now);
     let recent_slots = Query::select()
         .column(slots::Column::Id)
         .from(slots::Entity)

@@ -234,6 +234,22 @@ fn sees_reason(actor: &Actor, appointment: &appointments::Model) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_appointment_leaves_the_list_a_year_on() {
+        let at = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.to_utc())
+                .unwrap_or_default()
+        };
+        for starts in ["2026-03-10T09:30:00Z", "2028-02-29T10:00:00Z"] {
+            let starts = at(starts);
+            let leaves = leaves_the_list_at(starts);
+            assert!(past_shown_from(leaves) > starts, "gone at {leaves}");
+            let before = leaves - Duration::seconds(1);
+            assert!(past_shown_from(before) <= starts, "listed until {before}");
+        }
+    }
+
     fn settings(rule: BookingReasonRule, max: u32) -> PracticeSettings {
         PracticeSettings {
             booking_reason: rule,

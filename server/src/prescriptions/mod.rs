@@ -199,6 +199,16 @@ mod tests {
         };
         assert!(review_due(&due, today));
         assert!(!review_due(&course(CourseType::Repeat), today));
+        // The review falls due the day after the review date, and not before.
+        let ahead = courses::Model {
+            review_date: Some(today),
+            ..course(CourseType::Repeat)
+        };
+        let changes_on = review_due_changes_on(&ahead, today);
+        assert_eq!(changes_on, today.succ_opt());
+        assert!(!review_due(&ahead, today));
+        assert!(changes_on.is_some_and(|day| review_due(&ahead, day)));
+        assert_eq!(review_due_changes_on(&due, today), None);
     }
 
     #[test]

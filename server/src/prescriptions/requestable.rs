@@ -51,6 +51,15 @@ pub fn review_due(course: &courses::Model, today: NaiveDate) -> bool {
     course.review_date.is_some_and(|review| review < today)
 }
 
+/// The first day after `today` on which [`review_due`] answers differently for the course (the
+/// day after its review date).
+pub fn review_due_changes_on(course: &courses::Model, today: NaiveDate) -> Option<NaiveDate> {
+    course
+        .review_date
+        .and_then(|review| review.succ_opt())
+        .filter(|day| *day > today)
+}
+
 /// A current course as the patient sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct CourseView {

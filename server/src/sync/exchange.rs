@@ -8,6 +8,7 @@
 //! "anything new?" poll. The personal document, which devices write, is answered by
 //! [`super::personal`] once the account is known to act for the patient.
 
+use super::calendar;
 use super::counts::Generation;
 use super::intents;
 use super::personal;
@@ -320,6 +321,7 @@ async fn document(
                 now,
             )
             .await?;
+            calendar::keep(&txn, facts.patient.id, Some(&facts), now).await?;
             txn.commit().await?;
             projection::current(db, &audience, id.section)
                 .await?

@@ -10,6 +10,9 @@
 //!   the stored heads costs no document load; documents the viewer may no longer see are
 //!   reported removed; a frame with no documents asks "anything new?".
 //!
+//! - [`calendar`]: date boundaries: per patient, the first instant at which their documents
+//!   change with nothing written (a birthday, a grant's or code's end, a switch-on date), and
+//!   the job that marks the patients whose instant has come in the projection outbox.
 //! - [`cache`]: a bounded per-node cache of loaded documents, checked against stored heads.
 //! - [`counts`]: generations and change counts, converted between their columns and the
 //!   protocol in one place.
@@ -26,10 +29,11 @@
 //!   service read functions as the REST API.
 //!
 //! Documents are projected when the data behind them is written (the projection outbox), not
-//! when a device syncs; a document is projected on request only the first time a viewer asks
-//! for it.
+//! when a device syncs, or when a date boundary comes ([`calendar`]); a document is projected on
+//! request only the first time a viewer asks for it.
 
 pub mod cache;
+pub mod calendar;
 pub mod counts;
 pub mod exchange;
 pub mod intents;

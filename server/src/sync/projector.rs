@@ -11,9 +11,11 @@
 //! first ([`projection::project`]), so two nodes never write the same document at once and the
 //! second finds nothing to do. A device's frame about a patient with unclaimed rows projects
 //! that patient before it is answered ([`project_if_pending`]), so what a device receives
-//! already shows a write it (or the REST API) has just made. Documents are created on first
-//! request, not here.
+//! already shows a write it (or the REST API) has just made, or a date boundary that has come.
+//! After projecting, the patient's next date boundary is stored ([`calendar::keep`]).
+//! Documents are created on first request, not here.
 
+use super::calendar;
 use super::projection::{self, audience, end_section, patient_audiences};
 use crate::access::{slice, viewer};
 use crate::db::entities::{projection_outbox, sync_documents};
@@ -74,10 +76,14 @@ pub async fn project_patient(
             None => end_section(db, &row.audience, &row.section, now).await?,
         }
     }
+    // As projected now: the next day on which these documents change with nothing written.
+    calendar::keep(db, patient_id, facts.as_ref(), now).await?;
     Ok(projected)
 }
 
-/// Projects `patient_id` now if a write about them is still waiting for the relay.
+/// Projects `patient_id` now if a write about them is still waiting for the relay, or their
+/// date boundary has come (then marked in the outbox too, so the relay announces the change to
+/// live connections, as the date-boundary job would).
 pub async fn project_if_pending(
     db: &DatabaseConnection,
     patient_id: Uuid,
@@ -89,10 +95,14 @@ pub async fn project_if_pending(
         .filter(projection_outbox::Column::PatientId.eq(patient_id))
         .one(db)
         .await?;
-    if pending.is_none() {
+    let due = calendar::is_due(db, patient_id, now).await?;
+    if pending.is_none() && !due {
         return Ok(());
     }
     let txn = crate::db::begin_write(db).await?;
+    if due {
+        calendar::take_due(&txn, patient_id, now).await?;
+    }
     project_patient(&txn, patient_id, history_threshold, now).await?;
     txn.commit().await?;
     Ok(())

@@ -24,6 +24,7 @@ mod record_access;
 mod review;
 mod sdk;
 mod sync;
+mod sync_calendar;
 mod sync_cost;
 mod sync_demo;
 mod sync_followed;

@@ -27,6 +27,7 @@ pub mod patients;
 pub mod practices;
 pub mod prescription_request_items;
 pub mod prescription_requests;
+pub mod projection_due;
 pub mod projection_outbox;
 pub mod proxy_grants;
 pub mod push_subscriptions;
