@@ -52,6 +52,7 @@ if [ "$action" = generate ]; then
     generate "$language"
   done
   cp "$library" "$bindings/python/"
+  cp "$library" "$bindings/kotlin/"
   echo "generated into $bindings/{kotlin,swift,python}"
   exit 0
 fi
@@ -76,6 +77,7 @@ for language in "${languages[@]}"; do
     ;;
   kotlin)
     generate kotlin
+    cp "$library" "$bindings/kotlin/"
     command -v java >/dev/null || apt_install openjdk-17-jdk-headless
     [ -f /usr/share/java/jna.jar ] || apt_install libjna-java
     command -v npm >/dev/null || apt_install nodejs npm
@@ -92,7 +94,7 @@ for language in "${languages[@]}"; do
     rm -rf "$classes"
     bash "$kotlin/bin/kotlinc" -nowarn -jvm-target 17 -cp "$classpath" -d "$classes" \
       "$bindings/kotlin/uniffi/gp_online_sdk/gp_online_sdk.kt" mobile-sdk/tests/kotlin/src/*.kt
-    java -Djna.library.path="$(realpath "$debug")" \
+    java -Djna.library.path="$(realpath "$bindings/kotlin")" \
       -cp "$classes:$kotlin/lib/kotlin-stdlib.jar:$classpath" gponline.sdktest.BindingTestsKt "$server"
     ;;
   *)
