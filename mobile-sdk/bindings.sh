@@ -37,6 +37,8 @@ apt_install() {
 # uniffi-bindgen (the tests crate turns on the SDK's `bindgen` feature): after `cargo test
 # --workspace` this builds nothing, and the same features mean no second build of anything.
 cargo test --workspace --no-run --quiet
+# (cargo makes a package's binaries for its integration tests: mobile-sdk/tests/cli.rs.)
+[ -x "$debug/uniffi-bindgen" ] || cargo build -p gp-online-sdk --features bindgen --bin uniffi-bindgen
 library="$debug/libgp_online_sdk.so"
 server="$(realpath "$debug/gp-online")"
 
