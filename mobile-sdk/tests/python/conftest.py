@@ -17,7 +17,7 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPOSITORY = HERE.parents[2]
-BINDINGS = pathlib.Path(os.environ.get("GP_ONLINE_SDK_PYTHON", REPOSITORY / "target" / "python-bindings"))
+BINDINGS = pathlib.Path(os.environ.get("GP_ONLINE_SDK_PYTHON", REPOSITORY / "target" / "sdk-bindings" / "python"))
 BINARY = pathlib.Path(os.environ.get("GP_ONLINE_BIN", REPOSITORY / "target" / "debug" / "gp-online"))
 sys.path.insert(0, str(BINDINGS))
 sys.path.insert(0, str(HERE))

@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from gp_online_sdk import GpOnline, SdkConfig, SdkError, SdkListener, Section, Trust
+from gp_online_sdk import GpOnline, SdkConfig, SdkError, SdkEvent, SdkListener, Section, Trust
 from passkey import SoftPasskey
 
 
@@ -58,12 +58,14 @@ def test_offline_booking_is_applied_exactly_once(server, tmp_path):
     sdk = open_sdk(server, store)
     events = Events()
     sdk.set_listener(events)
-    patient = register(server, sdk, 0)
+    # A demo patient with results and one future appointment: the practice allows two, so
+    # the booking fits under its limit (a third is refused with booking_limit_reached).
+    patient = register(server, sdk, 4)
     report = run(sdk.sync_now())
     assert report.changed, report
     results = sdk.items(patient, Section.RESULTS)
     assert results, "the demo patient has results"
-    assert any(type(e).__name__ == "SYNC_PROGRESS" or getattr(e, "done", None) for e in events.seen)
+    assert any(isinstance(e, SdkEvent.SYNC_PROGRESS) and e.done for e in events.seen), events.seen
     slot = run(sdk.slots(patient))[0].id
     booked_before = len(sdk.items(patient, Section.APPOINTMENTS))
 
@@ -84,6 +86,7 @@ def test_offline_booking_is_applied_exactly_once(server, tmp_path):
     appointments = sdk.items(patient, Section.APPOINTMENTS)
     assert len(appointments) == booked_before + 1
     assert [text(a, "slot_id") for a in appointments].count(slot) == 1
+    assert slot not in [s.id for s in run(sdk.slots(patient))], "the slot is taken"
 
 
 def test_a_retraction_removes_the_result_and_revocation_wipes_the_store(server, tmp_path):
