@@ -5,12 +5,12 @@
 //! live one), and a switch-on date arriving opens the record sections in the profile. The clock
 //! is moved; no sweep runs.
 
-use super::access::{Item, Kind, Rules, arrange, date, item};
-use super::sync::Live;
 use chrono::{DateTime, Duration, Utc};
 use gp_online::access::rules::ACCESS_DECLINED;
 use gp_online::db::entities::{projection_due, projection_outbox, proxy_grants, sync_documents};
 use gp_online::sync::calendar;
+use gp_online_tests::live::Live;
+use gp_online_tests::scenario::{Item, Kind, Rules, arrange, date, item};
 use gp_online_tests::sync::{
     RECORD_SECTIONS, device_profile, device_record, following, holds, rest_profile, sync,
 };
