@@ -10,6 +10,7 @@ mod db_outage;
 mod demo;
 mod exactly_once;
 mod fhir;
+mod gp_patient;
 mod hazard_log;
 mod http_basics;
 mod identity;
