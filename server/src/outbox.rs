@@ -13,6 +13,7 @@ use uuid::Uuid;
 /// Marks a patient's synced `section` as changed, for every audience that can see it.
 pub async fn mark_dirty(
     db: &impl ConnectionTrait,
+    practice_id: Uuid,
     patient_id: Uuid,
     section: Section,
     reason: &str,
@@ -20,6 +21,7 @@ pub async fn mark_dirty(
 ) -> Result<(), DbErr> {
     projection_outbox::Entity::insert(projection_outbox::ActiveModel {
         id: NotSet,
+        practice_id: Set(practice_id),
         patient_id: Set(patient_id),
         section: Set(Some(section.as_str().to_owned())),
         reason: Set(reason.to_owned()),
@@ -57,15 +59,26 @@ pub async fn notify(
             continue;
         }
         // Collapsed by topic: several releases in a row make one notification.
-        queue(db, account_id, patient_id, kind, "record", now).await?;
+        let patient = &facts.patient;
+        queue(
+            db,
+            patient.practice_id,
+            account_id,
+            patient.id,
+            kind,
+            "record",
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// Queues one content-free notification of `kind` for an account, about `patient_id`,
-/// collapsed with others of the same `topic` and kept for a week.
+/// Queues one content-free notification of `kind` for an account, about `patient_id` of
+/// `practice_id`, collapsed with others of the same `topic` and kept for a week.
 pub async fn queue(
     db: &impl ConnectionTrait,
+    practice_id: Uuid,
     account_id: Uuid,
     patient_id: Uuid,
     kind: &str,
@@ -74,6 +87,7 @@ pub async fn queue(
 ) -> Result<(), DbErr> {
     notification_outbox::Entity::insert(notification_outbox::ActiveModel {
         id: NotSet,
+        practice_id: Set(practice_id),
         account_id: Set(account_id),
         patient_id: Set(Some(patient_id)),
         kind: Set(kind.to_owned()),

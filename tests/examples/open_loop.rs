@@ -405,6 +405,7 @@ async fn arrange(db: &DatabaseConnection, count: usize) -> anyhow::Result<Arrang
             let marker = marker.clone();
             (0..20).map(move |i| record_entries::ActiveModel {
                 id: Set(Uuid::new_v4()),
+                practice_id: Set(practice_id),
                 patient_id: Set(*patient),
                 external_id: Set(None),
                 section: Set(if i % 2 == 0 {
@@ -722,6 +723,7 @@ impl World {
         for chunk in courses.chunks(CHUNK) {
             courses::Entity::insert_many(chunk.iter().map(|(id, patient)| courses::ActiveModel {
                 id: Set(*id),
+                practice_id: Set(self.practice_id),
                 patient_id: Set(self.patients[*patient].id),
                 external_id: Set(None),
                 snomed_code: Set("322236009".to_owned()),
@@ -745,6 +747,7 @@ impl World {
         for chunk in result_ids.chunks(CHUNK) {
             results::Entity::insert_many(chunk.iter().map(|(id, patient)| results::ActiveModel {
                 id: Set(*id),
+                practice_id: Set(self.practice_id),
                 patient_id: Set(self.patients[*patient].id),
                 external_id: Set(None),
                 test_code: Set("1022441000000100".to_owned()),

@@ -264,6 +264,7 @@ pub(crate) async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uu
     for (code, offset) in &rules.codes {
         access_codes::ActiveModel {
             id: Set(Uuid::new_v4()),
+            practice_id: Set(patient.practice_id),
             patient_id: Set(patient.id),
             external_id: Set(None),
             snomed_code: Set((*code).to_owned()),
@@ -344,6 +345,7 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
             };
             record_entries::ActiveModel {
                 id: Set(id),
+                practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
                 patient_id: Set(patient_id),
                 external_id: Set(None),
                 section: Set(section),
@@ -367,6 +369,7 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
         Kind::Result => {
             results::ActiveModel {
                 id: Set(id),
+                practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
                 patient_id: Set(patient_id),
                 external_id: Set(None),
                 test_code: Set("1019431000000105".to_owned()),
@@ -422,6 +425,7 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
             .unwrap();
             documents::ActiveModel {
                 id: Set(id),
+                practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
                 patient_id: Set(patient_id),
                 external_id: Set(None),
                 document_type: Set(documents::DocumentType::OutpatientLetter),

@@ -16,6 +16,7 @@ mod identity;
 mod import;
 mod messages;
 mod migrations;
+mod practice_scope;
 mod prescriptions;
 mod proxy;
 mod push;
