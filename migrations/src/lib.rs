@@ -20,6 +20,7 @@ mod m20261205_130001_sync_document_heads;
 mod m20261205_160001_push_delivery;
 mod m20261206_120001_idempotency_claims;
 mod m20261206_140001_record_access_model;
+mod m20261206_200001_patient_rows_carry_practice;
 mod m20261207_090001_projection_due;
 
 /// The ordered list of every migration of the product.
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_160001_push_delivery::Migration),
             Box::new(m20261206_120001_idempotency_claims::Migration),
             Box::new(m20261206_140001_record_access_model::Migration),
+            Box::new(m20261206_200001_patient_rows_carry_practice::Migration),
             Box::new(m20261207_090001_projection_due::Migration),
         ]
     }

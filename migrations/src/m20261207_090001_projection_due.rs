@@ -2,7 +2,8 @@
 //! first instant at which an access rule's or a service list's answer changes by the date alone
 //! (a birthday, a grant's or code's end, a switch-on date arriving, a course ending). The
 //! projector writes it with the documents; the date-boundary job marks the patients whose
-//! instant has come. One row per patient with stored documents and a boundary ahead. Documents
+//! instant has come. One row per patient with stored documents and a boundary ahead, carrying the patient's
+//! practice as every patient-scoped row does (docs/SCALING.md). Documents
 //! stored before had no boundary kept: every existing patient is due at once (at their
 //! `created_at`), so the job's first run projects each one with stored documents once and keeps
 //! their real boundary.
@@ -22,7 +23,14 @@ impl MigrationTrait for Migration {
         let due = Table::create()
             .table(TABLE)
             .col(col::pk_uuid("patient_id"))
+            .col(col::uuid("practice_id"))
             .col(col::timestamp_with_time_zone("due_at"))
+            .foreign_key(
+                ForeignKey::create()
+                    .name("fk_projection_due_practice")
+                    .from_col("practice_id")
+                    .to("practices", "id"),
+            )
             .foreign_key(
                 ForeignKey::create()
                     .name("fk_projection_due_patient")
@@ -40,7 +48,8 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(&format!(
-                "INSERT INTO {TABLE} (patient_id, due_at) SELECT id, created_at FROM patients"
+                "INSERT INTO {TABLE} (patient_id, practice_id, due_at) \
+                 SELECT id, practice_id, created_at FROM patients"
             ))
             .await?;
         Ok(())

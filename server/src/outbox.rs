@@ -13,27 +13,31 @@ use uuid::Uuid;
 /// Marks a patient's synced `section` as changed, for every audience that can see it.
 pub async fn mark_dirty(
     db: &impl ConnectionTrait,
+    practice_id: Uuid,
     patient_id: Uuid,
     section: Section,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    projection_row(db, patient_id, Some(section), reason, now).await
+    projection_row(db, practice_id, patient_id, Some(section), reason, now).await
 }
 
 /// Marks every synced section of a patient as changed (`section` left empty): for a change no
 /// single section owns, such as a date boundary passing.
 pub async fn mark_patient_dirty(
     db: &impl ConnectionTrait,
+    practice_id: Uuid,
     patient_id: Uuid,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    projection_row(db, patient_id, None, reason, now).await
+    projection_row(db, practice_id, patient_id, None, reason, now).await
 }
 
+/// One projection outbox row (`section` empty: every section).
 async fn projection_row(
     db: &impl ConnectionTrait,
+    practice_id: Uuid,
     patient_id: Uuid,
     section: Option<Section>,
     reason: &str,
@@ -41,6 +45,7 @@ async fn projection_row(
 ) -> Result<(), DbErr> {
     projection_outbox::Entity::insert(projection_outbox::ActiveModel {
         id: NotSet,
+        practice_id: Set(practice_id),
         patient_id: Set(patient_id),
         section: Set(section.map(|s| s.as_str().to_owned())),
         reason: Set(reason.to_owned()),
@@ -78,15 +83,26 @@ pub async fn notify(
             continue;
         }
         // Collapsed by topic: several releases in a row make one notification.
-        queue(db, account_id, patient_id, kind, "record", now).await?;
+        let patient = &facts.patient;
+        queue(
+            db,
+            patient.practice_id,
+            account_id,
+            patient.id,
+            kind,
+            "record",
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// Queues one content-free notification of `kind` for an account, about `patient_id`,
-/// collapsed with others of the same `topic` and kept for a week.
+/// Queues one content-free notification of `kind` for an account, about `patient_id` of
+/// `practice_id`, collapsed with others of the same `topic` and kept for a week.
 pub async fn queue(
     db: &impl ConnectionTrait,
+    practice_id: Uuid,
     account_id: Uuid,
     patient_id: Uuid,
     kind: &str,
@@ -95,6 +111,7 @@ pub async fn queue(
 ) -> Result<(), DbErr> {
     notification_outbox::Entity::insert(notification_outbox::ActiveModel {
         id: NotSet,
+        practice_id: Set(practice_id),
         account_id: Set(account_id),
         patient_id: Set(Some(patient_id)),
         kind: Set(kind.to_owned()),

@@ -232,6 +232,7 @@ fn backend_from_env() -> &'static str {
 /// A patient with an account and a long-lived access token.
 #[derive(Debug, Clone)]
 struct Person {
+    practice_id: Uuid,
     patient_id: Uuid,
     token: String,
 }
@@ -329,7 +330,11 @@ async fn people(
             .await
             .map_err(|e| anyhow!("opening a session: {e:?}"))?
             .access_token;
-        people.push(Person { patient_id, token });
+        people.push(Person {
+            practice_id,
+            patient_id,
+            token,
+        });
     }
     txn.commit().await?;
     Ok(people)
@@ -739,6 +744,7 @@ async fn ordering(app: &TestApp, people: &[Person], sizes: Sizes) -> anyhow::Res
             let unit = index * CHUNK + i;
             courses::ActiveModel {
                 id: Set(*id),
+                practice_id: Set(people[unit % people.len()].practice_id),
                 patient_id: Set(people[unit % people.len()].patient_id),
                 external_id: Set(None),
                 snomed_code: Set("322236009".to_owned()),
@@ -905,6 +911,7 @@ async fn sync(app: &TestApp, practice_id: Uuid, sizes: Sizes) -> anyhow::Result<
         let rows: Vec<record_entries::ActiveModel> = (0..sizes.record_items)
             .map(|i| record_entries::ActiveModel {
                 id: Set(Uuid::new_v4()),
+                practice_id: Set(person.practice_id),
                 patient_id: Set(person.patient_id),
                 external_id: Set(None),
                 section: Set(sections[i % sections.len()]),

@@ -30,10 +30,14 @@
 //!    the database (each present exactly once and whole) and every device's documents against
 //!    the database, and the retries still refused are counted.
 //!
-//! After every part, everything the server wrote (standard output and error) and every error
-//! response received is scanned for each session token, the integration key, the linkage keys
-//! issued during the run and the clinical markers planted in record entries, booking reasons,
-//! messages and release comments.
+//! After every part, everything the server wrote (standard output and error), every error
+//! response received and every push notification sent is scanned for each session token, the
+//! integration key, the linkage keys issued during the run and the clinical markers planted in
+//! record entries, booking reasons, messages and release comments. The push notifications go
+//! to a local Web Push service (`gp_online_tests::push`) that a few patients' devices subscribe
+//! to at the start; it checks each request as a push service would and decrypts its body as
+//! the browser would, and the scan reads the decrypted bodies. Inside quiet hours (22:00–06:00
+//! London time) the server holds notices, so the scan says that none could be read.
 //!
 //! ```sh
 //! cargo build --release -p gp-online -p gp-online-tests --example open_loop
@@ -56,15 +60,19 @@ use clap::{Parser, ValueEnum};
 use gp_online::clock::Clock;
 use gp_online::config::IdentityConfig;
 use gp_online::db::entities::courses::CourseType;
+use gp_online::db::entities::notification_deliveries::DeliveryState;
 use gp_online::db::entities::record_entries::RecordSection;
 use gp_online::db::entities::slots::{Channel, SlotStatus};
 use gp_online::db::entities::{
-    accounts, appointments, courses, devices, message_threads, messages, patients, practices,
-    prescription_request_items, prescription_requests, record_entries, results, slots, staff,
+    accounts, appointments, courses, devices, message_threads, messages, notification_deliveries,
+    notification_outbox, patients, practices, prescription_request_items, prescription_requests,
+    record_entries, results, slots, staff,
 };
 use gp_online::identity::sessions::{self, Subject};
+use gp_online::notify::quiet_hours;
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::TestDatabase;
+use gp_online_tests::push::PushService;
 use gp_online_tests::server_process::{ServeOptions, ServerProcess, binary_beside_current_exe};
 use gp_online_tests::sync::{device_appointments, device_messages};
 use hdrhistogram::Histogram;
@@ -248,12 +256,15 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         &database.url,
         ServeOptions {
             tls: !args.http,
+            env: push_settings(),
             ..ServeOptions::default()
         },
     )
     .await?;
     let world = Arc::new(World::new(&server, db, arranged));
     world.issue_linkage().await?;
+    let quiet_at_start = quiet_hours::is_quiet(Clock::System.now());
+    let push = world.subscribe_devices().await?;
 
     if parts.contains(&Part::Mix) {
         mix(&world, &server, args).await?;
@@ -265,8 +276,27 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         crash(&world, &mut server, args).await?;
     }
     world.hostile_requests().await;
-    scan(&world, &server)?;
+    let pushed = if quiet_at_start {
+        None
+    } else {
+        world.pushed(&push).await?
+    };
+    scan(&world, &server, pushed.as_deref())?;
     Ok(())
+}
+
+/// Web Push to the local service (an `http://127.0.0.1` endpoint), in rounds of 100 ms.
+fn push_settings() -> Vec<(String, String)> {
+    vec![
+        (
+            "GP_ONLINE__PUSH__ALLOW_INSECURE_LOOPBACK".to_owned(),
+            "true".to_owned(),
+        ),
+        (
+            "GP_ONLINE__PUSH__POLL_INTERVAL_MS".to_owned(),
+            "100".to_owned(),
+        ),
+    ]
 }
 
 fn load_average() -> String {
@@ -309,7 +339,8 @@ struct Arranged {
     clinician: String,
     admin: String,
     integration_key: String,
-    patients: Vec<(Uuid, String)>,
+    /// Each patient, their device and the device's session token.
+    patients: Vec<(Uuid, Uuid, String)>,
     marker: String,
 }
 
@@ -405,6 +436,7 @@ async fn arrange(db: &DatabaseConnection, count: usize) -> anyhow::Result<Arrang
             let marker = marker.clone();
             (0..20).map(move |i| record_entries::ActiveModel {
                 id: Set(Uuid::new_v4()),
+                practice_id: Set(practice_id),
                 patient_id: Set(*patient),
                 external_id: Set(None),
                 section: Set(if i % 2 == 0 {
@@ -443,7 +475,7 @@ async fn arrange(db: &DatabaseConnection, count: usize) -> anyhow::Result<Arrang
             .await
             .map_err(|e| anyhow!("opening a session: {e:?}"))?
             .access_token;
-        patients.push((patient_id, token));
+        patients.push((patient_id, device_id, token));
     }
     let mut staff_tokens = Vec::new();
     for role in [staff::StaffRole::Clinician, staff::StaffRole::Admin] {
@@ -489,6 +521,7 @@ async fn arrange(db: &DatabaseConnection, count: usize) -> anyhow::Result<Arrang
 
 struct Patient {
     id: Uuid,
+    device_id: Uuid,
     token: String,
     device: tokio::sync::Mutex<DevicePeer>,
 }
@@ -616,7 +649,7 @@ impl World {
             patients: arranged
                 .patients
                 .into_iter()
-                .map(|(id, token)| {
+                .map(|(id, device_id, token)| {
                     let mut device = DevicePeer::new();
                     for section in [
                         Section::Profile,
@@ -629,6 +662,7 @@ impl World {
                     }
                     Patient {
                         id,
+                        device_id,
                         token,
                         device: tokio::sync::Mutex::new(device),
                     }
@@ -722,6 +756,7 @@ impl World {
         for chunk in courses.chunks(CHUNK) {
             courses::Entity::insert_many(chunk.iter().map(|(id, patient)| courses::ActiveModel {
                 id: Set(*id),
+                practice_id: Set(self.practice_id),
                 patient_id: Set(self.patients[*patient].id),
                 external_id: Set(None),
                 snomed_code: Set("322236009".to_owned()),
@@ -745,6 +780,7 @@ impl World {
         for chunk in result_ids.chunks(CHUNK) {
             results::Entity::insert_many(chunk.iter().map(|(id, patient)| results::ActiveModel {
                 id: Set(*id),
+                practice_id: Set(self.practice_id),
                 patient_id: Set(self.patients[*patient].id),
                 external_id: Set(None),
                 test_code: Set("1022441000000100".to_owned()),
@@ -1007,6 +1043,83 @@ impl World {
         Answer {
             label: format!("{UNSETTLED} (last: {last})"),
         }
+    }
+
+    /// Starts the local Web Push service (trusting the server's VAPID key) and subscribes every
+    /// patient's device to it, so each released result reaches it as a push notification.
+    async fn subscribe_devices(&self) -> anyhow::Result<PushService> {
+        let key: Value = self
+            .client
+            .get(format!("{}/api/v1/push/vapid-public-key", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let key = key["public_key"].as_str().context("the VAPID public key")?;
+        let service = PushService::start(key).await;
+        for patient in &self.patients {
+            let subscriber = service.subscriber();
+            let response = self
+                .client
+                .put(format!(
+                    "{}/api/v1/me/devices/{}/push-subscription",
+                    self.base, patient.device_id
+                ))
+                .bearer_auth(&patient.token)
+                .json(&subscriber.subscription())
+                .send()
+                .await?;
+            if response.status() != StatusCode::OK {
+                bail!("subscribing a device to push: {}", response.status());
+            }
+        }
+        Ok(service)
+    }
+
+    /// Every push notification the local service received, decrypted, with its `Topic`, once
+    /// no notice is left waiting (at most 30 s); `None` when quiet hours began meanwhile (the
+    /// server holds notices until 06:00). A request that failed the service's checks fails the
+    /// run.
+    async fn pushed(&self, service: &PushService) -> anyhow::Result<Option<Vec<String>>> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = Clock::System.now();
+            if quiet_hours::is_quiet(now) {
+                return Ok(None);
+            }
+            let fanned_out = notification_outbox::Entity::find()
+                .filter(notification_outbox::Column::DeliveredAt.is_null())
+                .filter(notification_outbox::Column::ExpiresAt.gt(now))
+                .count(&self.db)
+                .await?;
+            let sending = notification_deliveries::Entity::find()
+                .filter(notification_deliveries::Column::State.eq(DeliveryState::Pending))
+                .count(&self.db)
+                .await?;
+            if fanned_out + sending == 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                println!(
+                    "{} push notices were still waiting after 30 s: the scan reads those sent.\n",
+                    fanned_out + sending
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let refused = service.errors();
+        if !refused.is_empty() {
+            bail!("push requests refused by the push service: {refused:?}");
+        }
+        Ok(Some(
+            service
+                .delivered()
+                .into_iter()
+                .map(|d| format!("{} {}", d.topic.unwrap_or_default(), d.text))
+                .collect(),
+        ))
     }
 
     /// Requests a hostile or careless client sends, whose error answers the scan reads: a token
@@ -1797,9 +1910,10 @@ async fn verify(world: &World, crashed: bool) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // The scan.
 
-/// Every secret and marker of the run, searched for in everything the server wrote and every
-/// error response received.
-fn scan(world: &World, server: &ServerProcess) -> anyhow::Result<()> {
+/// Every secret and marker of the run, searched for in everything the server wrote, every
+/// error response received and every push notification's decrypted body (`None`: quiet hours,
+/// none sent).
+fn scan(world: &World, server: &ServerProcess, pushed: Option<&[String]>) -> anyhow::Result<()> {
     let output = server.output()?;
     let bodies = world
         .error_bodies
@@ -1835,26 +1949,45 @@ fn scan(world: &World, server: &ServerProcess) -> anyhow::Result<()> {
     };
     let in_output = found_in(&output);
     let in_bodies = found_in(&bodies);
+    let in_pushes = found_in(&pushed.unwrap_or_default().join("\n"));
     let lines = output.lines().count();
     let errors = bodies.lines().count();
+    let pushes = match pushed {
+        Some(pushed) => format!("{} push notifications (decrypted)", pushed.len()),
+        None => "no push notification (quiet hours: the server holds them until 06:00)".to_owned(),
+    };
     println!(
         "## Scan\n\n{} needles (every session token, the integration key, {} linkage keys, the \
-         clinical marker) searched in {lines} lines the server wrote ({:.1} KB) and {errors} \
-         lines of error responses: {}.\n",
+         clinical marker) searched in {lines} lines the server wrote ({:.1} KB), {errors} \
+         lines of error responses and {pushes}: {}.\n",
         needles.len(),
         world.linkage_keys.lock().map_or(0, |k| k.len()),
         output.len() as f64 / 1000.0,
-        if in_output.is_empty() && in_bodies.is_empty() {
+        if in_output.is_empty() && in_bodies.is_empty() && in_pushes.is_empty() {
             "nothing found".to_owned()
         } else {
-            format!("FOUND in the log: {in_output:?}; in error responses: {in_bodies:?}")
+            format!(
+                "FOUND in the log: {in_output:?}; in error responses: {in_bodies:?}; in push \
+                 notifications: {in_pushes:?}"
+            )
         }
     );
-    if !in_output.is_empty() || !in_bodies.is_empty() {
+    if !in_output.is_empty() || !in_bodies.is_empty() || !in_pushes.is_empty() {
         bail!("a secret or marker left the server");
     }
     if lines == 0 {
         bail!("the server wrote nothing: the scan would prove nothing");
+    }
+    let released = world
+        .ledger
+        .lock()
+        .map_err(|_| anyhow!("poisoned"))?
+        .iter()
+        .any(|ack| matches!(ack, Ack::Release { .. }));
+    if released && pushed.is_some_and(<[String]>::is_empty) {
+        bail!(
+            "results were released but no push notification arrived: the scan would prove nothing"
+        );
     }
     Ok(())
 }

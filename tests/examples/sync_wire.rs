@@ -14,6 +14,7 @@
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{Days, NaiveDate};
+use gp_online::db::entities::patients;
 use gp_online::db::entities::record_entries::{self, RecordSection};
 use gp_online_tests::{TestApp, fixtures, spawn_app};
 use sea_orm::{EntityTrait, Set, TransactionTrait};
@@ -65,6 +66,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn entry(
+    practice: Uuid,
     patient: Uuid,
     i: usize,
     now: chrono::DateTime<chrono::Utc>,
@@ -86,6 +88,7 @@ fn entry(
     let first = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
     record_entries::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(practice),
         patient_id: Set(patient),
         external_id: Set(None),
         section: Set(sections[i % sections.len()]),
@@ -105,13 +108,15 @@ fn entry(
 }
 
 /// A new entry, written as a domain write is: the row and its outbox row in one transaction.
-async fn add_entry(app: &TestApp, patient: Uuid, i: usize) -> anyhow::Result<Instant> {
+async fn add_entry(app: &TestApp, patient: &patients::Model, i: usize) -> anyhow::Result<Instant> {
     let now = app.clock.now();
     let txn = app.db.begin().await?;
-    record_entries::Entity::insert(entry(patient, i, now))
+    record_entries::Entity::insert(entry(patient.practice_id, patient.id, i, now))
         .exec(&txn)
         .await?;
-    gp_online::outbox::mark_dirty(&txn, patient, Section::Record, "entry.added", now).await?;
+    let (practice, patient) = (patient.practice_id, patient.id);
+    gp_online::outbox::mark_dirty(&txn, practice, patient, Section::Record, "entry.added", now)
+        .await?;
     txn.commit().await?;
     Ok(Instant::now())
 }
@@ -221,7 +226,9 @@ async fn run(items: usize) -> anyhow::Result<()> {
     let (_, token) = fixtures::account(&app, &patient).await;
     let now = app.clock.now();
     let txn = app.db.begin().await?;
-    let rows: Vec<_> = (0..items).map(|i| entry(patient.id, i, now)).collect();
+    let rows: Vec<_> = (0..items)
+        .map(|i| entry(patient.practice_id, patient.id, i, now))
+        .collect();
     for chunk in rows.chunks(100) {
         record_entries::Entity::insert_many(chunk.to_vec())
             .exec(&txn)
@@ -299,7 +306,7 @@ async fn run(items: usize) -> anyhow::Result<()> {
     // asking "anything new?" and acknowledging the answer.
     let mut next = items;
     for asking in [false, true] {
-        add_entry(&app, patient.id, next).await?;
+        add_entry(&app, &patient, next).await?;
         next += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
         device.reconnect();
@@ -348,7 +355,7 @@ async fn run(items: usize) -> anyhow::Result<()> {
         socket.settle(&mut live_device).await?;
         let (mut latencies, mut totals, mut frames) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..15 {
-            let committed = add_entry(&app, patient.id, next).await?;
+            let committed = add_entry(&app, &patient, next).await?;
             next += 1;
             let (pushed, down) = socket
                 .next(Duration::from_secs(10))

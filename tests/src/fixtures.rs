@@ -14,7 +14,7 @@ use gp_online::db::entities::{
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
 use gp_online::validate::NhsNumber;
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use uuid::Uuid;
 
 /// A practice to write: live, with the default settings and prospective access from
@@ -419,6 +419,17 @@ pub async fn integration_key(app: &TestApp, practice: &practices::Model) -> Stri
     .key
 }
 
+/// The practice of a patient, for a row a test writes straight to the database (every row of a
+/// patient's data carries the patient's practice).
+pub async fn practice_of(app: &TestApp, patient_id: Uuid) -> Uuid {
+    patients::Entity::find_by_id(patient_id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the patient exists")
+        .practice_id
+}
+
 /// A released, normal serum ferritin result of the patient (effective 2026-11-20), changed by
 /// `adjust` first (e.g. pending review, hidden from proxies, another name).
 pub async fn result(
@@ -429,6 +440,7 @@ pub async fn result(
     let now = app.clock.now();
     let mut result = results::Model {
         id: Uuid::new_v4(),
+        practice_id: practice_of(app, patient_id).await,
         patient_id,
         external_id: None,
         test_code: "1022441000000100".to_owned(),

@@ -212,6 +212,7 @@ pub async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uuid, Str
     for (code, offset) in &rules.codes {
         access_codes::ActiveModel {
             id: Set(Uuid::new_v4()),
+            practice_id: Set(patient.practice_id),
             patient_id: Set(patient.id),
             external_id: Set(None),
             snomed_code: Set((*code).to_owned()),
@@ -226,7 +227,7 @@ pub async fn arrange(app: &TestApp, rules: &Rules, items: &[Item]) -> (Uuid, Str
         .unwrap();
     }
     for item in items {
-        insert_item(app, patient.id, item, now).await;
+        insert_item(app, patient.practice_id, patient.id, item, now).await;
     }
     let viewer = match rules.proxy_scopes {
         None => patient.clone(),
@@ -274,7 +275,13 @@ fn new_patient(practice_id: Uuid, born: NaiveDate) -> NewPatient {
         .at_the_desk()
 }
 
-async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime<Utc>) {
+async fn insert_item(
+    app: &TestApp,
+    practice_id: Uuid,
+    patient_id: Uuid,
+    item: &Item,
+    now: DateTime<Utc>,
+) {
     use results::ReviewState;
     let (review, retracted) = match item.state {
         State::Released => (ReviewState::Released, None),
@@ -292,6 +299,7 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
             };
             record_entries::ActiveModel {
                 id: Set(id),
+                practice_id: Set(practice_id),
                 patient_id: Set(patient_id),
                 external_id: Set(None),
                 section: Set(section),
@@ -315,6 +323,7 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
         Kind::Result => {
             results::ActiveModel {
                 id: Set(id),
+                practice_id: Set(practice_id),
                 patient_id: Set(patient_id),
                 external_id: Set(None),
                 test_code: Set("1019431000000105".to_owned()),
@@ -370,6 +379,7 @@ async fn insert_item(app: &TestApp, patient_id: Uuid, item: &Item, now: DateTime
             .unwrap();
             documents::ActiveModel {
                 id: Set(id),
+                practice_id: Set(practice_id),
                 patient_id: Set(patient_id),
                 external_id: Set(None),
                 document_type: Set(documents::DocumentType::OutpatientLetter),

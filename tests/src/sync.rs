@@ -178,6 +178,7 @@ pub async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
 pub async fn changed(app: &TestApp, patient: Uuid) {
     gp_online::outbox::mark_dirty(
         &app.db,
+        crate::fixtures::practice_of(app, patient).await,
         patient,
         sync_protocol::Section::Profile,
         "test.write",

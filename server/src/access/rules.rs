@@ -795,6 +795,7 @@ mod tests {
     fn code(snomed: &str, recorded: NaiveDate, ended_on: Option<NaiveDate>) -> access_codes::Model {
         access_codes::Model {
             id: Uuid::new_v4(),
+            practice_id: Uuid::from_u128(2),
             patient_id: Uuid::from_u128(1),
             external_id: None,
             snomed_code: snomed.to_owned(),
@@ -890,6 +891,7 @@ mod tests {
         let access = section_access(&patient(), &f, Section::Documents, today());
         let mut letter = documents::Model {
             id: Uuid::new_v4(),
+            practice_id: f.patient.practice_id,
             patient_id: f.patient.id,
             external_id: None,
             document_type: documents::DocumentType::DischargeSummary,
@@ -1161,6 +1163,7 @@ mod tests {
     fn course(ended_on: Option<NaiveDate>) -> courses::Model {
         courses::Model {
             id: Uuid::from_u128(20),
+            practice_id: Uuid::from_u128(2),
             patient_id: Uuid::from_u128(1),
             external_id: None,
             snomed_code: "322236009".to_owned(),

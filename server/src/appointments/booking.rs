@@ -148,6 +148,7 @@ pub async fn book(
     let appointment = appointments::ActiveModel {
         id: Set(Uuid::new_v4()),
         slot_id: Set(slot.id),
+        practice_id: Set(facts.patient.practice_id),
         patient_id: Set(patient_id),
         active_slot_id: Set(Some(slot.id)),
         status: Set(AppointmentStatus::Booked),
@@ -173,7 +174,15 @@ pub async fn book(
         }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, patient_id, SECTION, "appointment.book", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        facts.patient.practice_id,
+        patient_id,
+        SECTION,
+        "appointment.book",
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(Appointment::new(appointment, slot, true))
 }
@@ -265,7 +274,15 @@ pub async fn cancel_by_patient(
         .detail(serde_json::json!({ "slot_id": slot.id, "by_proxy": actor.is_proxy() }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, facts.patient.id, SECTION, "appointment.cancel", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        facts.patient.practice_id,
+        facts.patient.id,
+        SECTION,
+        "appointment.cancel",
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(Appointment::new(appointment, slot, show_reason))
 }

@@ -398,6 +398,7 @@ pub(super) async fn notify_booked_slot_changed(
         .await?;
     outbox::mark_dirty(
         txn,
+        appointment.practice_id,
         appointment.patient_id,
         SECTION,
         "appointment.slot_change",
@@ -496,6 +497,7 @@ pub async fn cancel_slot_by_practice(
             .await?;
         outbox::mark_dirty(
             &txn,
+            appointment.practice_id,
             appointment.patient_id,
             SECTION,
             "appointment.cancel_by_practice",
@@ -577,7 +579,7 @@ pub async fn move_appointment_by_practice(
                 && slot.starts_at > now
         })
         .ok_or_else(slot_unavailable)?;
-    let patient_id = appointment.patient_id;
+    let (practice_id, patient_id) = (appointment.practice_id, appointment.patient_id);
     let mut active = appointment.into_active_model();
     active.slot_id = Set(slot.id);
     active.active_slot_id = Set(Some(slot.id));
@@ -590,7 +592,15 @@ pub async fn move_appointment_by_practice(
         .detail(serde_json::json!({ "from_slot_id": from_slot, "to_slot_id": slot.id }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, patient_id, SECTION, "appointment.move", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        practice_id,
+        patient_id,
+        SECTION,
+        "appointment.move",
+        now,
+    )
+    .await?;
     outbox::notify(
         &txn,
         patient_id,

@@ -618,6 +618,7 @@ pub(super) fn access_codes(ctx: &Ctx, people: &[Person]) -> Vec<access_codes::Mo
         };
         rows.push(access_codes::Model {
             id: new_id(&mut rng),
+            practice_id: person.model.practice_id,
             patient_id: person.model.id,
             external_id: Some(format!(
                 "EMIS-AC-{:06}-{}",
@@ -642,6 +643,7 @@ pub(super) fn access_codes(ctx: &Ctx, people: &[Person]) -> Vec<access_codes::Mo
             );
             rows.push(access_codes::Model {
                 id: new_id(&mut rng),
+                practice_id: person.model.practice_id,
                 patient_id: person.model.id,
                 external_id: Some(format!(
                     "EMIS-AC-{:06}-{}",

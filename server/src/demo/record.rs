@@ -150,6 +150,7 @@ impl Builder<'_> {
         let external_id = self.external_id("E");
         record_entries::Model {
             id: new_id(&mut self.rng),
+            practice_id: self.person.model.practice_id,
             patient_id: self.person.model.id,
             external_id: Some(external_id),
             section,
@@ -323,6 +324,7 @@ impl Builder<'_> {
         let external_id = self.external_id("C");
         rows.courses.push(courses::Model {
             id: new_id(&mut self.rng),
+            practice_id: self.person.model.practice_id,
             patient_id: self.person.model.id,
             external_id: Some(external_id),
             snomed_code: drug.snomed.to_owned(),
@@ -1035,6 +1037,7 @@ impl Builder<'_> {
         let external_id = self.external_id("R");
         results::Model {
             id: new_id(&mut self.rng),
+            practice_id: self.person.model.practice_id,
             patient_id: self.person.model.id,
             external_id: Some(external_id),
             test_code: code.to_owned(),
@@ -1239,6 +1242,7 @@ impl Builder<'_> {
         let external_id = self.external_id("D");
         let mut row = documents::Model {
             id: new_id(&mut self.rng),
+            practice_id: model.practice_id,
             patient_id: model.id,
             external_id: Some(external_id),
             document_type,

@@ -286,6 +286,7 @@ fn appointment(
     let reason = (*pick(rng, BOOKING_REASONS)).to_owned();
     appointments::Model {
         id: new_id(rng),
+        practice_id: slot.practice_id,
         slot_id: slot.id,
         patient_id,
         active_slot_id: (status == AppointmentStatus::Booked).then_some(slot.id),
@@ -542,6 +543,7 @@ pub(super) fn prescription_requests(ctx: &Ctx, people: &[Person], rows: &mut Row
         let request_id = new_id(&mut rng);
         rows.requests.push(prescription_requests::Model {
             id: request_id,
+            practice_id: person.model.practice_id,
             patient_id: person.model.id,
             requested_by_account_id: None,
             requested_by_proxy: by_proxy,
@@ -569,6 +571,7 @@ pub(super) fn prescription_requests(ctx: &Ctx, people: &[Person], rows: &mut Row
             };
             rows.request_items.push(prescription_request_items::Model {
                 id: new_id(&mut rng),
+                practice_id: person.model.practice_id,
                 request_id,
                 course_id: course.id,
                 pending_course_id: (status == RequestItemStatus::Requested).then_some(course.id),
@@ -686,6 +689,7 @@ pub(super) fn messages(ctx: &Ctx, people: &[Person], rows: &mut Rows) {
             };
             rows.messages.push(messages::Model {
                 id: new_id(&mut rng),
+                practice_id: person.model.practice_id,
                 thread_id,
                 sender_kind: kind,
                 sender_account_id: None,
@@ -699,6 +703,7 @@ pub(super) fn messages(ctx: &Ctx, people: &[Person], rows: &mut Rows) {
         let closed = ctx.now - last > Duration::days(21);
         rows.threads.push(message_threads::Model {
             id: thread_id,
+            practice_id: person.model.practice_id,
             patient_id: person.model.id,
             subject: Some((*subject).to_owned()),
             status: if closed {

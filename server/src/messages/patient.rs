@@ -136,7 +136,15 @@ pub(super) async fn read_by_patient(
         .detail(serde_json::json!({ "messages": ids }))
         .record(txn, now)
         .await?;
-    outbox::mark_dirty(txn, facts.patient.id, SECTION, "message.read", now).await?;
+    outbox::mark_dirty(
+        txn,
+        facts.patient.practice_id,
+        facts.patient.id,
+        SECTION,
+        "message.read",
+        now,
+    )
+    .await?;
     Ok(count(ids.len()))
 }
 
@@ -240,7 +248,7 @@ pub(super) fn next_sent_at(latest: Option<&messages::Model>, now: DateTime<Utc>)
 
 pub(super) async fn insert_message(
     txn: &DatabaseTransaction,
-    thread_id: Uuid,
+    thread: &threads::Model,
     sender_kind: SenderKind,
     account_id: Option<Uuid>,
     staff_id: Option<Uuid>,
@@ -249,7 +257,8 @@ pub(super) async fn insert_message(
 ) -> Result<messages::Model, AppError> {
     Ok(messages::ActiveModel {
         id: Set(Uuid::new_v4()),
-        thread_id: Set(thread_id),
+        practice_id: Set(thread.practice_id),
+        thread_id: Set(thread.id),
         sender_kind: Set(sender_kind),
         sender_account_id: Set(account_id),
         sender_staff_id: Set(staff_id),
@@ -301,6 +310,7 @@ pub async fn start_thread(
     let txn = crate::db::begin_write(db).await?;
     let thread = threads::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(facts.patient.practice_id),
         patient_id: Set(facts.patient.id),
         subject: Set(subject.clone()),
         status: Set(ThreadStatus::Open),
@@ -312,7 +322,7 @@ pub async fn start_thread(
     .await?;
     let message = insert_message(
         &txn,
-        thread.id,
+        &thread,
         sender_kind(actor),
         actor.account_id(),
         None,
@@ -329,7 +339,15 @@ pub async fn start_thread(
         }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, facts.patient.id, SECTION, "message.send", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        facts.patient.practice_id,
+        facts.patient.id,
+        SECTION,
+        "message.send",
+        now,
+    )
+    .await?;
     let view = thread_view(&txn, actor, thread, vec![message]).await?;
     txn.commit().await?;
     Ok(view)
@@ -355,7 +373,7 @@ pub async fn reply(
     let sent_at = next_sent_at(list.last(), now);
     let message = insert_message(
         &txn,
-        thread.id,
+        &thread,
         sender_kind(actor),
         actor.account_id(),
         None,
@@ -370,7 +388,15 @@ pub async fn reply(
         .detail(serde_json::json!({ "message_id": message.id }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, facts.patient.id, SECTION, "message.reply", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        facts.patient.practice_id,
+        facts.patient.id,
+        SECTION,
+        "message.reply",
+        now,
+    )
+    .await?;
     list.push(message);
     let view = thread_view(&txn, actor, thread, list).await?;
     txn.commit().await?;
@@ -403,7 +429,15 @@ pub async fn delete_thread(
         .target("message_thread", thread.id)
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, facts.patient.id, SECTION, "message.delete", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        facts.patient.practice_id,
+        facts.patient.id,
+        SECTION,
+        "message.delete",
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -189,7 +189,15 @@ pub async fn staff_get_thread(
             .detail(serde_json::json!({ "messages": ids }))
             .record(&txn, now)
             .await?;
-        outbox::mark_dirty(&txn, patient.id, SECTION, "message.read", now).await?;
+        outbox::mark_dirty(
+            &txn,
+            patient.practice_id,
+            patient.id,
+            SECTION,
+            "message.read",
+            now,
+        )
+        .await?;
     }
     let view = staff_thread_view(&txn, staff, thread, &patient, list).await?;
     txn.commit().await?;
@@ -226,7 +234,7 @@ pub async fn staff_reply(
     let sent_at = next_sent_at(list.last(), now);
     let message = insert_message(
         &txn,
-        thread.id,
+        &thread,
         SenderKind::Staff,
         None,
         Some(staff.staff_id),
@@ -241,7 +249,15 @@ pub async fn staff_reply(
         .detail(serde_json::json!({ "message_id": message.id }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, patient.id, SECTION, "message.reply", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        patient.practice_id,
+        patient.id,
+        SECTION,
+        "message.reply",
+        now,
+    )
+    .await?;
     outbox::notify(
         &txn,
         patient.id,
@@ -286,7 +302,15 @@ pub async fn close(
         .detail(serde_json::json!({ "from": "open", "to": "closed" }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, patient.id, SECTION, "message.close", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        patient.practice_id,
+        patient.id,
+        SECTION,
+        "message.close",
+        now,
+    )
+    .await?;
     let closed = threads::Model {
         status: ThreadStatus::Closed,
         updated_at: now,

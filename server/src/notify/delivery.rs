@@ -182,6 +182,7 @@ impl Deliverer {
                         outbox_id: Set(first.id),
                         device_id: Set(channel.device_id),
                         account_id: Set(*account_id),
+                        practice_id: Set(first.practice_id),
                         patient_id: Set(*patient_id),
                         provider: Set(channel.provider),
                         topic: Set(topic.clone()),

@@ -123,6 +123,7 @@ pub async fn all_patients_dirty(
     for chunk in ids.chunks(OUTBOX_CHUNK) {
         let rows = chunk.iter().map(|id| projection_outbox::ActiveModel {
             id: NotSet,
+            practice_id: Set(practice_id),
             patient_id: Set(*id),
             section: Set(Some("profile".to_owned())),
             reason: Set(reason.to_owned()),

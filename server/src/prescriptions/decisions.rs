@@ -296,7 +296,15 @@ pub async fn decide(
         }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, request.patient_id, SECTION, action, now).await?;
+    outbox::mark_dirty(
+        &txn,
+        request.practice_id,
+        request.patient_id,
+        SECTION,
+        action,
+        now,
+    )
+    .await?;
     outbox::notify(
         &txn,
         request.patient_id,

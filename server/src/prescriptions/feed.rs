@@ -239,6 +239,7 @@ pub async fn import_courses_in(
             .await?;
         let s = &course.source;
         let mut model = courses::ActiveModel {
+            practice_id: Set(client.practice_id),
             patient_id: Set(patient_id),
             external_id: Set(Some(course.external_id.clone())),
             snomed_code: Set(course.snomed_code),
@@ -272,7 +273,15 @@ pub async fn import_courses_in(
         dirty.insert(patient_id);
     }
     for patient_id in &dirty {
-        outbox::mark_dirty(txn, *patient_id, SECTION, "courses.import", now).await?;
+        outbox::mark_dirty(
+            txn,
+            client.practice_id,
+            *patient_id,
+            SECTION,
+            "courses.import",
+            now,
+        )
+        .await?;
     }
     AuditEvent::new("courses.import", ActorKind::Integration, Outcome::Success)
         .actor(client.key_id)

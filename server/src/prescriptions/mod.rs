@@ -137,6 +137,7 @@ mod tests {
         let now = DateTime::<Utc>::default();
         courses::Model {
             id: Uuid::new_v4(),
+            practice_id: Uuid::new_v4(),
             patient_id: Uuid::new_v4(),
             external_id: None,
             snomed_code: "322236009".to_owned(),
@@ -216,6 +217,7 @@ mod tests {
         let now = DateTime::<Utc>::default();
         let item = |status, reason: Option<&str>| items::Model {
             id: Uuid::new_v4(),
+            practice_id: Uuid::new_v4(),
             request_id: Uuid::new_v4(),
             course_id: Uuid::new_v4(),
             pending_course_id: None,

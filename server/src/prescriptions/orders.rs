@@ -168,6 +168,7 @@ pub async fn order(
     let pharmacy = stored_code(patient.nominated_pharmacy_ods.as_deref());
     requests::ActiveModel {
         id: Set(request_id),
+        practice_id: Set(patient.practice_id),
         patient_id: Set(patient.id),
         requested_by_account_id: Set(actor.account_id()),
         requested_by_proxy: Set(actor.is_proxy()),
@@ -202,6 +203,7 @@ pub async fn order(
         // (committed, or being committed by a concurrent order) inserts nothing.
         let inserted = items::Entity::insert(items::ActiveModel {
             id: Set(Uuid::new_v4()),
+            practice_id: Set(patient.practice_id),
             request_id: Set(request_id),
             course_id: Set(course.id),
             pending_course_id: Set(Some(course.id)),
@@ -257,7 +259,15 @@ pub async fn order(
         }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, patient.id, SECTION, "prescription.order", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        patient.practice_id,
+        patient.id,
+        SECTION,
+        "prescription.order",
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(OrderOutcome::Ordered(OrderReceipt {
         request_id,

@@ -229,7 +229,15 @@ pub async fn cancel_request(
         .detail(serde_json::json!({ "items": cancelled, "from": "requested", "to": "cancelled" }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, facts.patient.id, SECTION, "prescription.cancel", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        facts.patient.practice_id,
+        facts.patient.id,
+        SECTION,
+        "prescription.cancel",
+        now,
+    )
+    .await?;
     let (all_items, courses) = items_of(&txn, vec![request.id]).await?;
     txn.commit().await?;
     views_for(actor, vec![request], all_items, &courses)

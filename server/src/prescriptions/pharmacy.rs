@@ -105,7 +105,15 @@ pub async fn set_pharmacy(
         .detail(serde_json::json!({ "from": previous, "to": pharmacy.as_str() }))
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, patient.id, SECTION, "pharmacy.change", now).await?;
+    outbox::mark_dirty(
+        &txn,
+        patient.practice_id,
+        patient.id,
+        SECTION,
+        "pharmacy.change",
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(PharmacyView {
         ods_code: Some(pharmacy.as_str().to_owned()),

@@ -358,7 +358,15 @@ async fn access_changed(
 ) -> Result<(), DbErr> {
     notify_both_sides(db, grant, CHANGED_KIND, now).await?;
     for section in SECTIONS {
-        outbox::mark_dirty(db, grant.patient_id, section, DIRTY_REASON, now).await?;
+        outbox::mark_dirty(
+            db,
+            grant.practice_id,
+            grant.patient_id,
+            section,
+            DIRTY_REASON,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -142,7 +142,16 @@ pub(super) async fn notify_both_sides(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     for account in both_sides(db, grant).await? {
-        outbox::queue(db, account, grant.patient_id, kind, "proxy", now).await?;
+        outbox::queue(
+            db,
+            grant.practice_id,
+            account,
+            grant.patient_id,
+            kind,
+            "proxy",
+            now,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -83,6 +83,7 @@ async fn write_line(
     };
     access_log::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(facts.patient.practice_id),
         patient_id: Set(facts.patient.id),
         viewer_kind: Set(kind),
         viewer_id: Set(viewer_id),
@@ -126,6 +127,7 @@ pub async fn record_staff_reads(
         .iter()
         .map(|(patient_id, section, item_id)| access_log::ActiveModel {
             id: Set(Uuid::new_v4()),
+            practice_id: Set(member.practice_id),
             patient_id: Set(*patient_id),
             viewer_kind: Set(ViewerKind::Staff),
             viewer_id: Set(staff_id),

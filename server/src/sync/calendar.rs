@@ -89,10 +89,12 @@ pub async fn keep(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let due = match facts {
-        Some(facts) => due_at(db, facts, now).await?,
+        Some(facts) => due_at(db, facts, now)
+            .await?
+            .map(|due| (facts.patient.practice_id, due)),
         None => None,
     };
-    let Some(due) = due else {
+    let Some((practice_id, due)) = due else {
         projection_due::Entity::delete_by_id(patient_id)
             .exec(db)
             .await?;
@@ -100,6 +102,7 @@ pub async fn keep(
     };
     projection_due::Entity::insert(projection_due::ActiveModel {
         patient_id: Set(patient_id),
+        practice_id: Set(practice_id),
         due_at: Set(due),
     })
     .on_conflict(
@@ -134,6 +137,13 @@ pub async fn take_due(
     patient_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    let Some(row) = projection_due::Entity::find_by_id(patient_id)
+        .filter(projection_due::Column::DueAt.lte(now))
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
     let taken = projection_due::Entity::delete_many()
         .filter(projection_due::Column::PatientId.eq(patient_id))
         .filter(projection_due::Column::DueAt.lte(now))
@@ -143,7 +153,7 @@ pub async fn take_due(
     if taken == 0 {
         return Ok(false);
     }
-    outbox::mark_patient_dirty(db, patient_id, REASON, now).await?;
+    outbox::mark_patient_dirty(db, row.practice_id, patient_id, REASON, now).await?;
     Ok(true)
 }
 

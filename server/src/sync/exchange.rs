@@ -295,7 +295,9 @@ async fn document(
         if matches!(viewer, crate::access::Viewer::Staff { .. }) {
             return Ok(removed());
         }
-        let frames = personal::exchange(db, syncer, id, incoming, settings, round, now).await?;
+        let practice_id = facts.patient.practice_id;
+        let frames =
+            personal::exchange(db, syncer, id, practice_id, incoming, settings, round, now).await?;
         round.spend(&frames);
         return Ok((frames, 0));
     }

@@ -61,12 +61,14 @@ struct Adopted {
 }
 
 /// Answers one device frame (or, when `incoming` is `None`, pushes what the device lacks) for
-/// the syncing account's personal document about `id.patient_id`. The account must already be
-/// known to act for the patient.
+/// the syncing account's personal document about `id.patient_id`, a patient of `practice_id`.
+/// The account must already be known to act for the patient.
+#[allow(clippy::too_many_arguments)] // The patient's practice travels with the document id.
 pub(super) async fn exchange(
     db: &DatabaseConnection,
     syncer: Syncer,
     id: DocumentId,
+    practice_id: Uuid,
     incoming: Option<&DocumentFrame>,
     settings: &SyncConfig,
     round: &Round,
@@ -182,6 +184,7 @@ pub(super) async fn exchange(
         // id only; each connection computes its own documents).
         crate::outbox::mark_dirty(
             &txn,
+            practice_id,
             id.patient_id,
             Section::Personal,
             "personal.write",

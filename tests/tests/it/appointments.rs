@@ -522,6 +522,7 @@ async fn appointment_at(
     appointments::ActiveModel {
         id: Set(Uuid::new_v4()),
         slot_id: Set(slot),
+        practice_id: Set(practice_id),
         patient_id: Set(patient),
         active_slot_id: Set(Some(slot)),
         status: Set(AppointmentStatus::Booked),

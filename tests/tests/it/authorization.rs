@@ -998,6 +998,7 @@ async fn course(app: &TestApp, patient_id: Uuid) -> Uuid {
     let today = now.date_naive();
     courses::ActiveModel::from(courses::Model {
         id: Uuid::new_v4(),
+        practice_id: gp_online_tests::fixtures::practice_of(app, patient_id).await,
         patient_id,
         external_id: None,
         snomed_code: "322236009".to_owned(),
@@ -1066,6 +1067,7 @@ async fn result(app: &TestApp, patient_id: Uuid, state: results::ReviewState) ->
     let released = (state == results::ReviewState::Released).then_some(now);
     results::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
         patient_id: Set(patient_id),
         external_id: Set(None),
         test_code: Set("1022431000000105".to_owned()),
@@ -1119,6 +1121,7 @@ async fn document(app: &TestApp, patient_id: Uuid, state: results::ReviewState) 
     let released = (state == results::ReviewState::Released).then_some(now);
     documents::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
         patient_id: Set(patient_id),
         external_id: Set(None),
         document_type: Set(documents::DocumentType::OutpatientLetter),
@@ -1161,6 +1164,7 @@ async fn grant(app: &TestApp, w: &World) -> Uuid {
 async fn access_code(app: &TestApp, patient_id: Uuid) -> Uuid {
     access_codes::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
         patient_id: Set(patient_id),
         external_id: Set(None),
         snomed_code: Set("1364731000000104".to_owned()),

@@ -17,6 +17,7 @@ mod identity;
 mod import;
 mod messages;
 mod migrations;
+mod practice_scope;
 mod prescriptions;
 mod proxy;
 mod push;

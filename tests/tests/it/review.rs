@@ -64,6 +64,7 @@ async fn result(
     let released = (state == ReviewState::Released).then_some(received_at);
     results::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
         patient_id: Set(patient_id),
         external_id: Set(None),
         test_code: Set("1022431000000105".to_owned()),
@@ -115,6 +116,7 @@ async fn document(app: &TestApp, patient_id: Uuid, received_at: DateTime<Utc>) -
     .unwrap();
     documents::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient_id).await),
         patient_id: Set(patient_id),
         external_id: Set(None),
         document_type: Set(documents::DocumentType::OutpatientLetter),

@@ -471,12 +471,14 @@ async fn a_release_reaches_a_live_device_and_a_revocation_closes_it() {
         .await
         .unwrap()
         .unwrap();
+    let practice_id = pending.practice_id;
     let mut released: results::ActiveModel = pending.into();
     released.review_state = Set(results::ReviewState::Released);
     released.released_at = Set(Some(app.clock.now()));
     released.update(&app.db).await.unwrap();
     gp_online::outbox::mark_dirty(
         &app.db,
+        practice_id,
         patient,
         sync_protocol::Section::Results,
         "result.release",

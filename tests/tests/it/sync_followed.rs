@@ -86,6 +86,7 @@ async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_prox
     let now = app.clock.now();
     record_entries::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient).await),
         patient_id: Set(patient),
         external_id: Set(None),
         section: Set(record_entries::RecordSection::Problems),
@@ -107,6 +108,7 @@ async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_prox
     .unwrap();
     gp_online::outbox::mark_dirty(
         &app.db,
+        gp_online_tests::fixtures::practice_of(app, patient).await,
         patient,
         sync_protocol::Section::Record,
         "record.import",

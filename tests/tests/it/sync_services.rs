@@ -113,6 +113,7 @@ async fn course(
     let today = now.date_naive();
     let mut model = courses::Model {
         id: Uuid::new_v4(),
+        practice_id: gp_online_tests::fixtures::practice_of(app, patient_id).await,
         patient_id,
         external_id: None,
         snomed_code: "322236009".to_owned(),

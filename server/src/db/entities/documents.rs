@@ -12,6 +12,8 @@ use super::results::{ReviewState, WithholdReason};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// The patient's practice, carried so the row can be routed by practice.
+    pub practice_id: Uuid,
     pub patient_id: Uuid,
     pub external_id: Option<String>,
     pub document_type: DocumentType,

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// The patient's practice, carried so the row can be routed by practice.
+    pub practice_id: Uuid,
     pub outbox_id: i64,
     pub device_id: Uuid,
     pub account_id: Uuid,

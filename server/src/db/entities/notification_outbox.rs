@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The patient's practice, carried so the row can be routed by practice.
+    pub practice_id: Uuid,
     pub account_id: Uuid,
     pub patient_id: Option<Uuid>,
     pub kind: String,

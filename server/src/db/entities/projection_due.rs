@@ -9,6 +9,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub patient_id: Uuid,
+    /// The patient's practice.
+    pub practice_id: Uuid,
     /// From this instant on, the patient's documents must be projected again.
     pub due_at: DateTimeUtc,
 }

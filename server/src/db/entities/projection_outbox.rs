@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The patient's practice, carried so the row can be routed by practice.
+    pub practice_id: Uuid,
     pub patient_id: Uuid,
     pub section: Option<String>,
     pub reason: String,

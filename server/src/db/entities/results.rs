@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// The patient's practice, carried so the row can be routed by practice.
+    pub practice_id: Uuid,
     pub patient_id: Uuid,
     pub external_id: Option<String>,
     pub test_code: String,

@@ -93,6 +93,7 @@ pub async fn record(
     practice_patient(&txn, decider.practice_id, patient_id).await?;
     let row = access_codes::ActiveModel {
         id: Set(Uuid::new_v4()),
+        practice_id: Set(decider.practice_id),
         patient_id: Set(patient_id),
         external_id: Set(None),
         snomed_code: Set(code.clone()),
@@ -108,7 +109,7 @@ pub async fn record(
         .detail(serde_json::json!({ "snomed_code": code }))
         .record(&txn, now)
         .await?;
-    all_sections_dirty(&txn, patient_id, "record_access", now).await?;
+    all_sections_dirty(&txn, decider.practice_id, patient_id, "record_access", now).await?;
     txn.commit().await?;
     Ok(row.into())
 }
@@ -148,7 +149,7 @@ pub async fn end(
         .detail(serde_json::json!({ "snomed_code": row.snomed_code, "ended_on": ended_on }))
         .record(&txn, now)
         .await?;
-    all_sections_dirty(&txn, patient_id, "record_access", now).await?;
+    all_sections_dirty(&txn, decider.practice_id, patient_id, "record_access", now).await?;
     txn.commit().await?;
     Ok(row.into())
 }

@@ -158,7 +158,15 @@ pub async fn set(
             .detail(serde_json::json!({ "hidden_from": from, "previous": before }))
             .record(&txn, now)
             .await?;
-        crate::outbox::mark_dirty(&txn, patient_id, section, "record_hidden", now).await?;
+        crate::outbox::mark_dirty(
+            &txn,
+            decider.practice_id,
+            patient_id,
+            section,
+            "record_hidden",
+            now,
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(ItemHiding {

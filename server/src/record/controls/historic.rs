@@ -111,7 +111,7 @@ pub(super) async fn write(
         }))
         .record(txn, now)
         .await?;
-    all_sections_dirty(txn, patient_id, "record_access", now).await?;
+    all_sections_dirty(txn, updated.practice_id, patient_id, "record_access", now).await?;
     Ok(after)
 }
 

@@ -99,12 +99,13 @@ async fn practice_patient(
 /// again with the change.
 pub async fn all_sections_dirty(
     db: &impl ConnectionTrait,
+    practice_id: Uuid,
     patient_id: Uuid,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     for section in ALL_SECTIONS {
-        outbox::mark_dirty(db, patient_id, section, reason, now).await?;
+        outbox::mark_dirty(db, practice_id, patient_id, section, reason, now).await?;
     }
     Ok(())
 }

@@ -274,7 +274,16 @@ async fn notify_patient(
         .all(txn)
         .await?;
     for account in accounts {
-        outbox::queue(txn, account.id, patient_id, DECIDED_KIND, "record", now).await?;
+        outbox::queue(
+            txn,
+            account.practice_id,
+            account.id,
+            patient_id,
+            DECIDED_KIND,
+            "record",
+            now,
+        )
+        .await?;
     }
     Ok(())
 }

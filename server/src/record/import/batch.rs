@@ -193,7 +193,15 @@ pub async fn import_batch_in(
     }
 
     for (patient_id, section) in &changes.dirty {
-        outbox::mark_dirty(txn, *patient_id, *section, "import", now).await?;
+        outbox::mark_dirty(
+            txn,
+            client.practice_id,
+            *patient_id,
+            *section,
+            "import",
+            now,
+        )
+        .await?;
     }
     for (patient_id, ids) in &changes.released {
         let released = results::Entity::find()
@@ -471,6 +479,7 @@ pub(super) async fn upsert_entries(
         let Some(row) = existing.get(&(patient_id, item.external_id.clone())) else {
             inserts.push(record_entries::ActiveModel {
                 id: Set(Uuid::new_v4()),
+                practice_id: Set(practice_id),
                 patient_id: Set(patient_id),
                 external_id: Set(Some(item.external_id.clone())),
                 section: Set(item.section),
@@ -566,6 +575,7 @@ pub(super) async fn upsert_results(
             let id = Uuid::new_v4();
             inserts.push(results::ActiveModel {
                 id: Set(id),
+                practice_id: Set(practice_id),
                 patient_id: Set(patient_id),
                 external_id: Set(Some(item.external_id.clone())),
                 test_code: Set(item.test_code.clone()),
@@ -678,6 +688,7 @@ pub(super) async fn upsert_access_codes(
         let Some(row) = existing.get(&(patient_id, item.external_id.clone())) else {
             inserts.push(access_codes::ActiveModel {
                 id: Set(Uuid::new_v4()),
+                practice_id: Set(practice_id),
                 patient_id: Set(patient_id),
                 external_id: Set(Some(item.external_id.clone())),
                 snomed_code: Set(item.snomed_code.clone()),

@@ -182,6 +182,7 @@ pub async fn import_document_in(
             let id = Uuid::new_v4();
             documents::ActiveModel {
                 id: Set(id),
+                practice_id: Set(patient.practice_id),
                 patient_id: Set(patient.id),
                 external_id: Set(Some(external_id)),
                 document_type: Set(document_type),
@@ -249,6 +250,7 @@ pub async fn import_document_in(
     if outcome != ImportOutcome::Unchanged {
         outbox::mark_dirty(
             txn,
+            patient.practice_id,
             patient.id,
             sync_protocol::Section::Documents,
             "import",

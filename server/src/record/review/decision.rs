@@ -414,7 +414,15 @@ pub async fn decide(
         .detail(detail)
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(&txn, patient_id, kind.section(), action, now).await?;
+    outbox::mark_dirty(
+        &txn,
+        reviewer.practice_id,
+        patient_id,
+        kind.section(),
+        action,
+        now,
+    )
+    .await?;
     if matches!(decision, Decision::Release { .. }) {
         notify_release(&txn, kind, id, patient_id, now).await?;
     }
