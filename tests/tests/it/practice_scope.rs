@@ -181,8 +181,14 @@ async fn count(db: &DatabaseConnection, sql: &str) -> String {
 async fn existing_rows_take_their_patients_practice_and_keep_their_children() {
     let database = TestDatabase::create().await;
     let db = database.connect().await;
-    let all = Migrator::migrations().len();
-    Migrator::up(&db, Some(u32::try_from(all - 1).unwrap()))
+    // Every migration before the one that adds the column; later ones are undone at the end.
+    let migrations = Migrator::migrations();
+    let before = migrations
+        .iter()
+        .position(|m| m.name() == "m20261206_200001_patient_rows_carry_practice")
+        .unwrap();
+    let after = migrations.len() - before;
+    Migrator::up(&db, Some(u32::try_from(before).unwrap()))
         .await
         .unwrap();
 
@@ -302,7 +308,9 @@ async fn existing_rows_take_their_patients_practice_and_keep_their_children() {
     }
 
     // And back: the rows stay, the column goes.
-    Migrator::down(&db, Some(1)).await.unwrap();
+    Migrator::down(&db, Some(u32::try_from(after).unwrap()))
+        .await
+        .unwrap();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM messages").await, "1");
     let tables = columns(&db, database.backend).await;
     assert!(!tables["messages"].contains_key("practice_id"));
