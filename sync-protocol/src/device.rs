@@ -227,10 +227,7 @@ impl DevicePeer {
                     let message = sync::Message::decode(bytes)
                         .map_err(|e| PeerError::Malformed(e.to_string()))?;
                     let before = local.doc.get_heads();
-                    local
-                        .doc
-                        .sync()
-                        .receive_sync_message(&mut local.state, message)?;
+                    crate::needs::receive(&mut local.doc, &mut local.state, message)?;
                     if local.doc.get_heads() != before {
                         events.push(Event::Changed(id));
                     }

@@ -67,6 +67,7 @@ pub mod envelope;
 pub mod guard;
 pub mod intents;
 pub mod items;
+mod needs;
 pub mod personal;
 pub mod redaction;
 pub mod schema;

@@ -132,7 +132,7 @@ pub fn answer_within(
             answer.state_reset = true;
             match message {
                 Some(message) if is_empty_copy(&message) && frame.generation < generation => {
-                    doc.sync().receive_sync_message(state, message)?;
+                    crate::needs::receive(doc, state, message)?;
                 }
                 // The device holds a superseded generation: it must destroy it and start
                 // again, so the current generation follows at once, whole.
@@ -162,7 +162,7 @@ pub fn answer_within(
                     },
                 });
             } else {
-                doc.sync().receive_sync_message(state, message)?;
+                crate::needs::receive(doc, state, message)?;
             }
         }
         (Some(_), None) => {}
@@ -270,12 +270,12 @@ pub fn answer_validated(
     let mut answer = Answer::default();
     if message.changes.is_empty() {
         // Heads and bloom filters only: nothing to validate.
-        doc.sync().receive_sync_message(state, message)?;
+        crate::needs::receive(doc, state, message)?;
     } else {
         let before = doc.get_heads();
         let mut fork = doc.fork();
         let mut fork_state = state.clone();
-        let applied = fork.sync().receive_sync_message(&mut fork_state, message);
+        let applied = crate::needs::receive(&mut fork, &mut fork_state, message);
         let verdict = applied
             .map_err(Invalid::from)
             .and_then(|()| validate(&fork));

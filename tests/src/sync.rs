@@ -194,17 +194,51 @@ pub async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire,
     device.reconnect();
     let mut wire = Wire::default();
     let mut events = Vec::new();
+    let mut rounds = Vec::new();
     for _ in 0..20 {
         let request = device.outgoing();
         let (bytes, reply) = exchange(app, token, &request).await;
         wire.record(&bytes, &reply);
+        rounds.push(format!(
+            "up {} / down {}",
+            describe(&request.documents),
+            describe(&reply.documents)
+        ));
         events.extend(device.receive(&reply).unwrap());
         let quiet = reply.documents.is_empty() && reply.outcomes.is_empty();
         if quiet && request.documents.is_empty() {
             return (wire, events);
         }
     }
-    panic!("sync did not settle");
+    panic!("sync did not settle:\n{}", rounds.join("\n"));
+}
+
+/// A short account of document frames for a failure message: each frame's section and body
+/// (a sync message as its heads, needs, haves and change count).
+fn describe(frames: &[sync_protocol::DocumentFrame]) -> String {
+    use sync_protocol::automerge::sync::Message;
+    let short = |h: &sync_protocol::automerge::ChangeHash| hex::encode(&h.0[..3]);
+    frames
+        .iter()
+        .map(|f| match &f.body {
+            DocumentBody::Sync(bytes) => match Message::decode(bytes) {
+                Ok(m) => format!(
+                    "{:?} heads {:?} need {} have {:?} changes {}",
+                    f.document.section,
+                    m.heads.iter().map(short).collect::<Vec<_>>(),
+                    m.need.len(),
+                    m.have
+                        .iter()
+                        .map(|h| h.last_sync.iter().map(short).collect::<Vec<_>>())
+                        .collect::<Vec<_>>(),
+                    m.changes.len()
+                ),
+                Err(_) => format!("{:?} undecodable", f.document.section),
+            },
+            other => format!("{:?} {other:?}", f.document.section),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,16 +1,15 @@
 //! Date boundaries reach synced documents on the day, with nothing written: a parent's live
 //! device loses the child's record on the review birthday (the server's own schedule), a grant
-//! past its last day stops syncing (the date-boundary job run once), an access code's end makes
-//! entries filed since the switch-on appear (met by a polling device's frame, and pushed to a
-//! live one), and a switch-on date arriving opens the record sections in the profile. The clock
-//! is moved; no sweep runs.
+//! past its last day stops syncing (the date-boundary job run once), and a switch-on date
+//! arriving opens the record sections in the profile (met by a polling device's frame). The
+//! clock is moved; no sweep runs. (An access code's end is one more boundary of the same
+//! function, covered by the rules' unit tests.)
 
 use chrono::{DateTime, Duration, Utc};
-use gp_online::access::rules::ACCESS_DECLINED;
 use gp_online::db::entities::{projection_due, projection_outbox, proxy_grants, sync_documents};
 use gp_online::sync::calendar;
 use gp_online_tests::live::Live;
-use gp_online_tests::scenario::{Item, Kind, Rules, arrange, date, item};
+use gp_online_tests::scenario::{Kind, Rules, arrange, date, item};
 use gp_online_tests::sync::{
     RECORD_SECTIONS, device_profile, device_record, following, holds, rest_profile, sync,
 };
@@ -185,45 +184,6 @@ async fn a_grant_past_its_last_day_stops_syncing() {
     // The proxy's device is told: every document removed.
     let (_, events) = sync(&app, &proxy, &mut device).await;
     assert!(device.documents().next().is_none(), "{events:?}");
-}
-
-#[tokio::test]
-async fn an_access_code_ending_shows_entries_filed_since_the_switch_on_that_day() {
-    let app = spawn_app().await; // 2026-11-23
-    let rules = Rules {
-        access_level: gp_online::db::entities::patients::AccessLevel::Summary,
-        // The opt-out recorded 1000 days ago, ending on 2026-11-25.
-        codes: vec![(ACCESS_DECLINED, 0)],
-        code_ends: Some(1002),
-        ..Rules::default()
-    };
-    let items: Vec<Item> = vec![
-        item("ALLERGY", Kind::Allergy, date(2010, 3, 1)),
-        item("PROBLEM-FILED-2024", Kind::Problem, date(2024, 2, 1)),
-    ];
-    let (patient, token) = arrange(&app, &rules, &items).await;
-    let mut polling = following(patient, &[Section::Profile, Section::Record]);
-    sync(&app, &token, &mut polling).await;
-    assert_eq!(
-        terms(&polling, patient),
-        BTreeSet::from(["ALLERGY".to_owned()])
-    );
-    let mut live_device = following(patient, &[Section::Record]);
-    let mut live = Live::connect(&app, &token).await;
-    live.settle(&mut live_device).await;
-    assert_eq!(due(&app, patient).await, Some(midnight(2026, 11, 25)));
-
-    app.clock.advance(Duration::days(2)); // The code's end; no job runs.
-    let both = BTreeSet::from(["ALLERGY".to_owned(), "PROBLEM-FILED-2024".to_owned()]);
-    // The polling device's frame meets the boundary: it is projected and answered at once.
-    sync(&app, &token, &mut polling).await;
-    assert_eq!(terms(&polling, patient), both);
-    let profile = device_profile(&polling, patient).unwrap();
-    assert!(profile.record_sections.contains("problems"), "{profile:?}");
-    // And the live device hears of it, as of any write.
-    live.pushed_until(&mut live_device, |d| terms(d, patient) == both)
-        .await;
-    assert_eq!(due(&app, patient).await, None, "nothing dated ahead");
 }
 
 #[tokio::test]
