@@ -39,7 +39,9 @@ apt_install() {
 cargo test --workspace --no-run --quiet
 # (cargo makes a package's binaries for its integration tests: mobile-sdk/tests/cli.rs.)
 [ -x "$debug/uniffi-bindgen" ] || cargo build -p gp-online-sdk --features bindgen --bin uniffi-bindgen
+# A test build leaves the library in deps/ (only `cargo build` copies it up).
 library="$debug/libgp_online_sdk.so"
+[ -f "$library" ] || library="$debug/deps/libgp_online_sdk.so"
 server="$(realpath "$debug/gp-online")"
 
 generate() {
