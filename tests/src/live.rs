@@ -20,28 +20,7 @@ impl Live {
 
     /// Connects to another node of the same deployment (`node` is its `https://` address).
     pub async fn connect_to(app: &TestApp, node: &str, token: &str) -> Self {
-        use rustls::pki_types::pem::PemObject;
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from_pem_slice(&app.certificate_pem).unwrap())
-            .unwrap();
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let address = node.trim_start_matches("https://").to_owned();
-        let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let mut request = format!("wss://{address}/api/v1/sync/ws")
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (tls, request) = upgrade_request(app, node, Some(token)).await;
         let (socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
         Self { socket }
     }
@@ -118,4 +97,42 @@ impl Live {
             self.settle(device).await;
         }
     }
+}
+
+/// A TLS connection to `node` (an `https://` address of the test deployment, trusting its
+/// development certificate) and the WebSocket upgrade request for the sync endpoint, with a
+/// bearer token when one is given.
+pub async fn upgrade_request(
+    app: &TestApp,
+    node: &str,
+    token: Option<&str>,
+) -> (
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    tokio_tungstenite::tungstenite::handshake::client::Request,
+) {
+    use rustls::pki_types::pem::PemObject;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(&app.certificate_pem).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let address = node.trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let mut request = format!("wss://{address}/api/v1/sync/ws")
+        .into_client_request()
+        .unwrap();
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    (tls, request)
 }

@@ -213,6 +213,26 @@ pub async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire,
     panic!("sync did not settle:\n{}", rounds.join("\n"));
 }
 
+/// Waits until the relay has claimed (projected and announced) every projection outbox row of
+/// `patient`; fails after 10 seconds.
+pub async fn relayed(app: &TestApp, patient: Uuid) {
+    use gp_online::db::entities::projection_outbox;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    for _ in 0..1000 {
+        let waiting = projection_outbox::Entity::find()
+            .filter(projection_outbox::Column::PatientId.eq(patient))
+            .filter(projection_outbox::Column::ClaimedUntil.is_null())
+            .count(&app.db)
+            .await
+            .unwrap();
+        if waiting == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the relay never claimed the patient's rows");
+}
+
 /// A short account of document frames for a failure message: each frame's section and body
 /// (a sync message as its heads, needs, haves and change count).
 fn describe(frames: &[sync_protocol::DocumentFrame]) -> String {

@@ -2006,30 +2006,8 @@ fn answer(status: u16, body: String) -> Answer {
 /// Opens the live sync WebSocket as a client would (a TLS connection and an HTTP/1.1 upgrade):
 /// 101 when the server switches protocols, else the refusal's status and body.
 async fn websocket(app: &TestApp, token: Option<&str>) -> Answer {
-    use rustls::pki_types::pem::PemObject;
-    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(&app.certificate_pem).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let address = app.address.trim_start_matches("https://").to_owned();
-    let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    let mut request = format!("wss://{address}/api/v1/sync/ws")
-        .into_client_request()
-        .unwrap();
-    if let Some(token) = token {
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    }
+    use tokio_tungstenite::tungstenite;
+    let (tls, request) = gp_online_tests::live::upgrade_request(app, &app.address, token).await;
     match tokio_tungstenite::client_async(request, tls).await {
         Ok((mut socket, response)) => {
             let _ = socket.close(None).await;

@@ -11,7 +11,7 @@ use gp_online::sync::calendar;
 use gp_online_tests::live::Live;
 use gp_online_tests::scenario::{Kind, Rules, arrange, date, item};
 use gp_online_tests::sync::{
-    RECORD_SECTIONS, device_profile, device_record, following, holds, rest_profile, sync,
+    RECORD_SECTIONS, device_profile, device_record, following, holds, relayed, rest_profile, sync,
 };
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -38,22 +38,6 @@ async fn due(app: &TestApp, patient: Uuid) -> Option<DateTime<Utc>> {
 
 fn midnight(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     date(y, m, d).and_hms_opt(0, 0, 0).unwrap().and_utc()
-}
-
-/// Waits until the relay has claimed every projection outbox row (and so projected them).
-async fn relayed(app: &TestApp) {
-    for _ in 0..200 {
-        let waiting = projection_outbox::Entity::find()
-            .filter(projection_outbox::Column::ClaimedUntil.is_null())
-            .count(&app.db)
-            .await
-            .unwrap();
-        if waiting == 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("the relay did not project the marked patients");
 }
 
 /// The current (not ended) stored documents of an audience.
@@ -179,7 +163,7 @@ async fn a_grant_past_its_last_day_stops_syncing() {
         .await
         .unwrap();
     assert_eq!(marked, 1);
-    relayed(&app).await;
+    relayed(&app, patient).await;
     assert_eq!(stored(&app, &audience).await, 0);
     // The proxy's device is told: every document removed.
     let (_, events) = sync(&app, &proxy, &mut device).await;
@@ -208,7 +192,7 @@ async fn a_switch_on_date_arriving_opens_the_record_in_the_profile() {
         calendar::mark_due(&app.db, app.clock.now()).await.unwrap(),
         1
     );
-    relayed(&app).await;
+    relayed(&app, patient).await;
     let (_, _) = sync(&app, &token, &mut device).await;
     let profile = device_profile(&device, patient).unwrap();
     assert_eq!(

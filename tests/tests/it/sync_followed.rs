@@ -7,13 +7,13 @@
 
 use chrono::NaiveDate;
 use gp_online::db::entities::access_log::{self, ViewerKind};
-use gp_online::db::entities::{devices, patients, projection_outbox, record_entries};
+use gp_online::db::entities::{devices, patients, record_entries};
 use gp_online_tests::live::Live;
 use gp_online_tests::scenario::{Rules, arrange, second_patient_at, standard_record};
-use gp_online_tests::sync::{RECORD_SECTIONS, device_record, following, sync};
+use gp_online_tests::sync::{RECORD_SECTIONS, device_record, following, relayed, sync};
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use sync_protocol::{DevicePeer, DocumentBody, DocumentId, Frame, Section};
@@ -116,23 +116,6 @@ async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_prox
     )
     .await
     .unwrap();
-}
-
-/// Waits until the relay has claimed (projected and announced) every outbox row of `patient`.
-async fn relayed(app: &TestApp, patient: Uuid) {
-    for _ in 0..1000 {
-        let waiting = projection_outbox::Entity::find()
-            .filter(projection_outbox::Column::PatientId.eq(patient))
-            .filter(projection_outbox::Column::ClaimedUntil.is_null())
-            .count(&app.db)
-            .await
-            .unwrap();
-        if waiting == 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the relay never claimed the patient's rows");
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Record-access SNOMED codes recorded or ended by staff: "enhanced review indicated" and "not
 //! indicated", and the patient's opt-out. A code applies from the day recorded until its end.
 
-use super::{Decider, all_sections_dirty, practice_patient};
+use super::{Decider, practice_patient};
 use crate::access::rules::{
     ACCESS_DECLINED, ENHANCED_REVIEW_INDICATED, ENHANCED_REVIEW_NOT_INDICATED,
 };
@@ -109,7 +109,8 @@ pub async fn record(
         .detail(serde_json::json!({ "snomed_code": code }))
         .record(&txn, now)
         .await?;
-    all_sections_dirty(&txn, decider.practice_id, patient_id, "record_access", now).await?;
+    crate::outbox::mark_patient_dirty(&txn, decider.practice_id, patient_id, "record_access", now)
+        .await?;
     txn.commit().await?;
     Ok(row.into())
 }
@@ -149,7 +150,8 @@ pub async fn end(
         .detail(serde_json::json!({ "snomed_code": row.snomed_code, "ended_on": ended_on }))
         .record(&txn, now)
         .await?;
-    all_sections_dirty(&txn, decider.practice_id, patient_id, "record_access", now).await?;
+    crate::outbox::mark_patient_dirty(&txn, decider.practice_id, patient_id, "record_access", now)
+        .await?;
     txn.commit().await?;
     Ok(row.into())
 }

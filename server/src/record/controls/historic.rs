@@ -1,7 +1,7 @@
 //! A patient's historic access: the level and from-date the practice grants by hand (or on the
 //! patient's request), set or ended by clinicians and admins.
 
-use super::{Decider, all_sections_dirty, level_name, parse_level, practice_patient};
+use super::{Decider, level_name, parse_level, practice_patient};
 use crate::db::entities::patients::{self, AccessLevel};
 use crate::error::AppError;
 use crate::validate::{Invalid, Validator, parse_date};
@@ -111,7 +111,8 @@ pub(super) async fn write(
         }))
         .record(txn, now)
         .await?;
-    all_sections_dirty(txn, updated.practice_id, patient_id, "record_access", now).await?;
+    crate::outbox::mark_patient_dirty(txn, updated.practice_id, patient_id, "record_access", now)
+        .await?;
     Ok(after)
 }
 

@@ -10,24 +10,13 @@ use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::patients::{self, AccessLevel};
 use crate::db::entities::staff::StaffRole;
 use crate::error::{AppError, ErrorCode};
-use crate::outbox;
-use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use sync_protocol::Section;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 pub mod codes;
 pub mod hiding;
 pub mod historic;
 pub mod requests;
-
-/// Every synced section a change of a patient's access can affect.
-pub const ALL_SECTIONS: [Section; 4] = [
-    Section::Profile,
-    Section::Record,
-    Section::Results,
-    Section::Documents,
-];
 
 /// The staff member deciding.
 #[derive(Debug, Clone, Copy)]
@@ -93,19 +82,4 @@ async fn practice_patient(
         .one(db)
         .await?
         .ok_or_else(AppError::not_found)
-}
-
-/// Marks every section of the patient dirty, so every audience's documents are projected
-/// again with the change.
-pub async fn all_sections_dirty(
-    db: &impl ConnectionTrait,
-    practice_id: Uuid,
-    patient_id: Uuid,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    for section in ALL_SECTIONS {
-        outbox::mark_dirty(db, practice_id, patient_id, section, reason, now).await?;
-    }
-    Ok(())
 }
