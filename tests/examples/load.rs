@@ -12,8 +12,9 @@
 //! 3. **sync** — devices already up to date re-syncing over `POST /api/v1/sync`: sync requests
 //!    per second beside `GET /api/v1/me` and the REST re-download `GET …/record`.
 //! 4. **memory** — the `gp-online serve` binary as its own process: resident memory growth per
-//!    idle live WebSocket (`GET /api/v1/sync/ws`), beside idle TLS keep-alive connections that
-//!    completed one request; each kind measured in a fresh server process.
+//!    idle live WebSocket (`GET /api/v1/sync/ws`) following the seven documents its device has
+//!    synced, beside idle TLS keep-alive connections that completed one request; each kind
+//!    measured in a fresh server process.
 //!
 //! Parts 1–3 start the server inside this process with the test harness (port 0, a fresh
 //! database), so the load generator and the server share the machine's cores. The backend is
@@ -1240,6 +1241,22 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// A live sync WebSocket whose first frame asks "anything new?", so it follows every
+    /// document its device has synced; returns once the server has handled the frame (the
+    /// pong of a ping sent after it).
+    async fn live_following(&self, token: &str) -> Result<LiveSocket, Failure> {
+        use tokio_tungstenite::tungstenite::Message;
+        let mut socket = self.live(token).await?;
+        let anything_new = Message::Binary(Frame::new().encode().into());
+        within("anything new?", socket.send(anything_new)).await?;
+        if !ping(&mut socket).await {
+            return Err(Failure::new("anything new?", "no pong"));
+        }
+        Ok(socket)
+    }
+}
+
 /// Why a connection of part 4 could not be opened or checked: the step and what went wrong
 /// (`timed out` after [`STEP_WAIT`], or the error).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -1445,13 +1462,16 @@ async fn memory(args: &Args, sizes: Sizes) -> anyhow::Result<()> {
                 failed,
             }
         };
-        // Live sync WebSockets, idle after the upgrade.
+        // Live sync WebSockets, each following the seven documents its device has synced (its
+        // first frame asks "anything new?", as the SDK's does on app open), then idle.
         let live = {
             let server = ServerProcess::start(&binary, &database.url, tls).await?;
-            let (warm, _) = open_many(20, || server.live(&person.token)).await;
+            synced_everything(&server, &person).await?;
+            let (warm, _) = open_many(20, || server.live_following(&person.token)).await;
             drop(warm);
             let before = settled_resident(&server).await?;
-            let (mut sockets, failed) = open_many(count, || server.live(&person.token)).await;
+            let (mut sockets, failed) =
+                open_many(count, || server.live_following(&person.token)).await;
             let after = settled_resident(&server).await?;
             let checks = futures_util::future::join_all(sockets.iter_mut().map(ping)).await;
             Growth {
@@ -1473,7 +1493,7 @@ fn print_memory(transport: &str, live: &Growth, plain: &Growth) {
     let kib = |bytes: f64| bytes / 1024.0;
     println!("Over {transport}:\n");
     println!(
-        "| | live WebSocket (`/api/v1/sync/ws`) | baseline: idle keep-alive connection | ratio |"
+        "| | live WebSocket (`/api/v1/sync/ws`), following 7 documents | baseline: idle keep-alive connection | ratio |"
     );
     println!("|---|---|---|---|");
     println!(
@@ -1510,6 +1530,28 @@ fn print_memory(transport: &str, live: &Growth, plain: &Growth) {
             "NOT met"
         }
     );
+}
+
+/// Brings `person`'s device up to date on all seven documents over `POST /api/v1/sync`, so
+/// its sync states are persisted and its "anything new?" frame follows every one.
+async fn synced_everything(server: &ServerProcess, person: &Person) -> anyhow::Result<()> {
+    let url = format!("{}://{}/api/v1/sync", server.scheme("http"), server.address);
+    let mut peer = DevicePeer::new();
+    for section in Section::ALL {
+        if section != Section::Personal {
+            peer.follow(DocumentId::new(person.patient_id, section));
+        }
+    }
+    for _ in 0..20 {
+        let request = peer.outgoing();
+        let reply = post_frame(&server.client, &url, &person.token, &request).await?;
+        peer.receive(&reply)
+            .map_err(|e| anyhow!("device receive: {e:?}"))?;
+        if request.documents.is_empty() && reply.is_empty() {
+            return Ok(());
+        }
+    }
+    bail!("the device's first sync did not settle")
 }
 
 /// Sends a ping on an idle socket and waits up to [`STEP_WAIT`] for the pong.

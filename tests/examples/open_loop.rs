@@ -194,6 +194,14 @@ struct Args {
     /// Plain HTTP (`serve --http`, as behind a TLS-terminating proxy) instead of HTTPS.
     #[arg(long)]
     http: bool,
+    /// Only arrange and serve: write the server's address and one patient's session token to
+    /// this file (owner-only), then keep the server up for `--hold-secs`, for an outside load
+    /// tool such as wrk.
+    #[arg(long)]
+    hold: Option<PathBuf>,
+    /// Seconds to keep the server up with `--hold`.
+    #[arg(long, default_value_t = 600)]
+    hold_secs: u64,
     /// The `gp-online` binary (default: the one of this example's build profile).
     #[arg(long, env = "GP_ONLINE_BIN")]
     server_bin: Option<PathBuf>,
@@ -261,6 +269,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         },
     )
     .await?;
+    if let Some(path) = &args.hold {
+        return hold(&server, &arranged, path, args.hold_secs).await;
+    }
     let world = Arc::new(World::new(&server, db, arranged));
     world.issue_linkage().await?;
     let quiet_at_start = quiet_hours::is_quiet(Clock::System.now());
@@ -282,6 +293,34 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         world.pushed(&push).await?
     };
     scan(&world, &server, pushed.as_deref())?;
+    Ok(())
+}
+
+/// Writes the server's address and the first patient's session token (a line each) to
+/// `path`, readable by its owner only, and keeps the server up for `seconds`.
+async fn hold(
+    server: &ServerProcess,
+    arranged: &Arranged,
+    path: &std::path::Path,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (patient, _, token) = arranged.patients.first().context("a patient")?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{}\n{token}\n{patient}", server.base_url())?;
+    println!(
+        "Serving {} for {seconds} s (pid {}); address, token and patient id in {}.",
+        server.base_url(),
+        server.pid().unwrap_or_default(),
+        path.display()
+    );
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
     Ok(())
 }
 

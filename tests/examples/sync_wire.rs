@@ -1,34 +1,46 @@
-//! Sync on the wire: the protocol's device peer against the real server (the test harness:
-//! HTTPS on port 0, a fresh database, SQLite or PostgreSQL as the tests choose), one patient
-//! with a record of N coded entries (default 1,500). Every figure is printed beside a baseline
-//! measured in the same run: the REST re-download of the same record
-//! (`GET /api/v1/patients/{id}/record`, its JSON gzip'd at the default level, as a client
-//! accepting gzip would receive it) and its latency. Server document loads are read from
-//! `/metrics` (`sync_document_loads_total`) before and after each step.
+//! Sync on the wire against the real server binary: `gp-online serve` runs as its own process
+//! (HTTPS, on a database prepared here: a SQLite file, or a fresh PostgreSQL database when
+//! `GP_ONLINE_TEST_DATABASE_URL` is set) and this process plays the protocol's device peer over
+//! `POST /api/v1/sync` and the WebSocket, and the clinical system that files new entries through
+//! the integration API. One patient has a record of N coded entries (default 1,500).
+//!
+//! Every figure is printed beside a baseline measured in the same run: the REST re-download of
+//! the same record (`GET /api/v1/patients/{id}/record`) as it crosses the wire to a client that
+//! accepts gzip, its latency and its server CPU. Bytes are message bodies as sent: HTTP bodies as
+//! encoded on the wire (gzip'd where the server compressed them, for sync and baseline alike)
+//! and WebSocket message payloads; HTTP headers and TLS framing are left out of both. Document
+//! loads are read from `/metrics` (`sync_document_loads_total`); server CPU from
+//! `/proc/<pid>/stat`, less the server's idle rate over the same wall time.
 //!
 //! ```sh
-//! cargo run --release -p gp-online-tests --example sync_wire            # 1,500 entries
-//! cargo run --release -p gp-online-tests --example sync_wire -- 140     # a demo-sized record
+//! cargo build --release -p gp-online -p gp-online-tests --example sync_wire
+//! target/release/examples/sync_wire                 # 1,500 entries
+//! target/release/examples/sync_wire --items 15000   # the server CPU figures at 15,000
+//! target/release/examples/sync_wire --demo          # a demo patient's initial sync
 //! ```
 #![allow(clippy::print_stdout)] // A benchmark prints its report.
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{Days, NaiveDate};
-use gp_online::db::entities::patients;
+use chrono::{Days, NaiveDate, Utc};
+use clap::Parser;
+use gp_online::config::IdentityConfig;
 use gp_online::db::entities::record_entries::{self, RecordSection};
-use gp_online_tests::{TestApp, fixtures, spawn_app};
-use sea_orm::{EntityTrait, Set, TransactionTrait};
-use std::io::Write;
+use gp_online::db::entities::{accounts, devices, patients, practices};
+use gp_online::identity::sessions::{self, Subject};
+use gp_online_tests::TestDatabase;
+use gp_online_tests::server_process::{ServeOptions, ServerProcess, binary_beside_current_exe};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+use std::io::Read;
 use std::time::{Duration, Instant};
 use sync_protocol::{DevicePeer, DocumentId, Frame, Section};
 use uuid::Uuid;
 
-const RECORD: [Section; 4] = [
-    Section::Profile,
-    Section::Record,
-    Section::Results,
-    Section::Documents,
-];
+/// The record documents: the same content as the REST record download.
+const RECORD: [Section; 3] = [Section::Record, Section::Results, Section::Documents];
 const ALL: [Section; 7] = [
     Section::Profile,
     Section::Record,
@@ -38,6 +50,23 @@ const ALL: [Section; 7] = [
     Section::Medications,
     Section::Messages,
 ];
+
+/// Sync on the wire against the server binary.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Coded entries in the patient's record.
+    #[arg(long, default_value_t = 1_500)]
+    items: usize,
+    /// Devices added for the server CPU figure (each a live connection of its own).
+    #[arg(long, default_value_t = 16)]
+    devices: usize,
+    /// Only the initial sync of a demo patient of about 140 items, beside its REST download.
+    #[arg(long)]
+    demo: bool,
+    /// The server binary (default: `gp-online` beside this example).
+    #[arg(long)]
+    server_bin: Option<std::path::PathBuf>,
+}
 
 /// Bytes and frames of some traffic.
 #[derive(Debug, Default, Clone, Copy)]
@@ -51,49 +80,47 @@ impl Traffic {
     fn total(self) -> usize {
         self.up + self.down
     }
+
+    fn add(&mut self, other: Traffic) {
+        self.up += other.up;
+        self.down += other.down;
+        self.frames += other.frames;
+    }
 }
 
 fn main() -> anyhow::Result<()> {
-    let items: usize = std::env::args()
-        .nth(1)
-        .map(|n| n.parse())
-        .transpose()?
-        .unwrap_or(1_500);
+    let args = Args::parse();
+    gp_online::tls::install_crypto_provider();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(items))
+        .block_on(run(args))
 }
 
-fn entry(
-    practice: Uuid,
-    patient: Uuid,
-    i: usize,
-    now: chrono::DateTime<chrono::Utc>,
-) -> record_entries::ActiveModel {
-    let terms = [
-        "Essential hypertension",
-        "Type 2 diabetes mellitus without complication",
-        "Allergy to penicillin",
-        "Annual asthma review, face-to-face consultation",
-        "Osteoarthritis of the left knee",
-    ];
-    let sections = [
-        RecordSection::Problems,
-        RecordSection::Consultations,
-        RecordSection::Allergies,
-        RecordSection::Consultations,
-        RecordSection::Problems,
-    ];
+/// Sessions that outlive any run.
+fn long_sessions() -> IdentityConfig {
+    IdentityConfig {
+        access_token_secs: 90 * 24 * 3600,
+        session_idle_secs: 90 * 24 * 3600,
+        ..IdentityConfig::default()
+    }
+}
+
+/// The patient's clinical system id, for entries filed through the integration API.
+const EXTERNAL_ID: &str = "SYNC-WIRE-1";
+
+fn entry(practice: Uuid, patient: Uuid, i: usize) -> record_entries::ActiveModel {
+    let (section, term) = TERMS[i % TERMS.len()];
     let first = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
+    let now = Utc::now();
     record_entries::ActiveModel {
         id: Set(Uuid::new_v4()),
         practice_id: Set(practice),
         patient_id: Set(patient),
-        external_id: Set(None),
-        section: Set(sections[i % sections.len()]),
+        external_id: Set(Some(format!("E{i}"))),
+        section: Set(section),
         snomed_code: Set("38341003".to_owned()),
-        term: Set(format!("{} ({i})", terms[i % terms.len()])),
+        term: Set(format!("{term} ({i})")),
         effective_date: Set(first + Days::new((i % 600) as u64)),
         entered_on: Set(first + Days::new((i % 600) as u64)),
         end_date: Set(None),
@@ -107,51 +134,278 @@ fn entry(
     }
 }
 
-/// A new entry, written as a domain write is: the row and its outbox row in one transaction.
-async fn add_entry(app: &TestApp, patient: &patients::Model, i: usize) -> anyhow::Result<Instant> {
-    let now = app.clock.now();
-    let txn = app.db.begin().await?;
-    record_entries::Entity::insert(entry(patient.practice_id, patient.id, i, now))
-        .exec(&txn)
-        .await?;
-    let (practice, patient) = (patient.practice_id, patient.id);
-    gp_online::outbox::mark_dirty(&txn, practice, patient, Section::Record, "entry.added", now)
-        .await?;
-    txn.commit().await?;
-    Ok(Instant::now())
+const TERMS: [(RecordSection, &str); 5] = [
+    (RecordSection::Problems, "Essential hypertension"),
+    (
+        RecordSection::Consultations,
+        "Type 2 diabetes mellitus without complication",
+    ),
+    (RecordSection::Allergies, "Allergy to penicillin"),
+    (
+        RecordSection::Consultations,
+        "Annual asthma review, face-to-face consultation",
+    ),
+    (RecordSection::Problems, "Osteoarthritis of the left knee"),
+];
+
+/// What the run acts with: the patient, their account's devices with a session each, and the
+/// practice's integration key.
+struct Arranged {
+    patient: Uuid,
+    /// The first is the device of the byte and latency figures; the rest join for the CPU one.
+    tokens: Vec<String>,
+    integration_key: String,
 }
 
-async fn post(app: &TestApp, token: &str, frame: &Frame) -> anyhow::Result<(Frame, usize)> {
-    let response = app
-        .client
-        .post(app.url("/api/v1/sync"))
-        .bearer_auth(token)
-        .header("content-type", "application/cbor")
-        .body(frame.encode())
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!("sync: {}", response.status());
-    }
-    let bytes = response.bytes().await?;
-    Ok((Frame::decode(&bytes)?, bytes.len()))
-}
-
-/// Exchanges frames until quiet, counting non-empty frames and every byte.
-async fn settle(app: &TestApp, token: &str, device: &mut DevicePeer) -> anyhow::Result<Traffic> {
-    let mut traffic = Traffic::default();
-    for _ in 0..20 {
-        let request = device.outgoing();
-        let (reply, down) = post(app, token, &request).await?;
-        traffic.up += request.encode().len();
-        traffic.down += down;
-        traffic.frames += usize::from(!request.is_empty()) + usize::from(!reply.is_empty());
-        device.receive(&reply).map_err(|e| anyhow!("device: {e}"))?;
-        if request.documents.is_empty() && reply.is_empty() {
-            return Ok(traffic);
+/// A patient (and their account with `devices` devices) in a live practice, with `items`
+/// record entries; or, with `demo`, the demo patient whose record is nearest 140 items.
+async fn arrange(
+    db: &DatabaseConnection,
+    items: usize,
+    devices: usize,
+    demo: bool,
+) -> anyhow::Result<Arranged> {
+    let now = Utc::now();
+    let (practice_id, ods_code, patient_id) = if demo {
+        gp_online::demo::load(db, now)
+            .await
+            .map_err(|e| anyhow!("loading the demo: {e}"))?;
+        let practice = practices::Entity::find()
+            .one(db)
+            .await?
+            .context("the demo practice")?;
+        let mut nearest = None;
+        for patient in patients::Entity::find()
+            .filter(patients::Column::AccessLevel.eq(patients::AccessLevel::Detailed))
+            .filter(patients::Column::ArchivedAt.is_null())
+            .all(db)
+            .await?
+        {
+            let count = record_entries::Entity::find()
+                .filter(record_entries::Column::PatientId.eq(patient.id))
+                .count(db)
+                .await?;
+            let distance = count.abs_diff(140);
+            if nearest.is_none_or(|(best, _)| distance < best) {
+                nearest = Some((distance, patient.id));
+            }
         }
+        let (_, patient) = nearest.context("a demo patient with detailed access")?;
+        (practice.id, practice.ods_code, patient)
+    } else {
+        let practice_id = Uuid::new_v4();
+        let ods_code = format!("W{:05}", practice_id.as_u128() % 100_000);
+        practices::Entity::insert(practices::ActiveModel {
+            id: Set(practice_id),
+            ods_code: Set(ods_code.clone()),
+            name: Set("Wire Surgery".to_owned()),
+            live: Set(true),
+            prospective_access_date: Set(NaiveDate::from_ymd_opt(2023, 10, 31)),
+            settings: Set(gp_online::settings::PracticeSettings::default().to_json()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec(db)
+        .await?;
+        let patient_id = Uuid::new_v4();
+        patients::Entity::insert(patients::ActiveModel {
+            id: Set(patient_id),
+            practice_id: Set(practice_id),
+            external_id: Set(Some(EXTERNAL_ID.to_owned())),
+            nhs_number: Set("9990001118".to_owned()),
+            given_name: Set("Ada".to_owned()),
+            family_name: Set("Lovelace".to_owned()),
+            date_of_birth: Set(NaiveDate::from_ymd_opt(1968, 12, 10).context("a date")?),
+            sex: Set(patients::Sex::Female),
+            access_level: Set(patients::AccessLevel::Detailed),
+            record_access_from: Set(None),
+            competent: Set(true),
+            nominated_pharmacy_ods: Set(None),
+            archived_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec(db)
+        .await?;
+        let txn = db.begin().await?;
+        let rows: Vec<_> = (0..items)
+            .map(|i| entry(practice_id, patient_id, i))
+            .collect();
+        for chunk in rows.chunks(100) {
+            record_entries::Entity::insert_many(chunk.to_vec())
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        (practice_id, ods_code, patient_id)
+    };
+    let account_id = Uuid::new_v4();
+    accounts::Entity::insert(accounts::ActiveModel {
+        id: Set(account_id),
+        practice_id: Set(practice_id),
+        patient_id: Set(Some(patient_id)),
+        carer_id: Set(None),
+        status: Set(accounts::AccountStatus::Active),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec(db)
+    .await?;
+    let mut tokens = Vec::new();
+    for n in 0..=devices {
+        let device_id = Uuid::new_v4();
+        devices::Entity::insert(devices::ActiveModel {
+            id: Set(device_id),
+            account_id: Set(account_id),
+            name: Set(format!("Phone {n}")),
+            created_at: Set(now),
+            last_seen_at: Set(None),
+            revoked_at: Set(None),
+        })
+        .exec(db)
+        .await?;
+        let subject = Subject::Account {
+            account_id,
+            device_id,
+        };
+        let tokens_of = sessions::open(db, &long_sessions(), subject, now)
+            .await
+            .map_err(|e| anyhow!("opening a session: {e:?}"))?;
+        tokens.push(tokens_of.access_token);
     }
-    bail!("no quiet after 20 frames")
+    let integration_key =
+        gp_online::identity::integration::create_key(db, &ods_code, "Clinical system", now)
+            .await
+            .map_err(|e| anyhow!("creating an integration key: {e:?}"))?
+            .key;
+    Ok(Arranged {
+        patient: patient_id,
+        tokens,
+        integration_key,
+    })
+}
+
+/// The run's HTTP side: a client that asks for gzip and sees the bytes as they cross the wire.
+struct Wire {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Wire {
+    fn new(server: &ServerProcess) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&server.pem)?])
+            .no_gzip()
+            .build()?;
+        Ok(Self {
+            base: server.base_url(),
+            client,
+        })
+    }
+
+    /// Sends `request` accepting gzip; the body decoded, and its size on the wire.
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<(Vec<u8>, usize)> {
+        let response = request
+            .header("accept-encoding", "gzip")
+            .send()
+            .await?
+            .error_for_status()?;
+        let gzip = response
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip");
+        let wire = response.bytes().await?;
+        let size = wire.len();
+        if !gzip {
+            return Ok((wire.to_vec(), size));
+        }
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(wire.as_ref()).read_to_end(&mut body)?;
+        Ok((body, size))
+    }
+
+    async fn sync(&self, token: &str, frame: &Frame) -> anyhow::Result<(Frame, Traffic)> {
+        let up = frame.encode();
+        let request = self
+            .client
+            .post(format!("{}/api/v1/sync", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/cbor")
+            .body(up.clone());
+        let (body, down) = self.send(request).await?;
+        let reply = Frame::decode(&body)?;
+        let frames = usize::from(!frame.is_empty()) + usize::from(!reply.is_empty());
+        Ok((
+            reply,
+            Traffic {
+                up: up.len(),
+                down,
+                frames,
+            },
+        ))
+    }
+
+    /// The REST re-download of the record: its size on the wire and how long it took.
+    async fn record(&self, token: &str, patient: Uuid) -> anyhow::Result<(usize, Duration)> {
+        let started = Instant::now();
+        let request = self
+            .client
+            .get(format!("{}/api/v1/patients/{patient}/record", self.base))
+            .bearer_auth(token);
+        let (_, size) = self.send(request).await?;
+        Ok((size, started.elapsed()))
+    }
+
+    /// Files one new coded entry through the integration API; returns when it is acknowledged.
+    async fn file_entry(&self, key: &str, n: usize) -> anyhow::Result<Instant> {
+        let batch = json!({"entries": [{
+            "external_id": format!("NEW{n}"),
+            "patient_external_id": EXTERNAL_ID,
+            "section": "problems",
+            "snomed_code": "38341003",
+            "term": format!("Essential hypertension, reviewed ({n})"),
+            "effective_date": "2026-11-30",
+            "entered_on": "2026-11-30",
+            "hidden": false,
+            "hidden_from_proxies": false,
+        }]});
+        let request = self
+            .client
+            .post(format!("{}/api/v1/integration/batches", self.base))
+            .bearer_auth(key)
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&batch);
+        self.send(request).await?;
+        Ok(Instant::now())
+    }
+
+    async fn document_loads(&self) -> anyhow::Result<u64> {
+        let (body, _) = self
+            .send(self.client.get(format!("{}/metrics", self.base)))
+            .await?;
+        Ok(String::from_utf8_lossy(&body)
+            .lines()
+            .find(|line| line.starts_with("sync_document_loads_total"))
+            .and_then(|line| line.split_whitespace().last())
+            .and_then(|n| n.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64)
+    }
+
+    /// Exchanges frames until quiet, counting non-empty frames and every byte.
+    async fn settle(&self, token: &str, device: &mut DevicePeer) -> anyhow::Result<Traffic> {
+        let mut traffic = Traffic::default();
+        for _ in 0..20 {
+            let request = device.outgoing();
+            let (reply, step) = self.sync(token, &request).await?;
+            traffic.add(step);
+            device.receive(&reply).map_err(|e| anyhow!("device: {e}"))?;
+            if request.documents.is_empty() && reply.is_empty() {
+                return Ok(traffic);
+            }
+        }
+        bail!("no quiet after 20 frames")
+    }
 }
 
 /// A frame naming every document's heads, as an automerge peer restarting from its persisted
@@ -177,165 +431,138 @@ fn named(device: &DevicePeer) -> Frame {
     frame
 }
 
-async fn loads(app: &TestApp) -> anyhow::Result<u64> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .find(|line| line.starts_with("sync_document_loads_total"))
-        .and_then(|line| line.split_whitespace().last())
-        .and_then(|n| n.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64)
-}
-
-/// The REST re-download: gzip'd bytes and latency.
-async fn rest_record(
-    app: &TestApp,
-    token: &str,
-    patient: Uuid,
-) -> anyhow::Result<(usize, Duration)> {
-    let started = Instant::now();
-    let body = app
-        .client
-        .get(app.url(&format!("/api/v1/patients/{patient}/record")))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .bytes()
-        .await?;
-    let took = started.elapsed();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&body)?;
-    Ok((gz.finish()?.len(), took))
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-async fn run(items: usize) -> anyhow::Result<()> {
-    let app = spawn_app().await;
-    let practice = fixtures::practice(&app).await;
-    let patient = fixtures::patient(&app, practice.id, None).await;
-    let (_, token) = fixtures::account(&app, &patient).await;
-    let now = app.clock.now();
-    let txn = app.db.begin().await?;
-    let rows: Vec<_> = (0..items)
-        .map(|i| entry(patient.practice_id, patient.id, i, now))
+/// The server's CPU time so far (user and system), from `/proc/<pid>/stat`.
+fn cpu(server: &ServerProcess) -> anyhow::Result<Duration> {
+    let pid = server.pid().context("the server's pid")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which ends at the last ')').
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("a stat line")?
+        .1
+        .split_whitespace()
         .collect();
-    for chunk in rows.chunks(100) {
-        record_entries::Entity::insert_many(chunk.to_vec())
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await?;
-    let (rest_bytes, _) = rest_record(&app, &token, patient.id).await?;
+    let ticks: u64 = fields.get(11).context("utime")?.parse::<u64>()?
+        + fields.get(12).context("stime")?.parse::<u64>()?;
+    // Linux reports clock ticks of 1/100 s on every architecture it runs this on.
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+/// Server CPU spent while `work` runs, less what the idle server spends over as long.
+async fn cpu_of<F: std::future::Future<Output = anyhow::Result<()>>>(
+    server: &ServerProcess,
+    idle_per_second: f64,
+    work: F,
+) -> anyhow::Result<f64> {
+    let (before, started) = (cpu(server)?, Instant::now());
+    work.await?;
+    let spent = (cpu(server)? - before).as_secs_f64();
+    Ok((spent - idle_per_second * started.elapsed().as_secs_f64()).max(0.0))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let binary = match &args.server_bin {
+        Some(path) => path.clone(),
+        None => binary_beside_current_exe()?,
+    };
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    gp_online::db::migrate_up(&db).await?;
+    let devices = if args.demo { 0 } else { args.devices };
+    let arranged = arrange(&db, args.items, devices, args.demo).await?;
+    let server = ServerProcess::start(&binary, &database.url, ServeOptions::default()).await?;
+    let wire = Wire::new(&server)?;
+    let token = arranged.tokens[0].clone();
+    let patient = arranged.patient;
+
+    let (rest_bytes, _) = wire.record(&token, patient).await?;
     let mut rest_times = Vec::new();
     for _ in 0..9 {
-        rest_times.push(rest_record(&app, &token, patient.id).await?.1.as_secs_f64() * 1e3);
+        rest_times.push(wire.record(&token, patient).await?.1.as_secs_f64() * 1e3);
     }
     let rest_ms = median(rest_times);
     println!(
-        "# Sync on the wire: one patient, {items} record entries, backend {}\n",
-        if std::env::var_os("GP_ONLINE_TEST_DATABASE_URL").is_some() {
-            "PostgreSQL"
+        "# Sync on the wire: the server binary, {}, {}\n",
+        database.backend,
+        if args.demo {
+            "a demo patient".to_owned()
         } else {
-            "SQLite"
+            format!("one patient with {} record entries", args.items)
         }
     );
-    println!("Baseline: `GET …/record` = {rest_bytes} B gzip'd JSON, median {rest_ms:.1} ms.\n");
+    println!(
+        "Baseline: `GET …/record` = {rest_bytes} B on the wire (gzip'd JSON), median {rest_ms:.1} ms.\n"
+    );
     println!("| | sync | baseline | ratio |\n|---|---|---|---|");
 
     // 1. Initial sync of the record documents (a new device).
     let mut device = DevicePeer::new();
     for section in RECORD {
-        device.follow(DocumentId::new(patient.id, section));
+        device.follow(DocumentId::new(patient, section));
     }
-    let initial = settle(&app, &token, &mut device).await?;
+    let initial = wire.settle(&token, &mut device).await?;
     let held = device
-        .items(DocumentId::new(patient.id, Section::Record))?
+        .items(DocumentId::new(patient, Section::Record))?
         .len();
-    if held != items {
-        bail!("the device holds {held} entries of {items}");
-    }
     println!(
-        "| initial sync, 4 record documents ({} frames) | {} B | {rest_bytes} B | {:.3}× |",
+        "| initial sync, record + results + documents ({held} entries, {} frames) | {} B | {rest_bytes} B | {:.3}× |",
         initial.frames,
         initial.total(),
         initial.total() as f64 / rest_bytes as f64
     );
+    if args.demo {
+        return Ok(());
+    }
+    if held != args.items {
+        bail!("the device holds {held} entries of {}", args.items);
+    }
 
     // 2. App open with nothing new, seven documents.
     for section in ALL {
-        device.follow(DocumentId::new(patient.id, section));
+        device.follow(DocumentId::new(patient, section));
     }
-    settle(&app, &token, &mut device).await?;
+    wire.settle(&token, &mut device).await?;
     let followed = device.documents().count();
-    let before = loads(&app).await?;
+    let before = wire.document_loads().await?;
     device.reconnect();
-    let request = named(&device);
-    let (reply, down) = post(&app, &token, &request).await?;
+    let (reply, named_traffic) = wire.sync(&token, &named(&device)).await?;
     device.receive(&reply).map_err(|e| anyhow!("{e}"))?;
-    let named_bytes = request.encode().len() + down;
-    let after_named = loads(&app).await?;
-    let poll = Frame::new();
-    let (reply, down) = post(&app, &token, &poll).await?;
+    let after_named = wire.document_loads().await?;
+    let (reply, polled) = wire.sync(&token, &Frame::new()).await?;
     if !reply.is_empty() {
         bail!("anything new? answered {reply:?}");
     }
-    let polled = poll.encode().len() + down;
-    let after_poll = loads(&app).await?;
+    let after_poll = wire.document_loads().await?;
     println!(
-        "| app open, nothing new, {followed} documents named by their heads (an automerge peer's default) | {named_bytes} B, {} document loads | {rest_bytes} B | {:.3}× |",
+        "| app open, nothing new, {followed} documents named by their heads (an automerge peer's default) | {} B, {} document loads | {rest_bytes} B | {:.3}× |",
+        named_traffic.total(),
         after_named - before,
-        named_bytes as f64 / rest_bytes as f64
+        named_traffic.total() as f64 / rest_bytes as f64
     );
     println!(
-        "| app open, nothing new: \"anything new?\" (the device peer) | {polled} B, {} document loads | {rest_bytes} B | {:.4}× |",
+        "| app open, nothing new: \"anything new?\" (the device peer) | {} B, {} document loads | {rest_bytes} B | {:.4}× |",
+        polled.total(),
         after_poll - after_named,
-        polled as f64 / rest_bytes as f64
+        polled.total() as f64 / rest_bytes as f64
     );
 
-    // 3. Reconnect with a kept copy after one new item: naming every document's heads, or
-    // asking "anything new?" and acknowledging the answer.
-    let mut next = items;
-    for asking in [false, true] {
-        add_entry(&app, &patient, next).await?;
+    // 3. Reconnect with a kept copy after one new item: "anything new?", the answer carrying
+    // the change, the acknowledgement.
+    let mut next = 0;
+    for _ in 0..3 {
+        wire.file_entry(&arranged.integration_key, next).await?;
         next += 1;
-        tokio::time::sleep(Duration::from_millis(300)).await;
         device.reconnect();
-        let mut traffic = Traffic::default();
-        if !asking {
-            let request = named(&device);
-            let (reply, down) = post(&app, &token, &request).await?;
-            traffic.up += request.encode().len();
-            traffic.down += down;
-            traffic.frames += 1 + usize::from(!reply.is_empty());
-            device.receive(&reply).map_err(|e| anyhow!("{e}"))?;
-        } else {
-            let (reply, down) = post(&app, &token, &poll).await?;
-            traffic.up += poll.encode().len();
-            traffic.down += down;
-            traffic.frames += 2;
-            device.receive(&reply).map_err(|e| anyhow!("{e}"))?;
-        }
-        let rest = settle(&app, &token, &mut device).await?;
-        traffic.up += rest.up;
-        traffic.down += rest.down;
-        traffic.frames += rest.frames;
+        let (reply, mut traffic) = wire.sync(&token, &Frame::new()).await?;
+        device.receive(&reply).map_err(|e| anyhow!("{e}"))?;
+        traffic.add(wire.settle(&token, &mut device).await?);
         println!(
-            "| reconnect with a kept copy, one new item, {} ({} frames) | {} B | {rest_bytes} B | {:.3}× |",
-            if asking {
-                "\"anything new?\""
-            } else {
-                "every document named by its heads"
-            },
+            "| reconnect with a kept copy, one new item, \"anything new?\" ({} frames) | {} B | {rest_bytes} B | {:.3}× |",
             traffic.frames,
             traffic.total(),
             traffic.total() as f64 / rest_bytes as f64
@@ -344,42 +571,25 @@ async fn run(items: usize) -> anyhow::Result<()> {
 
     // 4. One new item to a live device, following one document, then all seven.
     for (label, sections) in [
-        ("the record document", &RECORD[1..2]),
+        ("the record document", &ALL[1..2]),
         ("all seven documents", &ALL[..]),
     ] {
         let mut live_device = DevicePeer::new();
         for section in sections {
-            live_device.follow(DocumentId::new(patient.id, *section));
+            live_device.follow(DocumentId::new(patient, *section));
         }
-        let mut socket = live::Live::connect(&app, &token).await?;
+        let mut socket = live::Live::connect(&server, &token).await?;
         socket.settle(&mut live_device).await?;
         let (mut latencies, mut totals, mut frames) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..15 {
-            let committed = add_entry(&app, &patient, next).await?;
+            let committed = wire.file_entry(&arranged.integration_key, next).await?;
             next += 1;
-            let (pushed, down) = socket
-                .next(Duration::from_secs(10))
-                .await?
-                .context("no push")?;
-            latencies.push(committed.elapsed().as_secs_f64() * 1e3);
-            live_device.receive(&pushed).map_err(|e| anyhow!("{e}"))?;
-            let acknowledgement = live_device.outgoing();
-            socket.send(&acknowledgement).await?;
-            let mut count = 2;
-            let mut bytes = down + acknowledgement.encode().len();
-            while let Some((more, down)) = socket.next(Duration::from_millis(300)).await? {
-                count += 1;
-                bytes += down;
-                live_device.receive(&more).map_err(|e| anyhow!("{e}"))?;
-                let reply = live_device.outgoing();
-                if !reply.is_empty() {
-                    count += 1;
-                    bytes += reply.encode().len();
-                    socket.send(&reply).await?;
-                }
-            }
-            totals.push(bytes as f64);
-            frames.push(count as f64);
+            let (traffic, seen) = socket
+                .take_push(&mut live_device, Duration::from_millis(300))
+                .await?;
+            latencies.push(seen.duration_since(committed).as_secs_f64() * 1e3);
+            totals.push(traffic.total() as f64);
+            frames.push(traffic.frames as f64);
         }
         println!(
             "| one new item to a live device following {label}: frames, bytes (median of 15) | {} frames, {} B | {rest_bytes} B | {:.3}× |",
@@ -388,7 +598,7 @@ async fn run(items: usize) -> anyhow::Result<()> {
             median(totals) / rest_bytes as f64
         );
         println!(
-            "| the same: seen after the commit (median of 15) | {:.1} ms | {rest_ms:.1} ms (one REST read) | {:.3}× |",
+            "| the same: seen after the integration API acknowledged it (median of 15) | {:.1} ms | {rest_ms:.1} ms (one REST read) | {:.3}× |",
             median(latencies.clone()),
             median(latencies) / rest_ms
         );
@@ -400,8 +610,7 @@ async fn run(items: usize) -> anyhow::Result<()> {
     let mut resyncs = 0u32;
     while started.elapsed() < window {
         device.reconnect();
-        let request = named(&device);
-        let (reply, _) = post(&app, &token, &request).await?;
+        let (reply, _) = wire.sync(&token, &named(&device)).await?;
         device.receive(&reply).map_err(|e| anyhow!("{e}"))?;
         resyncs += 1;
     }
@@ -409,14 +618,14 @@ async fn run(items: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut polls = 0u32;
     while started.elapsed() < window {
-        post(&app, &token, &Frame::new()).await?;
+        wire.sync(&token, &Frame::new()).await?;
         polls += 1;
     }
     let poll_rate = f64::from(polls) / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut downloads = 0u32;
     while started.elapsed() < window {
-        rest_record(&app, &token, patient.id).await?;
+        wire.record(&token, patient).await?;
         downloads += 1;
     }
     let rest_rate = f64::from(downloads) / started.elapsed().as_secs_f64();
@@ -428,15 +637,89 @@ async fn run(items: usize) -> anyhow::Result<()> {
         "| \"anything new?\" per second, one client | {poll_rate:.0} /s | {rest_rate:.0} /s | {:.2}× |",
         poll_rate / rest_rate
     );
+
+    // 6. Server CPU of one connected device's incremental sync: rounds of one new entry with
+    // the first device alone, then with `devices` more live devices; the difference per device
+    // and round, beside the CPU of one REST re-download.
+    if devices > 0 {
+        let idle_started = (cpu(&server)?, Instant::now());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle =
+            (cpu(&server)? - idle_started.0).as_secs_f64() / idle_started.1.elapsed().as_secs_f64();
+        let mut connected = Vec::new();
+        for token in &arranged.tokens {
+            let mut peer = DevicePeer::new();
+            for section in ALL {
+                peer.follow(DocumentId::new(patient, section));
+            }
+            let mut socket = live::Live::connect(&server, token).await?;
+            socket.settle(&mut peer).await?;
+            connected.push((socket, peer));
+        }
+        let alone = cpu_of(
+            &server,
+            idle,
+            rounds(&wire, &arranged.integration_key, &mut connected[..1], next),
+        )
+        .await?;
+        next += ROUNDS;
+        let with_all = cpu_of(
+            &server,
+            idle,
+            rounds(&wire, &arranged.integration_key, &mut connected, next),
+        )
+        .await?;
+        let per_sync_ms = (with_all - alone).max(0.0) / (devices * ROUNDS) as f64 * 1e3;
+        let per_write_ms = alone / ROUNDS as f64 * 1e3;
+        let rest_cpu = cpu_of(&server, idle, async {
+            for _ in 0..ROUNDS {
+                wire.record(&token, patient).await?;
+            }
+            Ok(())
+        })
+        .await?
+            / ROUNDS as f64
+            * 1e3;
+        println!(
+            "| server CPU per connected device's incremental sync (push and acknowledgement; {devices} more devices, {ROUNDS} new entries) | {per_sync_ms:.2} ms | {rest_cpu:.2} ms (one REST re-download) | {:.3}× |",
+            per_sync_ms / rest_cpu
+        );
+        println!(
+            "| server CPU per new entry with one device: the import, its projection, one push | {per_write_ms:.2} ms | {rest_cpu:.2} ms | {:.3}× |",
+            per_write_ms / rest_cpu
+        );
+    }
+    Ok(())
+}
+
+/// New entries per server CPU figure.
+const ROUNDS: usize = 20;
+
+/// Files [`ROUNDS`] new entries (numbered from `first`), each taken and acknowledged by every
+/// connected device, then lets the last acknowledgements land.
+async fn rounds(
+    wire: &Wire,
+    key: &str,
+    connected: &mut [(live::Live, DevicePeer)],
+    first: usize,
+) -> anyhow::Result<()> {
+    for round in 0..ROUNDS {
+        wire.file_entry(key, first + round).await?;
+        for (socket, peer) in connected.iter_mut() {
+            socket.take_push(peer, Duration::ZERO).await?;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(())
 }
 
 mod live {
-    //! A live sync connection over TLS to the test server.
-    use anyhow::Context;
+    //! A live sync connection over TLS to the server binary, counting message bytes.
+    use super::Traffic;
+    use anyhow::{Context, anyhow};
     use futures_util::{SinkExt, StreamExt};
-    use gp_online_tests::TestApp;
-    use std::time::Duration;
+    use gp_online_tests::server_process::ServerProcess;
+    use std::time::{Duration, Instant};
     use sync_protocol::{DevicePeer, Frame};
     use tokio_tungstenite::tungstenite::Message;
 
@@ -447,23 +730,24 @@ mod live {
     }
 
     impl Live {
-        pub async fn connect(app: &TestApp, token: &str) -> anyhow::Result<Self> {
+        pub async fn connect(server: &ServerProcess, token: &str) -> anyhow::Result<Self> {
             use rustls::pki_types::pem::PemObject;
             use tokio_tungstenite::tungstenite::client::IntoClientRequest;
             let mut roots = rustls::RootCertStore::empty();
             roots.add(rustls::pki_types::CertificateDer::from_pem_slice(
-                &app.certificate_pem,
+                &server.pem,
             )?)?;
             let config = rustls::ClientConfig::builder()
                 .with_root_certificates(roots)
                 .with_no_client_auth();
-            let address = app.address.trim_start_matches("https://").to_owned();
-            let tcp = tokio::net::TcpStream::connect(&address).await?;
+            let tcp = tokio::net::TcpStream::connect(&server.address).await?;
+            tcp.set_nodelay(true)?;
             let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
             let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
                 .connect(name, tcp)
                 .await?;
-            let mut request = format!("wss://{address}/api/v1/sync/ws").into_client_request()?;
+            let mut request =
+                format!("wss://{}/api/v1/sync/ws", server.address).into_client_request()?;
             request
                 .headers_mut()
                 .insert("authorization", format!("Bearer {token}").parse()?);
@@ -471,15 +755,15 @@ mod live {
             Ok(Self { socket })
         }
 
-        pub async fn send(&mut self, frame: &Frame) -> anyhow::Result<()> {
-            self.socket
-                .send(Message::Binary(frame.encode().into()))
-                .await?;
-            Ok(())
+        async fn send(&mut self, frame: &Frame) -> anyhow::Result<usize> {
+            let bytes = frame.encode();
+            let size = bytes.len();
+            self.socket.send(Message::Binary(bytes.into())).await?;
+            Ok(size)
         }
 
         /// The next frame and its size, or `None` after `wait` without one.
-        pub async fn next(&mut self, wait: Duration) -> anyhow::Result<Option<(Frame, usize)>> {
+        async fn next(&mut self, wait: Duration) -> anyhow::Result<Option<(Frame, usize)>> {
             loop {
                 let Ok(message) = tokio::time::timeout(wait, self.socket.next()).await else {
                     return Ok(None);
@@ -500,12 +784,51 @@ mod live {
                 self.send(&request).await?;
                 match self.next(Duration::from_millis(500)).await? {
                     Some((reply, _)) => {
-                        device.receive(&reply).map_err(|e| anyhow::anyhow!("{e}"))?;
+                        device.receive(&reply).map_err(|e| anyhow!("{e}"))?;
                     }
                     None => return Ok(()),
                 }
             }
             Ok(())
+        }
+
+        /// Waits (at most 10 s) for a pushed frame, answers it as the device does and takes
+        /// whatever follows until the connection is quiet for `quiet` (with none, returns once
+        /// the answer is sent); every frame and byte both ways, and when the push arrived.
+        pub async fn take_push(
+            &mut self,
+            device: &mut DevicePeer,
+            quiet: Duration,
+        ) -> anyhow::Result<(Traffic, Instant)> {
+            let (pushed, down) = self
+                .next(Duration::from_secs(10))
+                .await?
+                .context("no push within 10 s")?;
+            let seen = Instant::now();
+            let mut traffic = Traffic {
+                up: 0,
+                down,
+                frames: 1,
+            };
+            device.receive(&pushed).map_err(|e| anyhow!("{e}"))?;
+            loop {
+                let reply = device.outgoing();
+                if !reply.is_empty() {
+                    traffic.up += self.send(&reply).await?;
+                    traffic.frames += 1;
+                }
+                if quiet.is_zero() {
+                    return Ok((traffic, seen));
+                }
+                match self.next(quiet).await? {
+                    Some((more, down)) => {
+                        traffic.down += down;
+                        traffic.frames += 1;
+                        device.receive(&more).map_err(|e| anyhow!("{e}"))?;
+                    }
+                    None => return Ok((traffic, seen)),
+                }
+            }
         }
     }
 }

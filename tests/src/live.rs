@@ -36,6 +36,28 @@ impl Live {
             .unwrap();
     }
 
+    /// Sends a ping and waits (at most 10 s) for its pong, skipping frames: the server reads
+    /// its socket in order, so every frame sent before has been handled by then.
+    pub async fn handled(&mut self) {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        self.socket
+            .send(Message::Ping(vec![1].into()))
+            .await
+            .unwrap();
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
+                    .await
+                    .expect("a pong within 10 s")
+                    .expect("an open socket")
+                    .unwrap();
+            if matches!(message, Message::Pong(_)) {
+                return;
+            }
+        }
+    }
+
     /// The next frame, waiting at most `seconds`.
     pub async fn next(&mut self, seconds: u64) -> Option<Frame> {
         use futures_util::StreamExt;

@@ -159,6 +159,10 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
             idempotency::layer,
         ))
         .route_layer(axum::middleware::from_fn(metrics::record))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            wake_relay_after_writes,
+        ))
         .fallback(|| async { AppError::not_found() })
         .with_state(state)
         .layer(middleware))
@@ -185,6 +189,23 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(uptake::routes())
         .merge(openapi::routes())
+}
+
+/// Wakes this node's sync relay after a request that may have written (any method but GET, HEAD
+/// and OPTIONS) succeeded: its transaction has committed by then, so the outbox rows it
+/// enqueued are visible and live devices are pushed the change at once rather than at the
+/// relay's next interval.
+async fn wake_relay_after_writes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let writes = !request.method().is_safe();
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        state.hub.wake_relay();
+    }
+    response
 }
 
 /// Gives framework-made error responses (405 from the router, 408 from the timeout, 413 from

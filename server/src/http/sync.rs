@@ -108,11 +108,22 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             message = socket.recv() => match message {
                 Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
                     Ok(frame) => {
-                        if let Err(refused) = followed.follow(&frame) {
-                            close_refused(&mut socket, &refused).await;
+                        // "Anything new?" (no documents) asks about, and so follows, every
+                        // document the device has synced.
+                        let named = if frame.documents.is_empty() {
+                            exchange::synced(&state.db, syncer.device_id).await
+                        } else {
+                            Ok(frame.documents.iter().map(|d| d.document).collect())
+                        };
+                        if let Err(error) = named.and_then(|named| followed.follow(named)) {
+                            close_failed(&mut socket, &error).await;
                             break;
                         }
-                        Box::pin(exchange::handle(&state.db, syncer, &frame, &state.config.sync, state.clock.now())).await
+                        let reply = Box::pin(exchange::handle(&state.db, syncer, &frame, &state.config.sync, state.clock.now())).await;
+                        if writes(&frame) {
+                            state.hub.wake_relay();
+                        }
+                        reply
                     }
                     Err(_) => break,
                 },
@@ -185,23 +196,22 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
     }
 }
 
+/// Whether a device's frame may have written (intents, or changes to the personal document), so
+/// the relay should look for outbox rows now (the POST route is woken by the HTTP layer).
+fn writes(frame: &Frame) -> bool {
+    !frame.intents.is_empty()
+        || frame
+            .documents
+            .iter()
+            .any(|d| d.document.section == sync_protocol::Section::Personal)
+}
+
 /// Whether the connection's session and device are still valid (a database error keeps the
 /// connection: the next check decides).
 async fn still_live(state: &AppState, session: &AccountSession) -> bool {
     crate::identity::sessions::is_live(&state.db, session.session_id, state.clock.now())
         .await
         .unwrap_or(true)
-}
-
-/// Closes a connection whose frame was refused: close code 1008 (policy violation) with the
-/// refusal's stable code as the reason.
-async fn close_refused(socket: &mut axum::extract::ws::WebSocket, refused: &AppError) {
-    use axum::extract::ws::{CloseFrame, Message};
-    let close = CloseFrame {
-        code: axum::extract::ws::close_code::POLICY,
-        reason: refused.code().as_str().into(),
-    };
-    let _ = socket.send(Message::Close(Some(close))).await;
 }
 
 /// Closes the socket after a failed exchange, saying why: a refused frame (a sync message the

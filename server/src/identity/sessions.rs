@@ -192,61 +192,109 @@ pub async fn refresh(
     Ok(tokens)
 }
 
-/// Resolves an access token to its principal, or `session_ended`.
+/// What one access token resolves to: its family and, by the family's kind, the account and
+/// device or the staff member (null where the family has none or the row is gone).
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct Resolved {
+    family_id: Uuid,
+    kind: SessionKind,
+    account_id: Option<Uuid>,
+    account_practice_id: Option<Uuid>,
+    patient_id: Option<Uuid>,
+    account_status: Option<accounts::AccountStatus>,
+    device_id: Option<Uuid>,
+    device_revoked_at: Option<DateTime<Utc>>,
+    staff_id: Option<Uuid>,
+    staff_practice_id: Option<Uuid>,
+    role: Option<StaffRole>,
+    staff_active: Option<bool>,
+}
+
+/// Resolves an access token to its principal, or `session_ended`. Every authenticated request
+/// pays this, so it is one query: the token, its live family (neither revoked nor past its
+/// absolute limit) and the family's account and device, or its staff member.
 pub async fn authenticate(
     db: &impl ConnectionTrait,
     access_token: &str,
     now: DateTime<Utc>,
 ) -> Result<Principal, AppError> {
-    let token = session_tokens::Entity::find_by_id(secrets::hash(access_token))
+    use sea_orm::{JoinType, QuerySelect, RelationDef};
+    let family: RelationDef = session_tokens::Entity::belongs_to(session_families::Entity)
+        .from(session_tokens::Column::FamilyId)
+        .to(session_families::Column::Id)
+        .into();
+    let account: RelationDef = session_families::Entity::belongs_to(accounts::Entity)
+        .from(session_families::Column::AccountId)
+        .to(accounts::Column::Id)
+        .into();
+    let device: RelationDef = session_families::Entity::belongs_to(devices::Entity)
+        .from(session_families::Column::DeviceId)
+        .to(devices::Column::Id)
+        .into();
+    let member: RelationDef = session_families::Entity::belongs_to(staff::Entity)
+        .from(session_families::Column::StaffId)
+        .to(staff::Column::Id)
+        .into();
+    let ended = || AppError::new(ErrorCode::SessionEnded);
+    let resolved = session_tokens::Entity::find()
+        .select_only()
+        .column_as(session_families::Column::Id, "family_id")
+        .column_as(session_families::Column::Kind, "kind")
+        .column_as(accounts::Column::Id, "account_id")
+        .column_as(accounts::Column::PracticeId, "account_practice_id")
+        .column_as(accounts::Column::PatientId, "patient_id")
+        .column_as(accounts::Column::Status, "account_status")
+        .column_as(devices::Column::Id, "device_id")
+        .column_as(devices::Column::RevokedAt, "device_revoked_at")
+        .column_as(staff::Column::Id, "staff_id")
+        .column_as(staff::Column::PracticeId, "staff_practice_id")
+        .column_as(staff::Column::Role, "role")
+        .column_as(staff::Column::Active, "staff_active")
+        .join(JoinType::InnerJoin, family)
+        .join(JoinType::LeftJoin, account)
+        .join(JoinType::LeftJoin, device)
+        .join(JoinType::LeftJoin, member)
+        .filter(session_tokens::Column::TokenHash.eq(secrets::hash(access_token)))
         .filter(session_tokens::Column::Kind.eq(TokenKind::Access))
         .filter(session_tokens::Column::ExpiresAt.gt(now))
+        .filter(session_families::Column::RevokedAt.is_null())
+        .filter(session_families::Column::AbsoluteExpiresAt.gt(now))
+        .into_model::<Resolved>()
         .one(db)
         .await?
-        .ok_or_else(|| AppError::new(ErrorCode::SessionEnded))?;
-    let family = live_family(db, token.family_id, now).await?;
-    let ended = || AppError::new(ErrorCode::SessionEnded);
-    match (
-        family.kind,
-        family.account_id,
-        family.device_id,
-        family.staff_id,
-    ) {
-        (SessionKind::Patient, Some(account_id), Some(device_id), _) => {
-            let device = devices::Entity::find_by_id(device_id)
-                .one(db)
-                .await?
-                .ok_or_else(ended)?;
-            let account = accounts::Entity::find_by_id(account_id)
-                .one(db)
-                .await?
-                .ok_or_else(ended)?;
-            if device.revoked_at.is_some() || account.status != accounts::AccountStatus::Active {
-                return Err(ended());
-            }
-            Ok(Principal::Account {
-                account_id,
-                practice_id: account.practice_id,
-                patient_id: account.patient_id,
-                device_id,
-                session_id: family.id,
-            })
-        }
-        (SessionKind::Staff, _, _, Some(staff_id)) => {
-            let member = staff::Entity::find_by_id(staff_id)
-                .one(db)
-                .await?
-                .ok_or_else(ended)?;
-            if !member.active {
-                return Err(ended());
-            }
-            Ok(Principal::Staff {
-                staff_id,
-                practice_id: member.practice_id,
-                role: member.role,
-                session_id: family.id,
-            })
-        }
+        .ok_or_else(ended)?;
+    match resolved {
+        Resolved {
+            kind: SessionKind::Patient,
+            account_id: Some(account_id),
+            account_practice_id: Some(practice_id),
+            patient_id,
+            account_status: Some(accounts::AccountStatus::Active),
+            device_id: Some(device_id),
+            device_revoked_at: None,
+            family_id,
+            ..
+        } => Ok(Principal::Account {
+            account_id,
+            practice_id,
+            patient_id,
+            device_id,
+            session_id: family_id,
+        }),
+        Resolved {
+            kind: SessionKind::Staff,
+            staff_id: Some(staff_id),
+            staff_practice_id: Some(practice_id),
+            role: Some(role),
+            staff_active: Some(true),
+            family_id,
+            ..
+        } => Ok(Principal::Staff {
+            staff_id,
+            practice_id,
+            role,
+            session_id: family_id,
+        }),
         _ => Err(ended()),
     }
 }

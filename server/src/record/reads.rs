@@ -5,7 +5,7 @@
 
 use crate::access::slice::{self, SectionItems};
 use crate::access::{Capabilities, Section, Viewer, rules, viewer};
-use crate::db::entities::{accounts, blobs, carers, documents, patients, record_entries, results};
+use crate::db::entities::{accounts, blobs, carers, documents, record_entries, results};
 use crate::error::{AppError, ErrorCode};
 use crate::record::access_log;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -83,11 +83,19 @@ pub async fn me(
         .one(db)
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::SessionEnded))?;
-    let (given_name, family_name) = holder_name(db, &account).await?;
+    let own = match account.patient_id {
+        Some(patient_id) => slice::facts(db, patient_id).await?,
+        None => None,
+    };
+    let (given_name, family_name) = match &own {
+        Some(facts) => (
+            facts.patient.given_name.clone(),
+            facts.patient.family_name.clone(),
+        ),
+        None => carer_name(db, &account).await?,
+    };
     let mut profiles = Vec::new();
-    if let Some(patient_id) = account.patient_id
-        && let Some(facts) = slice::facts(db, patient_id).await?
-    {
+    if let Some(facts) = own {
         let viewer = Viewer::Patient {
             account_id: account.id,
         };
@@ -117,16 +125,11 @@ pub async fn me(
     })
 }
 
-/// The account holder's name: the patient's, or the carer's.
-async fn holder_name(
+/// A carer account holder's name (empty for an account that is neither patient nor carer).
+async fn carer_name(
     db: &impl ConnectionTrait,
     account: &accounts::Model,
 ) -> Result<(String, String), AppError> {
-    if let Some(id) = account.patient_id
-        && let Some(p) = patients::Entity::find_by_id(id).one(db).await?
-    {
-        return Ok((p.given_name, p.family_name));
-    }
     if let Some(id) = account.carer_id
         && let Some(c) = carers::Entity::find_by_id(id).one(db).await?
     {

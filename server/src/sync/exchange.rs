@@ -174,6 +174,12 @@ async fn followed(
     Ok(documents)
 }
 
+/// Every document the device has synced (those with a persisted sync state): what its
+/// "anything new?" frame asks about, and so what a live connection follows after one.
+pub async fn synced(db: &DatabaseConnection, device_id: Uuid) -> Result<Vec<DocumentId>, AppError> {
+    Ok(followed(db, device_id).await?.into_keys().collect())
+}
+
 /// What changed for `documents` since the device's last exchange, unprompted (live push, or
 /// the answer to "anything new?"): for each document that changed, its new changes directly;
 /// nothing for the others, whose stored heads the device already shares.

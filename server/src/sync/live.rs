@@ -49,20 +49,22 @@ impl Followed {
         }
     }
 
-    /// Follows the documents a device's `frame` names; refused
-    /// (`too_many_followed_documents`), following nothing new, when the set would pass its
-    /// bound.
-    pub fn follow(&mut self, frame: &sync_protocol::Frame) -> Result<(), AppError> {
-        let new = frame
-            .documents
-            .iter()
-            .filter(|d| !self.documents.contains_key(&d.document))
-            .count();
-        if self.documents.len().saturating_add(new) > self.max {
+    /// Follows `documents` (those a device's frame names, or for its "anything new?" frame
+    /// every document it has synced); refused (`too_many_followed_documents`), following
+    /// nothing new, when the set would pass its bound.
+    pub fn follow(
+        &mut self,
+        documents: impl IntoIterator<Item = sync_protocol::DocumentId>,
+    ) -> Result<(), AppError> {
+        let new: BTreeSet<_> = documents
+            .into_iter()
+            .filter(|d| !self.documents.contains_key(d))
+            .collect();
+        if self.documents.len().saturating_add(new.len()) > self.max {
             return Err(too_many(self.max));
         }
-        for document in &frame.documents {
-            self.documents.entry(document.document).or_insert(None);
+        for document in new {
+            self.documents.insert(document, None);
         }
         Ok(())
     }
@@ -166,9 +168,10 @@ pub fn too_many(max: usize) -> AppError {
 /// The PostgreSQL channel nodes announce changed patients on.
 pub const CHANNEL: &str = "gp_online_sync";
 
-/// How often the relay looks for new outbox rows: what a live device waits for a change at most
-/// beyond its projection. The look is one read of an index (`claimed_until`), and the write
-/// lock is taken only when there is work.
+/// How often the relay looks for new outbox rows when nothing wakes it: what a live device waits
+/// at most for a change written by another node or a background job (a request on this node
+/// wakes the relay when it completes, [`Hub::wake_relay`]). The look is one read of an index
+/// (`claimed_until`), and the write lock is taken only when there is work.
 pub const RELAY_INTERVAL: Duration = Duration::from_millis(25);
 
 /// The payload prefix of a sign-out announcement on [`CHANNEL`] (a bare UUID is a patient).
@@ -199,10 +202,12 @@ impl Announcement {
     }
 }
 
-/// The in-process announcement of changed patients and signed-out accounts.
+/// The in-process announcement of changed patients and signed-out accounts, and the relay's
+/// wake-up call.
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Announcement>,
+    relay: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Default for Hub {
@@ -216,7 +221,10 @@ impl Hub {
     /// resync everything they follow).
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(1024);
-        Self { sender }
+        Self {
+            sender,
+            relay: std::sync::Arc::default(),
+        }
     }
 
     /// Receives announcements from now on.
@@ -228,6 +236,14 @@ impl Hub {
     pub fn announce(&self, announcement: Announcement) {
         // No receiver (nobody connected) is not an error.
         let _ = self.sender.send(announcement);
+    }
+
+    /// Wakes this node's relay now rather than at its next interval: call it after a write
+    /// that may have enqueued outbox rows has committed, so a live device sees the change
+    /// without waiting out [`RELAY_INTERVAL`]. A wake while the relay is busy is kept for its
+    /// next round.
+    pub fn wake_relay(&self) {
+        self.relay.notify_one();
     }
 }
 
@@ -333,7 +349,8 @@ pub async fn claim(
 }
 
 /// Runs the relay until the process ends: claims outbox rows, projects their patients and
-/// announces them locally (other nodes hear them through their listener).
+/// announces them locally (other nodes hear them through their listener); every
+/// [`RELAY_INTERVAL`], or at once when [`Hub::wake_relay`] is called.
 pub async fn relay(db: DatabaseConnection, hub: Hub, clock: Clock, history_threshold: usize) {
     let local_only = db.get_database_backend() != DatabaseBackend::Postgres;
     loop {
@@ -344,7 +361,10 @@ pub async fn relay(db: DatabaseConnection, hub: Hub, clock: Clock, history_thres
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "sync relay could not claim outbox rows"),
         }
-        tokio::time::sleep(RELAY_INTERVAL).await;
+        tokio::select! {
+            () = tokio::time::sleep(RELAY_INTERVAL) => {}
+            () = hub.relay.notified() => {}
+        }
     }
 }
 

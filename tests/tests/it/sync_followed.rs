@@ -2,8 +2,9 @@
 //! to a device is a line in the patient's access log (one per delivery, not per item); a live
 //! socket follows only documents its viewer may see (a stranger naming another patient's
 //! document is answered `removed` once and learns nothing of later writes), is pushed only when
-//! a followed document changed for that viewer (never for an entry hidden from proxies), and
-//! follows a bounded number of documents.
+//! a followed document changed for that viewer (never for an entry hidden from proxies), follows
+//! after an "anything new?" frame every document the device had synced, and follows a bounded
+//! number of documents.
 
 use chrono::NaiveDate;
 use gp_online::db::entities::access_log::{self, ViewerKind};
@@ -152,6 +153,31 @@ async fn a_proxy_is_not_pushed_when_an_entry_hidden_from_proxies_is_imported() {
     let terms = terms(&device);
     assert!(terms.contains(&"SECOND-SHOWN".to_owned()), "{terms:?}");
     assert!(!terms.contains(&"HIDDEN-FROM-PROXY".to_owned()));
+}
+
+#[tokio::test]
+async fn a_device_reconnecting_with_anything_new_is_pushed_what_it_had_synced() {
+    let app = spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let mut device = following(patient, &[Section::Profile, Section::Record]);
+    sync(&app, &token, &mut device).await;
+
+    // App open: every copy is in sync, so the live connection's first frame names no document
+    // ("anything new?"); the connection still follows what the device had synced.
+    device.reconnect();
+    let first = device.outgoing();
+    assert!(first.documents.is_empty(), "{first:?}");
+    let mut live = Live::connect(&app, &token).await;
+    live.send(&first).await;
+    live.handled().await;
+    import_entry(&app, patient, "AFTER-RECONNECT", false).await;
+    let pushed = live.next(10).await.expect("a push after the reconnect");
+    device.receive(&pushed).unwrap();
+    let terms: Vec<String> = device_record(&device, patient)
+        .into_values()
+        .map(|entry| entry.term)
+        .collect();
+    assert!(terms.contains(&"AFTER-RECONNECT".to_owned()), "{terms:?}");
 }
 
 #[tokio::test]
