@@ -22,7 +22,8 @@
 //! set. Latency percentiles come from an HdrHistogram (microseconds, 3 significant digits).
 //!
 //! ```sh
-//! cargo build --release -p gp-online                       # the binary part 4 runs
+//! # the binary part 4 runs, built with the example so they share one build of the dependencies
+//! cargo build --release -p gp-online -p gp-online-tests --bin gp-online --example load
 //! cargo run --release -p gp-online-tests --example load    # every part, full size
 //! cargo run -p gp-online-tests --example load -- --quick   # small sizes, for CI
 //! cargo run --release -p gp-online-tests --example load -- --parts booking,ordering --clients 16

@@ -40,7 +40,7 @@
 //! London time) the server holds notices, so the scan says that none could be read.
 //!
 //! ```sh
-//! cargo build --release -p gp-online -p gp-online-tests --example open_loop
+//! cargo build --release -p gp-online -p gp-online-tests --bin gp-online --example open_loop
 //! target/release/examples/open_loop                       # mix, search and crash, SQLite
 //! GP_ONLINE_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!   target/release/examples/open_loop                     # the same on PostgreSQL

@@ -13,7 +13,7 @@
 //! `/proc/<pid>/stat`, less the server's idle rate over the same wall time.
 //!
 //! ```sh
-//! cargo build --release -p gp-online -p gp-online-tests --example sync_wire
+//! cargo build --release -p gp-online -p gp-online-tests --bin gp-online --example sync_wire
 //! target/release/examples/sync_wire                 # 1,500 entries
 //! target/release/examples/sync_wire --items 15000   # the server CPU figures at 15,000
 //! target/release/examples/sync_wire --demo          # a demo patient's initial sync
@@ -239,7 +239,13 @@ async fn arrange(
         txn.commit().await?;
         (practice_id, ods_code, patient_id)
     };
+    // An account older than the practice's switch-on date, so prospective access covers every
+    // entry (entered from 2024).
     let account_id = Uuid::new_v4();
+    let registered = NaiveDate::from_ymd_opt(2023, 1, 2)
+        .and_then(|d| d.and_hms_opt(9, 0, 0))
+        .context("a date")?
+        .and_utc();
     accounts::Entity::insert(accounts::ActiveModel {
         id: Set(account_id),
         practice_id: Set(practice_id),
@@ -247,8 +253,8 @@ async fn arrange(
         carer_id: Set(None),
         status: Set(accounts::AccountStatus::Active),
         last_login_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
+        created_at: Set(registered),
+        updated_at: Set(registered),
     })
     .exec(db)
     .await?;

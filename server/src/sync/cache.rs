@@ -81,39 +81,61 @@ impl DocumentCache {
             }
         }
         let doc: Shared = Arc::new(Mutex::new(stored.load()?));
-        let bytes = stored.document.len();
-        if let Some(heads) = &stored.heads
-            && bytes <= self.budget
-        {
-            let mut inner = self.lock();
-            let clock = inner.clock;
-            if let Some(old) = inner.entries.insert(
-                key,
-                Entry {
-                    heads: heads.clone(),
-                    doc: doc.clone(),
-                    bytes,
-                    used: clock,
-                },
-            ) {
-                inner.bytes -= old.bytes;
-            }
-            inner.bytes += bytes;
-            while inner.bytes > self.budget {
-                let Some(oldest) = inner
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, entry)| entry.used)
-                    .map(|(key, _)| key.clone())
-                else {
-                    break;
-                };
-                if let Some(evicted) = inner.entries.remove(&oldest) {
-                    inner.bytes -= evicted.bytes;
-                }
-            }
+        if let Some(heads) = &stored.heads {
+            self.keep(key, heads.clone(), doc.clone(), stored.document.len());
         }
         Ok(doc)
+    }
+
+    /// Keeps `doc`, just projected to `heads` and stored as `bytes` saved bytes, as the
+    /// document of `audience` and `section` in `generation`, so the pushes that follow the
+    /// projection find it loaded. Were the projection's transaction rolled back, the stored
+    /// heads would not be `heads` and the entry would never be used.
+    pub fn put(
+        &self,
+        audience: &str,
+        section: Section,
+        generation: u32,
+        heads: Vec<ChangeHash>,
+        doc: AutoCommit,
+        bytes: usize,
+    ) {
+        let key = (audience.to_owned(), section, generation);
+        self.keep(key, heads, Arc::new(Mutex::new(doc)), bytes);
+    }
+
+    /// Holds `doc` under `key` when it fits the budget, evicting the least recently used.
+    fn keep(&self, key: Key, heads: Vec<ChangeHash>, doc: Shared, bytes: usize) {
+        if bytes > self.budget {
+            return;
+        }
+        let mut inner = self.lock();
+        let clock = inner.clock;
+        if let Some(old) = inner.entries.insert(
+            key,
+            Entry {
+                heads,
+                doc,
+                bytes,
+                used: clock,
+            },
+        ) {
+            inner.bytes -= old.bytes;
+        }
+        inner.bytes += bytes;
+        while inner.bytes > self.budget {
+            let Some(oldest) = inner
+                .entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(key, _)| key.clone())
+            else {
+                break;
+            };
+            if let Some(evicted) = inner.entries.remove(&oldest) {
+                inner.bytes -= evicted.bytes;
+            }
+        }
     }
 
     /// Bytes of saved documents held.

@@ -318,11 +318,26 @@ pub async fn claim(
         .filter(projection_outbox::Column::Id.is_in(ids))
         .exec(&txn)
         .await?;
-    let patients: BTreeSet<Uuid> = rows.iter().map(|r| r.patient_id).collect();
-    for patient in &patients {
+    let mut marked: BTreeMap<Uuid, Vec<Option<&str>>> = BTreeMap::new();
+    for row in &rows {
+        marked
+            .entry(row.patient_id)
+            .or_default()
+            .push(row.section.as_deref());
+    }
+    let patients: BTreeSet<Uuid> = marked.keys().copied().collect();
+    for (patient, sections) in marked {
+        let sections = super::projector::sections_named(sections);
         // One patient's failure (logged) does not hold back the others' projections.
         let savepoint = txn.begin().await?;
-        match super::projector::project_patient(&savepoint, *patient, history_threshold, now).await
+        match super::projector::project_patient(
+            &savepoint,
+            patient,
+            sections.as_ref(),
+            history_threshold,
+            now,
+        )
+        .await
         {
             Ok(_) => savepoint.commit().await?,
             Err(error) => {

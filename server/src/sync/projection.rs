@@ -386,8 +386,20 @@ pub async fn project(
             return Ok(generation);
         }
     }
-    metrics::counter!("sync_document_loads_total").increment(1);
-    let mut doc = AutoCommit::load(&latest.document).map_err(AppError::internal)?;
+    // From this node's cache when it holds the stored heads (the last projection on this node
+    // left it there), else loaded; a copy is changed, never the cached document itself.
+    let stored = Stored {
+        generation,
+        heads: latest.heads.as_deref().and_then(decode_heads),
+        document: latest.document.clone(),
+    };
+    let mut doc = {
+        let shared = super::cache::node().get(audience, section, &stored)?;
+        let cached = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.clone()
+    };
     let (stored, appended, digests_valid) = match kept {
         Some((stored, appended)) => (stored, appended, true),
         // Stored before digests were kept: read the items once (and save whole).
@@ -431,10 +443,12 @@ pub async fn project(
         (bytes, appended)
     };
     if !changes.is_empty() || !digests_valid || latest.heads.is_none() {
+        let heads = doc.get_heads();
         let mut row: sync_documents::ActiveModel = latest.into();
+        row.heads = Set(Some(encode_heads(&heads)));
+        super::cache::node().put(audience, section, generation, heads, doc, document.len());
         row.document = Set(document);
         row.change_count = Set(change_count);
-        row.heads = Set(Some(encode_heads(&doc.get_heads())));
         row.updated_at = Set(now);
         row.update(db).await?;
     }

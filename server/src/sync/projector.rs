@@ -21,16 +21,32 @@ use crate::access::{slice, viewer};
 use crate::db::entities::{projection_outbox, sync_documents};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use std::collections::BTreeMap;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use sync_protocol::Section;
 use uuid::Uuid;
 
-/// Projects every stored section document about `patient_id` (within the caller's
-/// transaction); returns how many documents were looked at.
+/// The sections a patient's outbox rows name: `None` for every section, when any row names
+/// none (a change no single section owns: an access change, a date boundary) or one this
+/// server does not know.
+pub fn sections_named<'a>(
+    rows: impl IntoIterator<Item = Option<&'a str>>,
+) -> Option<BTreeSet<Section>> {
+    rows.into_iter()
+        .map(|name| name.and_then(Section::from_name))
+        .collect()
+}
+
+/// Projects the stored section documents about `patient_id` of `sections` (every section when
+/// `None`), within the caller's transaction; returns how many documents were looked at. A
+/// write marks only the sections it changed (`outbox::mark_dirty`), so a new record entry
+/// does not re-read the patient's appointments or messages.
 pub async fn project_patient(
     db: &impl ConnectionTrait,
     patient_id: Uuid,
+    sections: Option<&BTreeSet<Section>>,
     history_threshold: usize,
     now: DateTime<Utc>,
 ) -> Result<usize, AppError> {
@@ -60,6 +76,9 @@ pub async fn project_patient(
         else {
             continue; // The personal document is written by devices.
         };
+        if sections.is_some_and(|sections| !sections.contains(&section)) {
+            continue;
+        }
         projected += 1;
         projection::lock(db, &row.audience, section).await?;
         let wanted = match (viewers.get(&row.audience), &facts) {
@@ -90,20 +109,26 @@ pub async fn project_if_pending(
     history_threshold: usize,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let pending = projection_outbox::Entity::find()
+    let pending: Vec<Option<String>> = projection_outbox::Entity::find()
+        .select_only()
+        .column(projection_outbox::Column::Section)
         .filter(projection_outbox::Column::ClaimedUntil.is_null())
         .filter(projection_outbox::Column::PatientId.eq(patient_id))
-        .one(db)
+        .into_tuple()
+        .all(db)
         .await?;
     let due = calendar::is_due(db, patient_id, now).await?;
-    if pending.is_none() && !due {
+    if pending.is_empty() && !due {
         return Ok(());
     }
     let txn = crate::db::begin_write(db).await?;
-    if due {
+    let sections = if due {
         calendar::take_due(&txn, patient_id, now).await?;
-    }
-    project_patient(&txn, patient_id, history_threshold, now).await?;
+        None
+    } else {
+        sections_named(pending.iter().map(Option::as_deref))
+    };
+    project_patient(&txn, patient_id, sections.as_ref(), history_threshold, now).await?;
     txn.commit().await?;
     Ok(())
 }
