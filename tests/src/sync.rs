@@ -188,18 +188,75 @@ pub async fn changed(app: &TestApp, patient: Uuid) {
     .unwrap();
 }
 
+/// A problem entered on 2024-06-01 in `patient`'s record (hidden from proxies or not), written
+/// as the clinical system's import writes it: the row and its projection outbox row.
+pub async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_proxies: bool) {
+    use gp_online::db::entities::record_entries;
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = app.clock.now();
+    let practice = crate::fixtures::practice_of(app, patient).await;
+    let entered = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+    record_entries::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(practice),
+        patient_id: Set(patient),
+        external_id: Set(None),
+        section: Set(record_entries::RecordSection::Problems),
+        snomed_code: Set("38341003".to_owned()),
+        term: Set(term.to_owned()),
+        effective_date: Set(entered),
+        entered_on: Set(entered),
+        end_date: Set(None),
+        detail: Set(None),
+        author: Set(None),
+        hidden: Set(false),
+        hidden_from_proxies: Set(hidden_from_proxies),
+        retracted_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    gp_online::outbox::mark_dirty(
+        &app.db,
+        practice,
+        patient,
+        Section::Record,
+        "record.import",
+        now,
+    )
+    .await
+    .unwrap();
+}
+
 /// Reconnects and syncs until quiet (the device had nothing to send and the server nothing to
 /// answer), as an app does when it opens; returns what the server sent and the events seen.
 pub async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire, Vec<Event>) {
+    sync_within(app, token, device, 20, || async {})
+        .await
+        .unwrap_or_else(|frames| panic!("sync did not settle:\n{frames}"))
+}
+
+/// [`sync`] within `rounds` round trips, running `between` after each (a write, the relay):
+/// what the server sent and the events seen, or, when the device and the server are not quiet
+/// by then, every frame exchanged (described, one round trip a line).
+pub async fn sync_within<Between: std::future::Future<Output = ()>>(
+    app: &TestApp,
+    token: &str,
+    device: &mut DevicePeer,
+    rounds: usize,
+    mut between: impl FnMut() -> Between,
+) -> Result<(Wire, Vec<Event>), String> {
     device.reconnect();
     let mut wire = Wire::default();
     let mut events = Vec::new();
-    let mut rounds = Vec::new();
-    for _ in 0..20 {
+    let mut frames = Vec::new();
+    for _ in 0..rounds {
         let request = device.outgoing();
         let (bytes, reply) = exchange(app, token, &request).await;
         wire.record(&bytes, &reply);
-        rounds.push(format!(
+        frames.push(format!(
             "up {} / down {}",
             describe(&request.documents),
             describe(&reply.documents)
@@ -207,10 +264,11 @@ pub async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire,
         events.extend(device.receive(&reply).unwrap());
         let quiet = reply.documents.is_empty() && reply.outcomes.is_empty();
         if quiet && request.documents.is_empty() {
-            return (wire, events);
+            return Ok((wire, events));
         }
+        between().await;
     }
-    panic!("sync did not settle:\n{}", rounds.join("\n"));
+    Err(frames.join("\n"))
 }
 
 /// Waits until the relay has claimed (projected and announced) every projection outbox row of

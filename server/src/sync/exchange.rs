@@ -389,7 +389,9 @@ async fn document(
     frames.extend(answer.frames);
     super::reads::record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now).await?;
     round.spend(&frames);
-    save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
+    if incoming.is_some() {
+        save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
+    }
     Ok((frames, answer.ignored_changes))
 }
 
@@ -427,7 +429,13 @@ fn up_to_date(
 }
 
 /// Persists a device's sync state for one document (`audience/section`) and generation, so a
-/// reconnect costs one round trip.
+/// reconnect costs one round trip. Called only after an exchange in which the device sent a
+/// frame about the document: the state says what the device has shown it holds, and a push
+/// (live, or the answer to "anything new?") learns nothing of that. A push that saved would
+/// write back the state it read before its automerge work, over a newer one saved meanwhile by
+/// another exchange of the same device (its frame on another connection acknowledging the same
+/// change): the server would then believe the device lacks changes it holds and push them on
+/// every "anything new?", while the device, holding them, has nothing to answer.
 pub(super) async fn save_device_state(
     db: &impl ConnectionTrait,
     device_id: Uuid,

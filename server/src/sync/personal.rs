@@ -127,15 +127,18 @@ pub(super) async fn exchange(
         }
         let Some(adopted) = worked.adopted else {
             frames.extend(worked.answer.frames);
-            super::exchange::save_device_state(
-                db,
-                syncer.device_id,
-                key,
-                generation,
-                &worked.state,
-                now,
-            )
-            .await?;
+            // A push learns nothing of what the device holds (`save_device_state`).
+            if incoming.is_some() {
+                super::exchange::save_device_state(
+                    db,
+                    syncer.device_id,
+                    key,
+                    generation,
+                    &worked.state,
+                    now,
+                )
+                .await?;
+            }
             return Ok(frames);
         };
         let txn = crate::db::begin_write(db).await?;

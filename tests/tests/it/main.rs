@@ -36,3 +36,4 @@ mod sync_memory;
 mod sync_personal;
 mod sync_rebuild;
 mod sync_services;
+mod sync_settle;

@@ -6,15 +6,16 @@
 //! after an "anything new?" frame every document the device had synced, and follows a bounded
 //! number of documents.
 
-use chrono::NaiveDate;
 use gp_online::db::entities::access_log::{self, ViewerKind};
-use gp_online::db::entities::{devices, patients, record_entries};
+use gp_online::db::entities::{devices, patients};
 use gp_online_tests::live::Live;
 use gp_online_tests::scenario::{Rules, arrange, second_patient_at, standard_record};
-use gp_online_tests::sync::{RECORD_SECTIONS, device_record, following, relayed, sync};
+use gp_online_tests::sync::{
+    RECORD_SECTIONS, device_record, following, import_entry, relayed, sync,
+};
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use sync_protocol::{DevicePeer, DocumentBody, DocumentId, Frame, Section};
@@ -80,43 +81,6 @@ async fn a_proxy_syncing_the_record_is_in_the_patients_access_log() {
     // A sync with nothing new delivers nothing and logs nothing.
     sync(&app, &proxy_token, &mut device).await;
     assert_eq!(log_lines(&app, patient).await.len(), lines.len());
-}
-
-/// A record entry of `patient`, imported as the clinical system would, then projected.
-async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_proxies: bool) {
-    let now = app.clock.now();
-    record_entries::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(gp_online_tests::fixtures::practice_of(app, patient).await),
-        patient_id: Set(patient),
-        external_id: Set(None),
-        section: Set(record_entries::RecordSection::Problems),
-        snomed_code: Set("38341003".to_owned()),
-        term: Set(term.to_owned()),
-        effective_date: Set(NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()),
-        entered_on: Set(NaiveDate::from_ymd_opt(2024, 6, 1).unwrap()),
-        end_date: Set(None),
-        detail: Set(None),
-        author: Set(None),
-        hidden: Set(false),
-        hidden_from_proxies: Set(hidden_from_proxies),
-        retracted_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    gp_online::outbox::mark_dirty(
-        &app.db,
-        gp_online_tests::fixtures::practice_of(app, patient).await,
-        patient,
-        sync_protocol::Section::Record,
-        "record.import",
-        now,
-    )
-    .await
-    .unwrap();
 }
 
 #[tokio::test]
