@@ -168,6 +168,38 @@ pub async fn exchange(app: &TestApp, token: &str, frame: &Frame) -> (Vec<u8>, Fr
     (bytes, reply)
 }
 
+/// One `POST /api/v1/sync` with `frame` compressed (`Content-Encoding` and `Accept-Encoding:
+/// gp-sync-deflate`); returns the request's and the reply's bytes as they travelled and the
+/// reply inflated and decoded.
+pub async fn exchange_compressed(
+    app: &TestApp,
+    token: &str,
+    frame: &Frame,
+) -> (Vec<u8>, Vec<u8>, Frame) {
+    use sync_protocol::compressed::{CODING, compress, decompress};
+    let body = compress(&frame.encode(), None);
+    let response = app
+        .client
+        .post(app.url("/api/v1/sync"))
+        .bearer_auth(token)
+        .header("content-type", "application/cbor")
+        .header("content-encoding", CODING)
+        .header("accept-encoding", format!("gzip, {CODING}"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-encoding"],
+        CODING,
+        "the reply is compressed with the frames' own coding, not wrapped in gzip"
+    );
+    let bytes = response.bytes().await.unwrap().to_vec();
+    let reply = Frame::decode(&decompress(&bytes, None).unwrap()).unwrap();
+    (body, bytes, reply)
+}
+
 /// One `POST /api/v1/sync` with `frame`; returns the reply.
 pub async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
     exchange(app, token, frame).await.1
@@ -191,13 +223,38 @@ pub async fn changed(app: &TestApp, patient: Uuid) {
 /// Reconnects and syncs until quiet (the device had nothing to send and the server nothing to
 /// answer), as an app does when it opens; returns what the server sent and the events seen.
 pub async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire, Vec<Event>) {
+    sync_as(app, token, device, false).await
+}
+
+/// [`sync`] with every frame compressed both ways ([`exchange_compressed`]); the [`Wire`]
+/// records the replies' bytes as they travelled (compressed), so only its decoded changes are
+/// searchable as text.
+pub async fn sync_compressed(
+    app: &TestApp,
+    token: &str,
+    device: &mut DevicePeer,
+) -> (Wire, Vec<Event>) {
+    sync_as(app, token, device, true).await
+}
+
+async fn sync_as(
+    app: &TestApp,
+    token: &str,
+    device: &mut DevicePeer,
+    compressed: bool,
+) -> (Wire, Vec<Event>) {
     device.reconnect();
     let mut wire = Wire::default();
     let mut events = Vec::new();
     let mut rounds = Vec::new();
     for _ in 0..20 {
         let request = device.outgoing();
-        let (bytes, reply) = exchange(app, token, &request).await;
+        let (bytes, reply) = if compressed {
+            let (_, bytes, reply) = exchange_compressed(app, token, &request).await;
+            (bytes, reply)
+        } else {
+            exchange(app, token, &request).await
+        };
         wire.record(&bytes, &reply);
         rounds.push(format!(
             "up {} / down {}",
