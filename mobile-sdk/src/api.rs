@@ -1,7 +1,8 @@
 //! The server's REST API as the SDK uses it: JSON in and out, problem+json refusals turned into
 //! [`SdkError::Refused`] with the server's stable code, 401 into [`SdkError::Unauthorised`],
 //! and "try again later" (429, 5xx) into [`SdkError::Network`]. Tokens are passed in by the
-//! caller, which owns the session and its refresh.
+//! caller, which owns the session and its refresh. Sync frames travel compressed
+//! (`gp-sync-deflate`, the protocol's static dictionary) both ways.
 
 use crate::config::SdkConfig;
 use crate::error::{Result, SdkError};
@@ -109,13 +110,29 @@ impl Api {
         Ok((content_type, response.bytes().await?.to_vec()))
     }
 
-    /// One sync exchange: a frame out, a frame back.
+    /// One sync exchange: a frame's CBOR out, a frame's CBOR back. Both travel compressed
+    /// (`sync_protocol::compressed`, the static dictionary alone); a reply without that
+    /// `Content-Encoding` is plain CBOR.
     pub async fn sync(&self, token: &str, frame: Vec<u8>) -> Result<Vec<u8>> {
+        use sync_protocol::compressed::{CODING, compress, decompress};
         let request = self
             .request(Method::POST, "/api/v1/sync", Some(token))
             .header(reqwest::header::CONTENT_TYPE, "application/cbor")
-            .body(frame);
-        Ok(Self::send(request).await?.bytes().await?.to_vec())
+            .header(reqwest::header::CONTENT_ENCODING, CODING)
+            .header(reqwest::header::ACCEPT_ENCODING, CODING)
+            .body(compress(&frame, None));
+        let response = Self::send(request).await?;
+        let compressed = response
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes() == CODING.as_bytes());
+        let body = response.bytes().await?;
+        if compressed {
+            decompress(&body, None)
+                .map_err(|_| SdkError::other("the server sent a malformed frame"))
+        } else {
+            Ok(body.to_vec())
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! - [`envelope`]: the versioned CBOR [`Frame`] carried by `POST /api/v1/sync` and the
 //!   WebSocket: per document a generation and an automerge sync message (or a supersede or
 //!   removal notice), plus intents and their outcomes.
+//! - [`compressed`]: compressed frames (raw DEFLATE with the protocol's preset dictionary and,
+//!   on a WebSocket, the previous frame in the same direction), inflated under the frame limit.
 //! - [`guard`]: our own check of a peer's automerge sync message (bloom parameters, change
 //!   chunk headers and lengths, inflated sizes under a cap) before automerge parses it.
 //! - [`documents`]: which documents exist ([`Section`] per patient).
@@ -61,6 +63,7 @@
 //! assert_eq!(device.item_list::<Allergy>(id).unwrap(), vec![allergy]);
 //! ```
 
+pub mod compressed;
 pub mod device;
 pub mod documents;
 pub mod envelope;

@@ -4,11 +4,14 @@
 //! frames still decode and re-encode to the same bytes, that the device peer replaying the
 //! server's frames sends exactly the device frames recorded and ends up with the items
 //! recorded, and that every item type reads and writes its example field for field (a field
-//! renamed, removed or added fails here before it reaches a device).
+//! renamed, removed or added fails here before it reaches a device); and that the compressed
+//! frames of the same exchange inflate to those frames exactly, with the static dictionary
+//! holding every item field.
 //!
 //! `SYNC_PROTOCOL_WRITE_VECTORS=1 cargo test -p sync-protocol --test vectors` writes the
 //! frames again (automerge changes carry a timestamp, so the bytes differ from run to run);
-//! do it only on purpose, for a change the wire version allows.
+//! do it only on purpose, for a change the wire version allows. `compressed.json` is written
+//! with them, or alone from the frames as they are with `SYNC_PROTOCOL_WRITE_COMPRESSED=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 
 use automerge::AutoCommit;
@@ -553,4 +556,161 @@ fn every_item_type_reads_and_writes_its_example_field_for_field() {
         ],
         "one example of every document and kind"
     );
+}
+
+const COMPRESSED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/compressed.json");
+
+/// The compressed frames of the recorded exchange (`tests/vectors/compressed.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct CompressedVectors {
+    /// The coding's name: the WebSocket subprotocol and HTTP content coding.
+    coding: String,
+    /// The largest previous frame (CBOR bytes) that joins the next frame's dictionary.
+    max_history_bytes: usize,
+    /// The static dictionary, in hex.
+    dictionary_hex: String,
+    /// Its SHA-256, in hex.
+    dictionary_sha256: String,
+    /// The exchange over one WebSocket at a time (a new one at each reconnect).
+    websocket: Vec<CompressedStep>,
+    /// Every frame of the exchange over `POST /api/v1/sync`: the static dictionary alone.
+    post: Vec<CompressedStep>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CompressedStep {
+    /// The step of `frames.json` (from 0) whose frame this is.
+    step: usize,
+    /// `device` or `server`.
+    from: String,
+    /// The step whose frame follows the static dictionary in this frame's dictionary, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after_step: Option<usize>,
+    /// The frame compressed.
+    compressed_hex: String,
+}
+
+/// Compresses the recorded exchange by the rule of `PROTOCOL.md`: over a WebSocket the
+/// dictionary is the static one followed by the previous frame sent in the same direction on
+/// the same connection (when at most `MAX_HISTORY_BYTES`); an empty server answer is not sent
+/// on a WebSocket; a reconnect starts a new connection. Over POST, the static dictionary alone.
+fn compress_exchange(vectors: &Vectors) -> CompressedVectors {
+    use sha2::Digest;
+    use sync_protocol::compressed::{self, MAX_HISTORY_BYTES, STATIC_DICTIONARY};
+    let mut websocket = Vec::new();
+    let mut previous: BTreeMap<&str, usize> = BTreeMap::new();
+    for (at, step) in vectors.steps.iter().enumerate() {
+        let cbor = unhex(&step.cbor_hex);
+        if step.reconnect {
+            previous.clear();
+        }
+        if step.from == "server" && Frame::decode(&cbor).unwrap().is_empty() {
+            continue;
+        }
+        let after_step = previous
+            .get(step.from.as_str())
+            .copied()
+            .filter(|&p| unhex(&vectors.steps[p].cbor_hex).len() <= MAX_HISTORY_BYTES);
+        let dictionary = after_step.map(|p| unhex(&vectors.steps[p].cbor_hex));
+        websocket.push(CompressedStep {
+            step: at,
+            from: step.from.clone(),
+            after_step,
+            compressed_hex: hex(&compressed::compress(&cbor, dictionary.as_deref())),
+        });
+        previous.insert(step.from.as_str(), at);
+    }
+    let post = vectors
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(at, step)| CompressedStep {
+            step: at,
+            from: step.from.clone(),
+            after_step: None,
+            compressed_hex: hex(&compressed::compress(&unhex(&step.cbor_hex), None)),
+        })
+        .collect();
+    CompressedVectors {
+        coding: compressed::CODING.to_owned(),
+        max_history_bytes: MAX_HISTORY_BYTES,
+        dictionary_hex: hex(&STATIC_DICTIONARY),
+        dictionary_sha256: hex(&sha2::Sha256::digest(STATIC_DICTIONARY)),
+        websocket,
+        post,
+    }
+}
+
+#[test]
+fn the_compressed_golden_frames_inflate_to_the_plain_frames_exactly() {
+    use sync_protocol::compressed::{self, CODING, MAX_HISTORY_BYTES, STATIC_DICTIONARY};
+    let vectors = load();
+    // Written again with the frames, or alone (from the frames as they are) on purpose.
+    if std::env::var_os("SYNC_PROTOCOL_WRITE_VECTORS").is_some()
+        || std::env::var_os("SYNC_PROTOCOL_WRITE_COMPRESSED").is_some()
+    {
+        let json = serde_json::to_string_pretty(&compress_exchange(&vectors)).unwrap();
+        std::fs::write(COMPRESSED, json + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(COMPRESSED).expect("tests/vectors/compressed.json");
+    let compressed: CompressedVectors = serde_json::from_str(&text).unwrap();
+    assert_eq!(compressed.coding, CODING);
+    assert_eq!(compressed.max_history_bytes, MAX_HISTORY_BYTES);
+    assert_eq!(compressed.dictionary_hex, hex(&STATIC_DICTIONARY));
+    let rule = compress_exchange(&vectors);
+    let plain = |step: usize| unhex(&vectors.steps[step].cbor_hex);
+    for (transport, recorded, by_rule) in [
+        ("websocket", &compressed.websocket, &rule.websocket),
+        ("post", &compressed.post, &rule.post),
+    ] {
+        assert_eq!(recorded.len(), by_rule.len(), "{transport}");
+        for (step, expected) in recorded.iter().zip(by_rule) {
+            // Which frame precedes which is the rule's; the bytes may come from any deflater.
+            assert_eq!(
+                (step.step, &step.from, step.after_step),
+                (expected.step, &expected.from, expected.after_step),
+                "{transport}"
+            );
+            let previous = step.after_step.map(plain);
+            let inflated =
+                compressed::decompress(&unhex(&step.compressed_hex), previous.as_deref())
+                    .unwrap_or_else(|e| panic!("{transport} step {}: {e}", step.step));
+            assert_eq!(inflated, plain(step.step), "{transport} step {}", step.step);
+        }
+    }
+    // The live push and its acknowledgement are much smaller than plain.
+    let push = compressed
+        .websocket
+        .iter()
+        .find(|s| vectors.steps[s.step].description.starts_with("A live push"))
+        .unwrap();
+    let acknowledgement = &compressed.websocket[compressed
+        .websocket
+        .iter()
+        .position(|s| s.step == push.step)
+        .unwrap()
+        + 1];
+    let on_the_wire = (push.compressed_hex.len() + acknowledgement.compressed_hex.len()) / 2;
+    let plain_bytes = plain(push.step).len() + plain(acknowledgement.step).len();
+    assert!(
+        on_the_wire * 2 < plain_bytes,
+        "{on_the_wire} B compressed, {plain_bytes} B plain"
+    );
+}
+
+#[test]
+fn the_static_dictionary_holds_every_item_field_as_automerge_writes_it() {
+    let text = std::fs::read_to_string(ITEMS).expect("tests/vectors/items.json");
+    let vectors: ItemVectors = serde_json::from_str(&text).unwrap();
+    let dictionary = &sync_protocol::compressed::STATIC_DICTIONARY;
+    for (name, fields) in &vectors.examples {
+        for field in fields.keys() {
+            // automerge's key column: the length in one byte, then the name.
+            let key = [&[field.len() as u8][..], field.as_bytes()].concat();
+            assert!(
+                dictionary.windows(key.len()).any(|w| w == key),
+                "{name}: `{field}` is missing from the static dictionary"
+            );
+        }
+    }
 }

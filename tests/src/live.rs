@@ -1,8 +1,10 @@
 //! A live sync connection to the test server: the WebSocket endpoint over TLS, trusting the
 //! test server's development certificate, with helpers to exchange frames until the server has
-//! nothing more to say and to wait for pushes or the close frame.
+//! nothing more to say and to wait for pushes or the close frame. A connection may offer
+//! compressed frames (`gp-sync-deflate`); it counts the bytes each way as they travel.
 
 use crate::TestApp;
+use sync_protocol::compressed::{CODING, Coding};
 use sync_protocol::{DevicePeer, Frame};
 
 /// A live sync connection over TLS to the test server.
@@ -10,6 +12,12 @@ pub struct Live {
     /// The WebSocket over TLS.
     socket:
         tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    /// Plain or compressed frames, as the server agreed.
+    coding: Coding,
+    /// Bytes of binary messages sent so far.
+    sent: usize,
+    /// Bytes of binary messages received so far.
+    received: usize,
 }
 
 impl Live {
@@ -21,16 +29,55 @@ impl Live {
     /// Connects to another node of the same deployment (`node` is its `https://` address).
     pub async fn connect_to(app: &TestApp, node: &str, token: &str) -> Self {
         let (tls, request) = upgrade_request(app, node, Some(token)).await;
-        let (socket, _) = tokio_tungstenite::client_async(request, tls).await.unwrap();
-        Self { socket }
+        Self::upgrade(tls, request).await
+    }
+
+    /// Connects offering compressed frames; fails unless the server selects them.
+    pub async fn connect_compressed(app: &TestApp, token: &str) -> Self {
+        let (tls, mut request) = upgrade_request(app, &app.address, Some(token)).await;
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", CODING.parse().unwrap());
+        let live = Self::upgrade(tls, request).await;
+        assert!(
+            matches!(live.coding, Coding::Compressed { .. }),
+            "the server selected gp-sync-deflate"
+        );
+        live
+    }
+
+    async fn upgrade(
+        tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Self {
+        let (socket, response) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+        let coding = Coding::for_protocol(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.as_bytes()),
+        );
+        Self {
+            socket,
+            coding,
+            sent: 0,
+            received: 0,
+        }
     }
 
     /// Sends one frame.
     pub async fn send(&mut self, frame: &Frame) {
+        let bytes = self.coding.encode(frame);
+        self.send_bytes(bytes).await;
+    }
+
+    /// Sends one binary message as it is (for bytes that are not a well-made frame).
+    pub async fn send_bytes(&mut self, bytes: Vec<u8>) {
         use futures_util::SinkExt;
+        self.sent += bytes.len();
         self.socket
             .send(tokio_tungstenite::tungstenite::Message::Binary(
-                frame.encode().into(),
+                bytes.into(),
             ))
             .await
             .unwrap();
@@ -58,6 +105,11 @@ impl Live {
         }
     }
 
+    /// Bytes of binary messages sent and received so far, as they travelled.
+    pub fn bytes(&self) -> (usize, usize) {
+        (self.sent, self.received)
+    }
+
     /// The next frame, waiting at most `seconds`.
     pub async fn next(&mut self, seconds: u64) -> Option<Frame> {
         use futures_util::StreamExt;
@@ -68,7 +120,8 @@ impl Live {
                     .ok()??
                     .ok()?;
             if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message {
-                return Some(Frame::decode(&bytes).unwrap());
+                self.received += bytes.len();
+                return Some(self.coding.decode(&bytes).unwrap());
             }
         }
     }

@@ -168,6 +168,38 @@ pub async fn exchange(app: &TestApp, token: &str, frame: &Frame) -> (Vec<u8>, Fr
     (bytes, reply)
 }
 
+/// One `POST /api/v1/sync` with `frame` compressed (`Content-Encoding` and `Accept-Encoding:
+/// gp-sync-deflate`); returns the request's and the reply's bytes as they travelled and the
+/// reply inflated and decoded.
+pub async fn exchange_compressed(
+    app: &TestApp,
+    token: &str,
+    frame: &Frame,
+) -> (Vec<u8>, Vec<u8>, Frame) {
+    use sync_protocol::compressed::{CODING, compress, decompress};
+    let body = compress(&frame.encode(), None);
+    let response = app
+        .client
+        .post(app.url("/api/v1/sync"))
+        .bearer_auth(token)
+        .header("content-type", "application/cbor")
+        .header("content-encoding", CODING)
+        .header("accept-encoding", format!("gzip, {CODING}"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-encoding"],
+        CODING,
+        "the reply is compressed with the frames' own coding, not wrapped in gzip"
+    );
+    let bytes = response.bytes().await.unwrap().to_vec();
+    let reply = Frame::decode(&decompress(&bytes, None).unwrap()).unwrap();
+    (body, bytes, reply)
+}
+
 /// One `POST /api/v1/sync` with `frame`; returns the reply.
 pub async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
     exchange(app, token, frame).await.1
@@ -238,6 +270,19 @@ pub async fn sync(app: &TestApp, token: &str, device: &mut DevicePeer) -> (Wire,
         .unwrap_or_else(|frames| panic!("sync did not settle:\n{frames}"))
 }
 
+/// [`sync`] with every frame compressed both ways ([`exchange_compressed`]); the [`Wire`]
+/// records the replies' bytes as they travelled (compressed), so only its decoded changes are
+/// searchable as text.
+pub async fn sync_compressed(
+    app: &TestApp,
+    token: &str,
+    device: &mut DevicePeer,
+) -> (Wire, Vec<Event>) {
+    exchange_until_quiet(app, token, device, 20, true, || async {})
+        .await
+        .unwrap_or_else(|frames| panic!("sync did not settle:\n{frames}"))
+}
+
 /// [`sync`] within `rounds` round trips, running `between` after each (a write, the relay):
 /// what the server sent and the events seen, or, when the device and the server are not quiet
 /// by then, every frame exchanged (described, one round trip a line).
@@ -246,6 +291,18 @@ pub async fn sync_within<Between: std::future::Future<Output = ()>>(
     token: &str,
     device: &mut DevicePeer,
     rounds: usize,
+    between: impl FnMut() -> Between,
+) -> Result<(Wire, Vec<Event>), String> {
+    exchange_until_quiet(app, token, device, rounds, false, between).await
+}
+
+/// The loop of [`sync_within`], with frames compressed both ways or not.
+async fn exchange_until_quiet<Between: std::future::Future<Output = ()>>(
+    app: &TestApp,
+    token: &str,
+    device: &mut DevicePeer,
+    rounds: usize,
+    compressed: bool,
     mut between: impl FnMut() -> Between,
 ) -> Result<(Wire, Vec<Event>), String> {
     device.reconnect();
@@ -254,7 +311,12 @@ pub async fn sync_within<Between: std::future::Future<Output = ()>>(
     let mut frames = Vec::new();
     for _ in 0..rounds {
         let request = device.outgoing();
-        let (bytes, reply) = exchange(app, token, &request).await;
+        let (bytes, reply) = if compressed {
+            let (_, bytes, reply) = exchange_compressed(app, token, &request).await;
+            (bytes, reply)
+        } else {
+            exchange(app, token, &request).await
+        };
         wire.record(&bytes, &reply);
         frames.push(format!(
             "up {} / down {}",

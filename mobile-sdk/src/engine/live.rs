@@ -3,6 +3,8 @@
 //! copies are current), applies every frame the server pushes, answers with its
 //! acknowledgements, and sends queued intents as soon as they are queued. A dropped connection
 //! is reopened after a growing pause; a `revoked` frame wipes the store and ends live mode.
+//! Frames are compressed (the `gp-sync-deflate` subprotocol, each direction against its previous
+//! frame) when the server selects it, plain otherwise.
 
 use super::exchange::tell;
 use crate::error::{Result, SdkError};
@@ -13,6 +15,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use std::sync::Arc;
 use std::time::Duration;
 use sync_protocol::Frame;
+use sync_protocol::compressed::{CODING, Coding};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -47,8 +50,9 @@ pub async fn run(shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
-/// Opens the WebSocket with a fresh access token (refreshing it first when the API says so).
-async fn open(shared: &Shared) -> Result<Socket> {
+/// Opens the WebSocket with a fresh access token (refreshing it first when the API says so),
+/// offering compressed frames.
+async fn open(shared: &Shared) -> Result<(Socket, Coding)> {
     // A cheap authenticated call refreshes an expired access token before the upgrade.
     super::exchange::refresh_profiles(shared).await?;
     let token = shared.token()?;
@@ -78,8 +82,16 @@ async fn open(shared: &Shared) -> Result<Socket> {
         .parse()
         .map_err(|_| SdkError::other("token"))?;
     request.headers_mut().insert("authorization", bearer);
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static(CODING),
+    );
     match tokio_tungstenite::client_async(request, stream).await {
-        Ok((socket, _)) => Ok(socket),
+        Ok((socket, response)) => {
+            let selected = response.headers().get("sec-websocket-protocol");
+            let coding = Coding::for_protocol(selected.map(|v| v.as_bytes()));
+            Ok((socket, coding))
+        }
         Err(tokio_tungstenite::tungstenite::Error::Http(response))
             if response.status().as_u16() == 401 =>
         {
@@ -91,7 +103,7 @@ async fn open(shared: &Shared) -> Result<Socket> {
 
 /// One connection, until it closes.
 async fn connection(shared: &Shared) -> Result<()> {
-    let mut socket = open(shared).await?;
+    let (mut socket, mut coding) = open(shared).await?;
     shared.emit(SdkEvent::LiveConnection { connected: true });
     {
         let _one_sync = shared.sync_guard.lock().await;
@@ -101,7 +113,7 @@ async fn connection(shared: &Shared) -> Result<()> {
             local.peer.reconnect();
             local.outgoing()
         };
-        send(&mut socket, &frame).await?;
+        send(&mut socket, &mut coding, &frame).await?;
     }
     loop {
         tokio::select! {
@@ -112,7 +124,8 @@ async fn connection(shared: &Shared) -> Result<()> {
                     Message::Close(_) => return Ok(()),
                     _ => continue,
                 };
-                let frame = Frame::decode(&bytes)
+                let frame = coding
+                    .decode(&bytes)
                     .map_err(|_| SdkError::other("the server sent a malformed frame"))?;
                 let _one_sync = shared.sync_guard.lock().await;
                 let applied = shared.local()?.apply(&frame)?;
@@ -123,23 +136,23 @@ async fn connection(shared: &Shared) -> Result<()> {
                 }
                 let answer = shared.local()?.peer.outgoing();
                 if !answer.documents.is_empty() {
-                    send(&mut socket, &answer).await?;
+                    send(&mut socket, &mut coding, &answer).await?;
                 }
             }
             () = shared.poke.notified() => {
                 let _one_sync = shared.sync_guard.lock().await;
                 let frame = shared.local()?.outgoing();
                 if !frame.is_empty() {
-                    send(&mut socket, &frame).await?;
+                    send(&mut socket, &mut coding, &frame).await?;
                 }
             }
         }
     }
 }
 
-async fn send(socket: &mut Socket, frame: &Frame) -> Result<()> {
+async fn send(socket: &mut Socket, coding: &mut Coding, frame: &Frame) -> Result<()> {
     socket
-        .send(Message::Binary(frame.encode().into()))
+        .send(Message::Binary(coding.encode(frame).into()))
         .await
         .map_err(|_| SdkError::network("websocket"))
 }

@@ -1,7 +1,9 @@
 //! The sync transports (see `sync-protocol/PROTOCOL.md`): `POST /api/v1/sync`, one CBOR frame
 //! in and one out; and `GET /api/v1/sync/ws`, a WebSocket carrying the same frames both ways,
 //! where the server also pushes changes to followed documents and closes the socket with a
-//! `revoked` frame when the session or device is revoked.
+//! `revoked` frame when the session or device is revoked. Both carry compressed frames
+//! (`sync_protocol::compressed`) when the device asks: over POST by `Content-Encoding` and
+//! `Accept-Encoding: gp-sync-deflate`, over the WebSocket by that subprotocol.
 
 use super::AppState;
 use super::auth::AccountSession;
@@ -10,10 +12,10 @@ use crate::sync::exchange::{self, Syncer};
 use crate::sync::live::{Announcement, Followed};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use sync_protocol::Frame;
-use sync_protocol::envelope::FrameError;
+use sync_protocol::compressed::{CODING, Coding};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,16 +28,20 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Exchanges one sync frame.
 #[utoipa::path(post, path = "/api/v1/sync", tag = "sync",
-    request_body(content = Vec<u8>, content_type = "application/cbor", description = "A frame"),
+    request_body(content = Vec<u8>, content_type = "application/cbor",
+        description = "A frame: CBOR, or with `Content-Encoding: gp-sync-deflate` its CBOR as a raw DEFLATE stream with the protocol's static dictionary"),
+    params(("Content-Encoding" = Option<String>, Header, description = "`gp-sync-deflate`: the body is a compressed frame"),
+           ("Accept-Encoding" = Option<String>, Header, description = "naming `gp-sync-deflate`: the reply is a compressed frame, with that `Content-Encoding`")),
     responses((status = 200, description = "A frame", content_type = "application/cbor"),
-              (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem)),
+              (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem),
+              (status = 422, description = "A sync message or compressed frame refused (`sync_message_refused`)", body = super::error::Problem)),
     security(("bearer" = [])))]
 async fn sync_batch(
     State(state): State<AppState>,
     session: AccountSession,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<impl IntoResponse, AppError> {
+) -> Result<Response, AppError> {
     let is_cbor = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -44,10 +50,11 @@ async fn sync_batch(
         return Err(AppError::new(ErrorCode::MalformedRequest)
             .with_detail("expected Content-Type: application/cbor"));
     }
-    let frame = Frame::decode(&body).map_err(|error| match error {
-        FrameError::TooLarge(_) => AppError::new(ErrorCode::PayloadTooLarge),
-        other => AppError::new(ErrorCode::MalformedRequest).with_detail(other.to_string()),
-    })?;
+    let frame = if names_coding(&headers, header::CONTENT_ENCODING) {
+        crate::sync::live::decode_frame(&crate::sync::live::inflate_request(&body)?)?
+    } else {
+        crate::sync::live::decode_frame(&body)?
+    };
     let max = state.config.sync.max_followed_documents;
     if frame.documents.len() > max {
         return Err(crate::sync::live::too_many(max));
@@ -65,7 +72,38 @@ async fn sync_batch(
         state.clock.now(),
     ))
     .await?;
-    Ok(([(header::CONTENT_TYPE, "application/cbor")], reply.encode()))
+    let cbor = reply.encode();
+    let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
+    let content_type = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/cbor"),
+    );
+    if names_coding(&headers, header::ACCEPT_ENCODING) {
+        // A reply with its own Content-Encoding is never wrapped again by the gzip layer.
+        let compressed = sync_protocol::compressed::compress(&cbor, None);
+        let coding = (header::CONTENT_ENCODING, HeaderValue::from_static(CODING));
+        Ok(([content_type, coding, vary], compressed).into_response())
+    } else {
+        Ok(([content_type, vary], cbor).into_response())
+    }
+}
+
+/// Whether the header `name` lists the compressed-frame coding (`gp-sync-deflate`, not with
+/// `q=0`).
+fn names_coding(headers: &HeaderMap, name: header::HeaderName) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let named = parts
+                .next()
+                .is_some_and(|coding| coding.eq_ignore_ascii_case(CODING));
+            let refused = parts.any(|p| p.replace(' ', "").eq_ignore_ascii_case("q=0"));
+            named && !refused
+        })
 }
 
 /// How often a live connection re-checks that its session and device are still valid even
@@ -85,7 +123,9 @@ async fn sync_live(
 ) -> impl IntoResponse {
     // Small buffers keep an idle connection to a few KiB; frames are capped at the protocol's
     // limit rather than the library's 64 MiB default.
+    // A device that offers `gp-sync-deflate` gets it: compressed frames both ways.
     upgrade
+        .protocols([CODING])
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_message_size(sync_protocol::envelope::MAX_FRAME_BYTES)
@@ -100,13 +140,15 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
         account_id: session.account_id,
         device_id: session.device_id,
     };
+    // Nothing is kept for compression until frames flow: an idle socket stays small.
+    let mut coding = Coding::for_protocol(socket.protocol().map(HeaderValue::as_bytes));
     let mut followed = Followed::new(state.config.sync.max_followed_documents);
     let mut announcements = state.hub.subscribe();
     let mut check = tokio::time::interval(SESSION_CHECK);
     loop {
         let reply = tokio::select! {
             message = socket.recv() => match message {
-                Some(Ok(Message::Binary(bytes))) => match Frame::decode(&bytes) {
+                Some(Ok(Message::Binary(bytes))) => match coding.decode(&bytes) {
                     Ok(frame) => {
                         // "Anything new?" (no documents) asks about, and so follows, every
                         // document the device has synced.
@@ -125,7 +167,8 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                         }
                         reply
                     }
-                    Err(_) => break,
+                    // Not a frame, or compressed bytes refused: said in the close frame.
+                    Err(error) => Err(crate::sync::live::refused(error)),
                 },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => continue,
@@ -135,7 +178,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                     Ok(Announcement::Patient(patient)) => followed.of_patient(patient),
                     Ok(Announcement::SignedOut(account)) => {
                         if account == session.account_id && !still_live(&state, &session).await {
-                            close_revoked(&mut socket).await;
+                            close_revoked(&mut socket, &mut coding).await;
                             break;
                         }
                         continue;
@@ -144,7 +187,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                     // sure a sign-out among them is not missed.
                     Err(RecvError::Lagged(_)) => {
                         if !still_live(&state, &session).await {
-                            close_revoked(&mut socket).await;
+                            close_revoked(&mut socket, &mut coding).await;
                             break;
                         }
                         followed.all()
@@ -168,7 +211,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                 if still_live(&state, &session).await {
                     continue;
                 }
-                close_revoked(&mut socket).await;
+                close_revoked(&mut socket, &mut coding).await;
                 break;
             }
         };
@@ -180,7 +223,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
             Ok(frame) if frame.is_empty() => {}
             Ok(frame) => {
                 if socket
-                    .send(Message::Binary(frame.encode().into()))
+                    .send(Message::Binary(coding.encode(&frame).into()))
                     .await
                     .is_err()
                 {
@@ -240,12 +283,14 @@ async fn close_failed(socket: &mut axum::extract::ws::WebSocket, error: &AppErro
 }
 
 /// Sends the `revoked` frame (the device wipes what it holds) and closes.
-async fn close_revoked(socket: &mut axum::extract::ws::WebSocket) {
+async fn close_revoked(socket: &mut axum::extract::ws::WebSocket, coding: &mut Coding) {
     use axum::extract::ws::Message;
     let revoked = Frame {
         revoked: true,
         ..Frame::new()
     };
-    let _ = socket.send(Message::Binary(revoked.encode().into())).await;
+    let _ = socket
+        .send(Message::Binary(coding.encode(&revoked).into()))
+        .await;
     let _ = socket.send(Message::Close(None)).await;
 }

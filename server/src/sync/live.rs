@@ -12,7 +12,9 @@
 //! name, at most `sync.max_followed_documents` of them, less every document it was answered
 //! `removed` for (said once; a stranger naming another patient's document learns nothing more
 //! from later writes about that patient). An announcement pushes a followed document only when
-//! the viewer's own copy moved since the connection last pushed it.
+//! the viewer's own copy moved since the connection last pushed it. A connection's frames are
+//! plain CBOR or compressed (`sync_protocol::compressed::Coding`, as the device chose at the
+//! upgrade; [`refused`] turns a message that is neither into the refusal).
 
 use crate::clock::Clock;
 use crate::db::entities::projection_outbox;
@@ -119,6 +121,41 @@ impl Followed {
             }
         }
         Ok(changed)
+    }
+}
+
+/// A refusal of a device's message on a live connection ([`sync_protocol::compressed::Coding`]):
+/// compressed bytes refused are `sync_message_refused` with the reason, a message that is not
+/// a frame as [`decode_frame`] says.
+pub fn refused(error: sync_protocol::compressed::DecodeError) -> AppError {
+    use sync_protocol::compressed::DecodeError;
+    match error {
+        DecodeError::Inflate(refused) => {
+            AppError::new(ErrorCode::SyncMessageRefused).with_detail(refused.reason())
+        }
+        DecodeError::Frame(error) => frame_error(error),
+    }
+}
+
+/// A compressed request body (`Content-Encoding: gp-sync-deflate`, the static dictionary alone)
+/// inflated under the frame limit, or the refusal.
+pub fn inflate_request(bytes: &[u8]) -> Result<Vec<u8>, AppError> {
+    sync_protocol::compressed::decompress(bytes, None).map_err(|refused| {
+        AppError::new(ErrorCode::SyncMessageRefused).with_detail(refused.reason())
+    })
+}
+
+/// A device's frame read from its CBOR: too large is `payload_too_large`, anything else that
+/// is not a frame `malformed_request`.
+pub fn decode_frame(bytes: &[u8]) -> Result<sync_protocol::Frame, AppError> {
+    sync_protocol::Frame::decode(bytes).map_err(frame_error)
+}
+
+fn frame_error(error: sync_protocol::envelope::FrameError) -> AppError {
+    use sync_protocol::envelope::FrameError;
+    match error {
+        FrameError::TooLarge(_) => AppError::new(ErrorCode::PayloadTooLarge),
+        other => AppError::new(ErrorCode::MalformedRequest).with_detail(other.to_string()),
     }
 }
 

@@ -27,6 +27,7 @@ mod review;
 mod sdk;
 mod sync;
 mod sync_calendar;
+mod sync_compressed;
 mod sync_cost;
 mod sync_demo;
 mod sync_followed;
