@@ -60,7 +60,7 @@ fn print_role(role: &str, token: &str, patient_id: Uuid, device_id: Option<Uuid>
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let db = Database::connect(&args.database_url).await?;
-    let now = chrono::Utc::now();
+    let now = gp_online::clock::Clock::System.now();
     let demo = gp_online::demo::load(&db, now).await?;
 
     // A proxy who is a patient of the practice, and the patient they act for.
