@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 
 use crate::TestApp;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use gp_online::config::IdentityConfig;
 use gp_online::db::entities::{
     accounts, devices, patients, practices, proxy_grants, results, staff,
@@ -14,7 +14,7 @@ use gp_online::db::entities::{
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
 use gp_online::validate::NhsNumber;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use uuid::Uuid;
 
 /// A practice to write: live, with the default settings and prospective access from
@@ -259,7 +259,17 @@ pub async fn account_for(
     patient_id: Option<Uuid>,
     carer_id: Option<Uuid>,
 ) -> (Uuid, String) {
-    let now = app.clock.now();
+    account_on(&app.db, practice_id, patient_id, carer_id, app.clock.now()).await
+}
+
+/// [`account_for`] on any database (a server's, outside the test harness) at `now`.
+pub async fn account_on(
+    db: &DatabaseConnection,
+    practice_id: Uuid,
+    patient_id: Option<Uuid>,
+    carer_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> (Uuid, String) {
     let account = accounts::ActiveModel {
         id: Set(Uuid::new_v4()),
         practice_id: Set(practice_id),
@@ -270,7 +280,7 @@ pub async fn account_for(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&app.db)
+    .insert(db)
     .await
     .unwrap();
     let device = devices::ActiveModel {
@@ -281,14 +291,14 @@ pub async fn account_for(
         last_seen_at: Set(None),
         revoked_at: Set(None),
     }
-    .insert(&app.db)
+    .insert(db)
     .await
     .unwrap();
     let subject = Subject::Account {
         account_id: account.id,
         device_id: device.id,
     };
-    let token = sessions::open(&app.db, &long_sessions(), subject, now)
+    let token = sessions::open(db, &long_sessions(), subject, now)
         .await
         .unwrap()
         .access_token;
@@ -341,10 +351,18 @@ pub async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRol
     .insert(&app.db)
     .await
     .unwrap();
-    let subject = Subject::Staff {
-        staff_id: member.id,
-    };
-    sessions::open(&app.db, &long_sessions(), subject, now)
+    staff_session_on(&app.db, member.id, now).await
+}
+
+/// A long-lived session for a member of staff already stored, on any database (a server's,
+/// outside the test harness) at `now`: its access token.
+pub async fn staff_session_on(
+    db: &DatabaseConnection,
+    staff_id: Uuid,
+    now: DateTime<Utc>,
+) -> String {
+    let subject = Subject::Staff { staff_id };
+    sessions::open(db, &long_sessions(), subject, now)
         .await
         .unwrap()
         .access_token

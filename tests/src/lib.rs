@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod api;
 pub mod fixtures;
+pub mod hostile;
 pub mod live;
 pub mod passkey;
 pub mod private_postgres;

@@ -44,12 +44,7 @@ pub async fn handle(
     settings: &SyncConfig,
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
-    let mut seen = BTreeSet::new();
-    if !frame.documents.iter().all(|d| seen.insert(d.document)) {
-        return Err(AppError::new(ErrorCode::MalformedRequest)
-            .with_detail("a frame names each document at most once"));
-    }
-    guard(frame, settings)?;
+    check_frame(frame, settings)?;
     let mut reply = Frame::new();
     reply.outcomes =
         intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
@@ -111,10 +106,16 @@ pub async fn handle(
     Ok(reply)
 }
 
-/// Checks every sync message of `frame` with our own parser before automerge sees it (bloom
-/// parameters, change chunks, inflated change bytes per message and per frame): a refused
-/// message refuses the whole frame, before anything in it is applied.
-fn guard(frame: &Frame, settings: &SyncConfig) -> Result<(), AppError> {
+/// What is checked of a device's frame before anything in it is applied, with no database:
+/// each document named at most once, and every sync message through our own parser before
+/// automerge sees it (bloom parameters, change chunks, inflated change bytes per message and per
+/// frame). A refused message refuses the whole frame.
+pub fn check_frame(frame: &Frame, settings: &SyncConfig) -> Result<(), AppError> {
+    let mut seen = BTreeSet::new();
+    if !frame.documents.iter().all(|d| seen.insert(d.document)) {
+        return Err(AppError::new(ErrorCode::MalformedRequest)
+            .with_detail("a frame names each document at most once"));
+    }
     let limits = settings.guard_limits();
     let mut budget = sync_protocol::guard::Exchange::new(&limits);
     for document in &frame.documents {
@@ -406,7 +407,7 @@ fn lock(shared: &super::cache::Shared) -> std::sync::MutexGuard<'_, automerge::A
 /// Whether the device is known to hold exactly the stored `heads` of the current generation
 /// and asks for nothing, so there is nothing to answer: its message names those heads (and
 /// carries no changes), or, for a push, its persisted state says it shares them.
-fn up_to_date(
+pub fn up_to_date(
     heads: &[automerge::ChangeHash],
     generation: u32,
     state: &automerge::sync::State,

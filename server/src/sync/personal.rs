@@ -211,6 +211,31 @@ pub(super) async fn exchange(
         .with_detail("the personal document kept changing; send the frame again"))
 }
 
+/// The automerge work of one exchange about a personal document stored as `stored` (its saved
+/// bytes), without the database around it: the answer to the device's frame under the caps in
+/// `settings`, and the bytes that would be stored when its changes are adopted. What a device
+/// may send is fuzzed through this (`fuzz/`).
+pub fn answer_stored(
+    id: DocumentId,
+    generation: u32,
+    stored: &[u8],
+    incoming: Option<&DocumentFrame>,
+    settings: &SyncConfig,
+    room: usize,
+) -> Result<(server::Answer, Option<Vec<u8>>), AppError> {
+    let worked = work(
+        id,
+        generation,
+        stored,
+        None,
+        incoming,
+        &settings.personal_limits(),
+        settings.personal_max_stored_bytes,
+        room,
+    )?;
+    Ok((worked.answer, worked.adopted.map(|adopted| adopted.bytes)))
+}
+
 /// The automerge work of one exchange, on the blocking pool: load the stored document, answer
 /// the device (validating its changes on a fork), and decide what to store. A merged document
 /// whose saved bytes pass `stored_cap` is compacted into a new generation, and the device is

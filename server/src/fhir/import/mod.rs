@@ -102,6 +102,26 @@ pub struct Imported {
     pub lines: Vec<String>,
 }
 
+/// Reads a Bundle and maps it onto the domain functions' inputs.
+fn read(body: &[u8]) -> Result<Mapped, Refusal> {
+    match Bundle::read(body) {
+        Ok(bundle) => Ok(Mapped::from_bundle(&bundle)),
+        Err(Unreadable::Malformed(issue)) => {
+            Err(Refusal::whole(ErrorCode::MalformedRequest, issue))
+        }
+        Err(Unreadable::TooManyEntries(issue)) => {
+            Err(Refusal::whole(ErrorCode::PayloadTooLarge, issue))
+        }
+    }
+}
+
+/// What [`import_bundle`] finds wrong with a Bundle before the domain functions see it, with no
+/// database: the problems of its shape and of each resource's mapping, or why it could not be
+/// read at all. What the clinical system may send is fuzzed through this (`fuzz/`).
+pub fn check_bundle(body: &[u8]) -> Result<Vec<Issue>, Refusal> {
+    read(body).map(|mapped| mapped.issues)
+}
+
 /// Imports a Bundle for the key's practice in one transaction, or refuses it whole.
 pub async fn import_bundle(
     db: &DatabaseConnection,
@@ -109,16 +129,7 @@ pub async fn import_bundle(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Imported, Refusal> {
-    let bundle = match Bundle::read(body) {
-        Ok(bundle) => bundle,
-        Err(Unreadable::Malformed(issue)) => {
-            return Err(Refusal::whole(ErrorCode::MalformedRequest, issue));
-        }
-        Err(Unreadable::TooManyEntries(issue)) => {
-            return Err(Refusal::whole(ErrorCode::PayloadTooLarge, issue));
-        }
-    };
-    let mut mapped = Mapped::from_bundle(&bundle);
+    let mut mapped = read(body)?;
     let mut issues = std::mem::take(&mut mapped.issues);
     let txn = crate::db::begin_write(db).await?;
     let mut imported = Imported::default();

@@ -53,6 +53,73 @@ pub(super) fn sha256_hex(content: &[u8]) -> String {
     hex::encode(Sha256::digest(content))
 }
 
+/// A letter's fields as checked without the database; each `None` was reported to the
+/// validator.
+struct DocumentFields {
+    external_id: Option<String>,
+    patient_external_id: Option<String>,
+    document_type: Option<DocumentType>,
+    title: Option<String>,
+    author_organisation: Option<Option<String>>,
+    effective_date: Option<NaiveDate>,
+    entered: Option<NaiveDate>,
+    content: Option<Vec<u8>>,
+}
+
+impl DocumentFields {
+    fn check(upload: DocumentImport, v: &mut Validator) -> Self {
+        Self {
+            external_id: v.check("external_id", line(&upload.external_id, MAX_EXTERNAL_ID)),
+            patient_external_id: v.check(
+                "patient_external_id",
+                line(&upload.patient_external_id, MAX_EXTERNAL_ID),
+            ),
+            document_type: v.check(
+                "document_type",
+                one_of(&upload.document_type, &DOCUMENT_TYPES),
+            ),
+            title: v.check("title", line(&upload.title, MAX_TEXT)),
+            author_organisation: v.check(
+                "author_organisation",
+                optional_line(upload.author_organisation.as_deref(), MAX_TEXT),
+            ),
+            effective_date: v.check("effective_date", parse_date(&upload.effective_date)),
+            entered: v.check("entered_on", entered_on(upload.entered_on.as_deref())),
+            content: v.check("content_base64", decode_base64(&upload.content_base64)),
+        }
+    }
+}
+
+/// The content type of a letter's decoded content: 413 `document_too_large` above
+/// [`MAX_DOCUMENT_BYTES`], 415 `unsupported_document_type` when it is none of the accepted types.
+fn accepted_content_type(content: &[u8]) -> Result<&'static str, AppError> {
+    if content.len() > MAX_DOCUMENT_BYTES {
+        return Err(
+            AppError::new(ErrorCode::DocumentTooLarge).with_detail(format!(
+                "a document may be at most {MAX_DOCUMENT_BYTES} bytes"
+            )),
+        );
+    }
+    detect_content_type(content).ok_or_else(|| {
+        AppError::new(ErrorCode::UnsupportedDocumentType)
+            .with_detail("accepted: PDF, PNG, JPEG, TIFF, RTF and UTF-8 plain text")
+    })
+}
+
+/// Everything [`import_document`] checks of a letter before it looks for its patient, with no
+/// database: every field (a 422 naming each bad one, the content's base64 included), then the
+/// content's size and type. Its detected content type. What the clinical system may send is
+/// fuzzed through this (`fuzz/`).
+pub fn check_document(upload: DocumentImport) -> Result<&'static str, AppError> {
+    let mut v = Validator::new();
+    let fields = DocumentFields::check(upload, &mut v);
+    v.finish()?;
+    let content = fields
+        .content
+        .ok_or_else(|| AppError::internal("a validated document field was missing"))?;
+    accepted_content_type(&content)
+}
+
 /// Stores one document for a patient of the key's practice, in one transaction.
 ///
 /// Refusals, in this order: 422 listing every bad field (including an unknown patient and
@@ -81,26 +148,8 @@ pub async fn import_document_in(
     now: DateTime<Utc>,
 ) -> Result<DocumentImported, AppError> {
     let mut v = Validator::new();
-    let external_id = v.check("external_id", line(&upload.external_id, MAX_EXTERNAL_ID));
-    let patient_external_id = v.check(
-        "patient_external_id",
-        line(&upload.patient_external_id, MAX_EXTERNAL_ID),
-    );
-    let document_type = v.check(
-        "document_type",
-        one_of(&upload.document_type, &DOCUMENT_TYPES),
-    );
-    let title = v.check("title", line(&upload.title, MAX_TEXT));
-    let author_organisation = v.check(
-        "author_organisation",
-        optional_line(upload.author_organisation.as_deref(), MAX_TEXT),
-    );
-    let effective_date = v.check("effective_date", parse_date(&upload.effective_date));
-    let entered = v.check("entered_on", entered_on(upload.entered_on.as_deref()));
-    let content = v.check("content_base64", decode_base64(&upload.content_base64));
-    drop(upload);
-
-    let patient = match &patient_external_id {
+    let fields = DocumentFields::check(upload, &mut v);
+    let patient = match &fields.patient_external_id {
         Some(external_id) => {
             let patient = patients::Entity::find()
                 .filter(patients::Column::PracticeId.eq(client.practice_id))
@@ -125,29 +174,19 @@ pub async fn import_document_in(
         Some(entered),
         Some(content),
     ) = (
-        external_id,
+        fields.external_id,
         patient,
-        document_type,
-        title,
-        author_organisation,
-        effective_date,
-        entered,
-        content,
+        fields.document_type,
+        fields.title,
+        fields.author_organisation,
+        fields.effective_date,
+        fields.entered,
+        fields.content,
     )
     else {
         return Err(AppError::internal("a validated document field was missing"));
     };
-    if content.len() > MAX_DOCUMENT_BYTES {
-        return Err(
-            AppError::new(ErrorCode::DocumentTooLarge).with_detail(format!(
-                "a document may be at most {MAX_DOCUMENT_BYTES} bytes"
-            )),
-        );
-    }
-    let content_type = detect_content_type(&content).ok_or_else(|| {
-        AppError::new(ErrorCode::UnsupportedDocumentType)
-            .with_detail("accepted: PDF, PNG, JPEG, TIFF, RTF and UTF-8 plain text")
-    })?;
+    let content_type = accepted_content_type(&content)?;
     let sha256 = sha256_hex(&content);
     let size_bytes = i64::try_from(content.len()).map_err(AppError::internal)?;
 

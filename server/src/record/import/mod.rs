@@ -25,7 +25,9 @@ use crate::error::{AppError, ErrorCode};
 use crate::identity::integration::IntegrationClient;
 use crate::outbox;
 use crate::settings::PracticeSettings;
-use crate::validate::{Invalid, NhsNumber, Validator, parse_date, parse_date_of_birth};
+use crate::validate::{
+    Invalid, InvalidField, NhsNumber, Validator, parse_date, parse_date_of_birth,
+};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sea_orm::{
@@ -44,6 +46,7 @@ pub use shapes::*;
 mod fields;
 use fields::*;
 mod parse;
+pub use parse::check_batch;
 use parse::*;
 mod batch;
 pub use batch::*;

@@ -71,6 +71,15 @@ pub(super) struct Parsed {
     pub(super) references: Vec<(String, String)>,
 }
 
+/// Checks every field of `batch` that can be checked without the database, as
+/// [`import_batch`] does first, naming each bad field. What the clinical system may send is
+/// fuzzed through this (`fuzz/`).
+pub fn check_batch(batch: &ImportBatch, today: NaiveDate) -> Result<(), Vec<InvalidField>> {
+    let mut v = Validator::new();
+    Parsed::from_batch(batch, today, &mut v);
+    v.finish()
+}
+
 impl Parsed {
     pub(super) fn from_batch(batch: &ImportBatch, today: NaiveDate, v: &mut Validator) -> Self {
         let mut parsed = Self::default();
