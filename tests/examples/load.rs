@@ -1222,7 +1222,7 @@ impl ServerProcess {
         Ok(KeepAlive { stream })
     }
 
-    /// A live sync WebSocket, idle after the upgrade.
+    /// A live sync WebSocket offering compressed frames, idle after the upgrade.
     async fn live(&self, token: &str) -> Result<LiveSocket, Failure> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let stream = self.connect().await?;
@@ -1233,6 +1233,13 @@ impl ServerProcess {
             .parse()
             .map_err(|e| Failure::new("WebSocket upgrade", e))?;
         request.headers_mut().insert("authorization", bearer);
+        // Compressed frames offered, as the SDK offers them.
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            sync_protocol::compressed::CODING
+                .parse()
+                .map_err(|e| Failure::new("WebSocket upgrade", e))?,
+        );
         let (socket, _) = within(
             "WebSocket upgrade",
             tokio_tungstenite::client_async(request, stream),
@@ -1249,7 +1256,10 @@ impl ServerProcess {
     async fn live_following(&self, token: &str) -> Result<LiveSocket, Failure> {
         use tokio_tungstenite::tungstenite::Message;
         let mut socket = self.live(token).await?;
-        let anything_new = Message::Binary(Frame::new().encode().into());
+        let mut coding = sync_protocol::compressed::Coding::for_protocol(Some(
+            sync_protocol::compressed::CODING.as_bytes(),
+        ));
+        let anything_new = Message::Binary(coding.encode(&Frame::new()).into());
         within("anything new?", socket.send(anything_new)).await?;
         if !ping(&mut socket).await {
             return Err(Failure::new("anything new?", "no pong"));

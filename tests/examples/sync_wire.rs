@@ -8,7 +8,8 @@
 //! the same record (`GET /api/v1/patients/{id}/record`) as it crosses the wire to a client that
 //! accepts gzip, its latency and its server CPU. Bytes are message bodies as sent: HTTP bodies as
 //! encoded on the wire (gzip'd where the server compressed them, for sync and baseline alike)
-//! and WebSocket message payloads; HTTP headers and TLS framing are left out of both. Document
+//! and WebSocket message payloads; HTTP headers and TLS framing are left out of both. Frames are
+//! compressed both ways (`gp-sync-deflate`, as the SDK sends them) unless `--plain`. Document
 //! loads are read from `/metrics` (`sync_document_loads_total`); server CPU from
 //! `/proc/<pid>/stat`, less the server's idle rate over the same wall time.
 //!
@@ -17,12 +18,14 @@
 //! target/release/examples/sync_wire                 # 1,500 entries
 //! target/release/examples/sync_wire --items 15000   # the server CPU figures at 15,000
 //! target/release/examples/sync_wire --demo          # a demo patient's initial sync
+//! target/release/examples/sync_wire --plain         # frames as plain CBOR
 //! ```
 #![allow(clippy::print_stdout)] // A benchmark prints its report.
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use clap::Parser;
+use gp_online::clock::Clock;
 use gp_online::config::IdentityConfig;
 use gp_online::db::entities::record_entries::{self, RecordSection};
 use gp_online::db::entities::{accounts, devices, patients, practices};
@@ -63,6 +66,11 @@ struct Args {
     /// Only the initial sync of a demo patient of about 140 items, beside its REST download.
     #[arg(long)]
     demo: bool,
+    /// Plain CBOR frames, as a peer that does not offer compressed frames (`PROTOCOL.md`,
+    /// "Compressed frames") sends them; by default frames are compressed both ways, as the
+    /// SDK sends them.
+    #[arg(long)]
+    plain: bool,
     /// The server binary (default: `gp-online` beside this example).
     #[arg(long)]
     server_bin: Option<std::path::PathBuf>,
@@ -112,7 +120,7 @@ const EXTERNAL_ID: &str = "SYNC-WIRE-1";
 fn entry(practice: Uuid, patient: Uuid, i: usize) -> record_entries::ActiveModel {
     let (section, term) = TERMS[i % TERMS.len()];
     let first = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
-    let now = Utc::now();
+    let now = Clock::System.now();
     record_entries::ActiveModel {
         id: Set(Uuid::new_v4()),
         practice_id: Set(practice),
@@ -165,7 +173,7 @@ async fn arrange(
     devices: usize,
     demo: bool,
 ) -> anyhow::Result<Arranged> {
-    let now = Utc::now();
+    let now = Clock::System.now();
     let (practice_id, ods_code, patient_id) = if demo {
         gp_online::demo::load(db, now)
             .await
@@ -296,10 +304,12 @@ async fn arrange(
 struct Wire {
     base: String,
     client: reqwest::Client,
+    /// Frames compressed both ways (`gp-sync-deflate`).
+    compressed: bool,
 }
 
 impl Wire {
-    fn new(server: &ServerProcess) -> anyhow::Result<Self> {
+    fn new(server: &ServerProcess, compressed: bool) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&server.pem)?])
             .no_gzip()
@@ -307,39 +317,68 @@ impl Wire {
         Ok(Self {
             base: server.base_url(),
             client,
+            compressed,
         })
     }
 
-    /// Sends `request` accepting gzip; the body decoded, and its size on the wire.
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<(Vec<u8>, usize)> {
+    /// Sends `request` accepting gzip (and `accept`, if any); the body decoded, and its size on
+    /// the wire.
+    async fn send_accepting(
+        &self,
+        request: reqwest::RequestBuilder,
+        accept: &str,
+    ) -> anyhow::Result<(Vec<u8>, usize)> {
+        use sync_protocol::compressed::{CODING, decompress};
         let response = request
-            .header("accept-encoding", "gzip")
+            .header("accept-encoding", accept)
             .send()
             .await?
             .error_for_status()?;
-        let gzip = response
+        let encoding = response
             .headers()
             .get("content-encoding")
-            .is_some_and(|v| v == "gzip");
+            .map(|v| v.as_bytes().to_vec());
         let wire = response.bytes().await?;
         let size = wire.len();
-        if !gzip {
-            return Ok((wire.to_vec(), size));
-        }
-        let mut body = Vec::new();
-        flate2::read::GzDecoder::new(wire.as_ref()).read_to_end(&mut body)?;
+        let body = match encoding.as_deref() {
+            None => wire.to_vec(),
+            Some(b"gzip") => {
+                let mut body = Vec::new();
+                flate2::read::GzDecoder::new(wire.as_ref()).read_to_end(&mut body)?;
+                body
+            }
+            Some(coding) if coding == CODING.as_bytes() => {
+                decompress(&wire, None).map_err(|e| anyhow!("{e}"))?
+            }
+            Some(other) => bail!("unexpected encoding {}", String::from_utf8_lossy(other)),
+        };
         Ok((body, size))
     }
 
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<(Vec<u8>, usize)> {
+        self.send_accepting(request, "gzip").await
+    }
+
     async fn sync(&self, token: &str, frame: &Frame) -> anyhow::Result<(Frame, Traffic)> {
-        let up = frame.encode();
-        let request = self
+        use sync_protocol::compressed::{CODING, compress};
+        let mut request = self
             .client
             .post(format!("{}/api/v1/sync", self.base))
             .bearer_auth(token)
-            .header("content-type", "application/cbor")
-            .body(up.clone());
-        let (body, down) = self.send(request).await?;
+            .header("content-type", "application/cbor");
+        let up = if self.compressed {
+            request = request.header("content-encoding", CODING);
+            compress(&frame.encode(), None)
+        } else {
+            frame.encode()
+        };
+        let accept = if self.compressed {
+            format!("{CODING}, gzip")
+        } else {
+            "gzip".to_owned()
+        };
+        let request = request.body(up.clone());
+        let (body, down) = self.send_accepting(request, &accept).await?;
         let reply = Frame::decode(&body)?;
         let frames = usize::from(!frame.is_empty()) + usize::from(!reply.is_empty());
         Ok((
@@ -482,7 +521,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let devices = if args.demo { 0 } else { args.devices };
     let arranged = arrange(&db, args.items, devices, args.demo).await?;
     let server = ServerProcess::start(&binary, &database.url, ServeOptions::default()).await?;
-    let wire = Wire::new(&server)?;
+    let wire = Wire::new(&server, !args.plain)?;
     let token = arranged.tokens[0].clone();
     let patient = arranged.patient;
 
@@ -493,8 +532,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let rest_ms = median(rest_times);
     println!(
-        "# Sync on the wire: the server binary, {}, {}\n",
+        "# Sync on the wire: the server binary, {}, {} frames, {}\n",
         database.backend,
+        if args.plain { "plain" } else { "compressed" },
         if args.demo {
             "a demo patient".to_owned()
         } else {
@@ -584,7 +624,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         for section in sections {
             live_device.follow(DocumentId::new(patient, *section));
         }
-        let mut socket = live::Live::connect(&server, &token).await?;
+        let mut socket = live::Live::connect(&server, &token, !args.plain).await?;
         socket.settle(&mut live_device).await?;
         let (mut latencies, mut totals, mut frames) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..15 {
@@ -658,7 +698,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             for section in ALL {
                 peer.follow(DocumentId::new(patient, section));
             }
-            let mut socket = live::Live::connect(&server, token).await?;
+            let mut socket = live::Live::connect(&server, token, !args.plain).await?;
             socket.settle(&mut peer).await?;
             connected.push((socket, peer));
         }
@@ -726,17 +766,25 @@ mod live {
     use futures_util::{SinkExt, StreamExt};
     use gp_online_tests::server_process::ServerProcess;
     use std::time::{Duration, Instant};
+    use sync_protocol::compressed::{CODING, Coding};
     use sync_protocol::{DevicePeer, Frame};
     use tokio_tungstenite::tungstenite::Message;
 
+    /// A live connection and how its frames travel.
     pub struct Live {
         socket: tokio_tungstenite::WebSocketStream<
             tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
         >,
+        coding: Coding,
     }
 
     impl Live {
-        pub async fn connect(server: &ServerProcess, token: &str) -> anyhow::Result<Self> {
+        /// Connects as the holder of `token`, offering compressed frames when `compressed`.
+        pub async fn connect(
+            server: &ServerProcess,
+            token: &str,
+            compressed: bool,
+        ) -> anyhow::Result<Self> {
             use rustls::pki_types::pem::PemObject;
             use tokio_tungstenite::tungstenite::client::IntoClientRequest;
             let mut roots = rustls::RootCertStore::empty();
@@ -757,12 +805,26 @@ mod live {
             request
                 .headers_mut()
                 .insert("authorization", format!("Bearer {token}").parse()?);
-            let (socket, _) = tokio_tungstenite::client_async(request, tls).await?;
-            Ok(Self { socket })
+            if compressed {
+                request
+                    .headers_mut()
+                    .insert("sec-websocket-protocol", CODING.parse()?);
+            }
+            let (socket, response) = tokio_tungstenite::client_async(request, tls).await?;
+            let coding = Coding::for_protocol(
+                response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .map(|v| v.as_bytes()),
+            );
+            if compressed && matches!(coding, Coding::Plain) {
+                anyhow::bail!("the server did not select {CODING}");
+            }
+            Ok(Self { socket, coding })
         }
 
         async fn send(&mut self, frame: &Frame) -> anyhow::Result<usize> {
-            let bytes = frame.encode();
+            let bytes = self.coding.encode(frame);
             let size = bytes.len();
             self.socket.send(Message::Binary(bytes.into())).await?;
             Ok(size)
@@ -775,7 +837,8 @@ mod live {
                     return Ok(None);
                 };
                 if let Message::Binary(bytes) = message.context("socket closed")?? {
-                    return Ok(Some((Frame::decode(&bytes)?, bytes.len())));
+                    let frame = self.coding.decode(&bytes)?;
+                    return Ok(Some((frame, bytes.len())));
                 }
             }
         }

@@ -14,7 +14,8 @@ use super::intents;
 use super::personal;
 use super::projection::{self, audience};
 use super::projector;
-use crate::access::{slice, viewer};
+use crate::access::rules::PatientFacts;
+use crate::access::{Viewer, slice, viewer};
 use crate::config::SyncConfig;
 use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
@@ -223,6 +224,9 @@ async fn push_within(
 pub(super) struct Round {
     deadline: tokio::time::Instant,
     room: usize,
+    /// Each patient the round has read, with the syncing account's viewer of them: read once
+    /// per exchange, not once per document (seven documents about one patient are the rule).
+    people: std::collections::HashMap<Uuid, Option<(PatientFacts, Viewer)>>,
 }
 
 impl Round {
@@ -231,7 +235,30 @@ impl Round {
         Self {
             deadline: tokio::time::Instant::now() + settings.exchange_time_budget(),
             room: sync_protocol::server::MESSAGE_ROOM.saturating_sub(used),
+            people: std::collections::HashMap::new(),
         }
+    }
+
+    /// The facts about `patient_id` and `account_id`'s viewer of them, or `None` when the
+    /// patient is unknown or the account may not act for them; read once per round.
+    async fn person(
+        &mut self,
+        db: &DatabaseConnection,
+        account_id: Uuid,
+        patient_id: Uuid,
+        today: chrono::NaiveDate,
+    ) -> Result<Option<(PatientFacts, Viewer)>, AppError> {
+        if let Some(known) = self.people.get(&patient_id) {
+            return Ok(known.clone());
+        }
+        let person = match slice::facts(db, patient_id).await? {
+            Some(facts) => viewer::for_account(db, account_id, &facts, today)
+                .await?
+                .map(|viewer| (facts, viewer)),
+            None => None,
+        };
+        self.people.insert(patient_id, person.clone());
+        Ok(person)
     }
 
     /// Bytes left for the next sync message.
@@ -290,10 +317,10 @@ async fn document(
             0,
         )
     };
-    let Some(facts) = slice::facts(db, id.patient_id).await? else {
-        return Ok(removed());
-    };
-    let Some(viewer) = viewer::for_account(db, syncer.account_id, &facts, today).await? else {
+    let Some((facts, viewer)) = round
+        .person(db, syncer.account_id, id.patient_id, today)
+        .await?
+    else {
         return Ok(removed());
     };
     if id.section == Section::Personal {

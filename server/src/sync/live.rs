@@ -108,8 +108,21 @@ impl Followed {
         now: DateTime<Utc>,
     ) -> Result<Vec<sync_protocol::DocumentId>, AppError> {
         let mut changed = Vec::new();
+        // The viewer's audience of each patient, read once per call (documents come by patient).
+        let mut audiences: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
         for id in documents {
-            let version = stored_version(db, account_id, id, now).await?;
+            let audience = match audiences.get(&id.patient_id) {
+                Some(audience) => audience.clone(),
+                None => {
+                    let audience = audience_of(db, account_id, id.patient_id, now).await?;
+                    audiences.insert(id.patient_id, audience.clone());
+                    audience
+                }
+            };
+            let version = match audience {
+                Some(audience) => stored_version(db, &audience, id).await?,
+                None => None,
+            };
             let last = self.documents.get_mut(&id);
             match (version, last) {
                 (Some(version), Some(last)) if last.as_ref() == Some(&version) => {}
@@ -159,28 +172,34 @@ fn frame_error(error: sync_protocol::envelope::FrameError) -> AppError {
     }
 }
 
-/// The generation and stored heads of the copy of `id` that `account_id` is answered from;
-/// `None` when there is no such copy with heads (the viewer may not see it, it was never
-/// projected, its heads are not stored yet, or it is the personal document): then a push
-/// decides.
-async fn stored_version(
+/// `account_id`'s audience of `patient_id` (whose copies of the patient's documents it is
+/// answered from), or `None` when it may not see the patient at all.
+async fn audience_of(
     db: &DatabaseConnection,
     account_id: Uuid,
-    id: sync_protocol::DocumentId,
+    patient_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<Option<Version>, AppError> {
+) -> Result<Option<String>, AppError> {
     use crate::access::{slice, viewer};
+    let Some(facts) = slice::facts(db, patient_id).await? else {
+        return Ok(None);
+    };
+    let viewer = viewer::for_account(db, account_id, &facts, now.date_naive()).await?;
+    Ok(viewer.map(|viewer| super::projection::audience(&viewer, &facts)))
+}
+
+/// The generation and stored heads of `audience`'s copy of `id`; `None` when there is no such
+/// copy with heads (it was never projected, its heads are not stored yet, or it is the personal
+/// document): then a push decides.
+async fn stored_version(
+    db: &DatabaseConnection,
+    audience: &str,
+    id: sync_protocol::DocumentId,
+) -> Result<Option<Version>, AppError> {
     use crate::db::entities::sync_documents;
     if id.section == sync_protocol::Section::Personal {
         return Ok(None);
     }
-    let Some(facts) = slice::facts(db, id.patient_id).await? else {
-        return Ok(None);
-    };
-    let Some(viewer) = viewer::for_account(db, account_id, &facts, now.date_naive()).await? else {
-        return Ok(None);
-    };
-    let audience = super::projection::audience(&viewer, &facts);
     let row: Option<(i32, Option<Vec<u8>>)> = sync_documents::Entity::find()
         .select_only()
         .column(sync_documents::Column::Generation)
