@@ -206,13 +206,13 @@ pub async fn post_frame(app: &TestApp, token: &str, frame: &Frame) -> Frame {
 }
 
 /// Says in the projection outbox that `patient`'s data changed, as every domain write does in
-/// its own transaction: for tests that change the database directly.
+/// its own transaction: for tests that change the database directly (every section, since the
+/// test does not say which it changed).
 pub async fn changed(app: &TestApp, patient: Uuid) {
-    gp_online::outbox::mark_dirty(
+    gp_online::outbox::mark_patient_dirty(
         &app.db,
         crate::fixtures::practice_of(app, patient).await,
         patient,
-        sync_protocol::Section::Profile,
         "test.write",
         app.clock.now(),
     )

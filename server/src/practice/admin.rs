@@ -125,7 +125,7 @@ pub async fn all_patients_dirty(
             id: NotSet,
             practice_id: Set(practice_id),
             patient_id: Set(*id),
-            section: Set(Some("profile".to_owned())),
+            section: Set(None),
             reason: Set(reason.to_owned()),
             enqueued_at: Set(now),
             claimed_until: Set(None),
