@@ -42,7 +42,7 @@ use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt as _, StreamExt as _};
 use gp_online::clock::Clock;
-use gp_online::config::{Config, IdentityConfig};
+use gp_online::config::Config;
 use gp_online::db::entities::courses::CourseType;
 use gp_online::db::entities::record_entries::RecordSection;
 use gp_online::db::entities::slots::{Channel, SlotStatus};
@@ -321,7 +321,7 @@ async fn people(
         .exec(&txn)
         .await?;
     }
-    let config = long_sessions();
+    let config = gp_online_tests::fixtures::long_sessions();
     let mut people = Vec::with_capacity(count);
     for (patient_id, account_id, device_id) in rows {
         let subject = Subject::Account {
@@ -340,15 +340,6 @@ async fn people(
     }
     txn.commit().await?;
     Ok(people)
-}
-
-/// Sessions that outlive any run.
-fn long_sessions() -> IdentityConfig {
-    IdentityConfig {
-        access_token_secs: 90 * 24 * 3600,
-        session_idle_secs: 90 * 24 * 3600,
-        ..IdentityConfig::default()
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

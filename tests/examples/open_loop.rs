@@ -58,7 +58,6 @@ use anyhow::{Context as _, anyhow, bail};
 use chrono::{Duration as Days, NaiveDate};
 use clap::{Parser, ValueEnum};
 use gp_online::clock::Clock;
-use gp_online::config::IdentityConfig;
 use gp_online::db::entities::courses::CourseType;
 use gp_online::db::entities::notification_deliveries::DeliveryState;
 use gp_online::db::entities::record_entries::RecordSection;
@@ -348,27 +347,6 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// CPU seconds the process has used (user + system), from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: Option<u32>) -> f64 {
-    let Some(pid) = pid else { return 0.0 };
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let Some(rest) = stat.rsplit(')').next() else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 // ---------------------------------------------------------------------------------------------
 // Arranging: a practice, its clinician, patients with accounts, devices, sessions and records.
 
@@ -381,15 +359,6 @@ struct Arranged {
     /// Each patient, their device and the device's session token.
     patients: Vec<(Uuid, Uuid, String)>,
     marker: String,
-}
-
-/// Sessions that outlive any run.
-fn long_sessions() -> IdentityConfig {
-    IdentityConfig {
-        access_token_secs: 90 * 24 * 3600,
-        session_idle_secs: 90 * 24 * 3600,
-        ..IdentityConfig::default()
-    }
 }
 
 async fn arrange(db: &DatabaseConnection, count: usize) -> anyhow::Result<Arranged> {
@@ -503,7 +472,7 @@ async fn arrange(db: &DatabaseConnection, count: usize) -> anyhow::Result<Arrang
             .exec(&txn)
             .await?;
     }
-    let config = long_sessions();
+    let config = gp_online_tests::fixtures::long_sessions();
     let mut patients = Vec::with_capacity(count);
     for (patient_id, account_id, device_id) in rows {
         let subject = Subject::Account {
@@ -1374,7 +1343,7 @@ async fn open_loop(
     for op in ops {
         work.push(world.plan(op)?);
     }
-    let cpu_before = cpu_seconds(server.pid());
+    let cpu_before = server.cpu_time().map_or(0.0, |t| t.as_secs_f64());
     let start = Instant::now() + Duration::from_millis(100);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, work) in work.into_iter().enumerate() {
@@ -1411,7 +1380,8 @@ async fn open_loop(
             .saturating_record(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX).max(1));
     }
     step.elapsed = start.elapsed();
-    step.server_cpu = (cpu_seconds(server.pid()) - cpu_before) / step.elapsed.as_secs_f64();
+    step.server_cpu = (server.cpu_time().map_or(0.0, |t| t.as_secs_f64()) - cpu_before)
+        / step.elapsed.as_secs_f64();
     step.load = load_average();
     Ok(step)
 }

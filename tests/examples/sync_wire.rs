@@ -26,7 +26,6 @@ use anyhow::{Context, anyhow, bail};
 use chrono::{Days, NaiveDate};
 use clap::Parser;
 use gp_online::clock::Clock;
-use gp_online::config::IdentityConfig;
 use gp_online::db::entities::record_entries::{self, RecordSection};
 use gp_online::db::entities::{accounts, devices, patients, practices};
 use gp_online::identity::sessions::{self, Subject};
@@ -103,15 +102,6 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(run(args))
-}
-
-/// Sessions that outlive any run.
-fn long_sessions() -> IdentityConfig {
-    IdentityConfig {
-        access_token_secs: 90 * 24 * 3600,
-        session_idle_secs: 90 * 24 * 3600,
-        ..IdentityConfig::default()
-    }
 }
 
 /// The patient's clinical system id, for entries filed through the integration API.
@@ -283,9 +273,14 @@ async fn arrange(
             account_id,
             device_id,
         };
-        let tokens_of = sessions::open(db, &long_sessions(), subject, now)
-            .await
-            .map_err(|e| anyhow!("opening a session: {e:?}"))?;
+        let tokens_of = sessions::open(
+            db,
+            &gp_online_tests::fixtures::long_sessions(),
+            subject,
+            now,
+        )
+        .await
+        .map_err(|e| anyhow!("opening a session: {e:?}"))?;
         tokens.push(tokens_of.access_token);
     }
     let integration_key =
@@ -481,32 +476,15 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// The server's CPU time so far (user and system), from `/proc/<pid>/stat`.
-fn cpu(server: &ServerProcess) -> anyhow::Result<Duration> {
-    let pid = server.pid().context("the server's pid")?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The fields after the command name (which ends at the last ')').
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("a stat line")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11).context("utime")?.parse::<u64>()?
-        + fields.get(12).context("stime")?.parse::<u64>()?;
-    // Linux reports clock ticks of 1/100 s on every architecture it runs this on.
-    Ok(Duration::from_millis(ticks * 10))
-}
-
 /// Server CPU spent while `work` runs, less what the idle server spends over as long.
 async fn cpu_of<F: std::future::Future<Output = anyhow::Result<()>>>(
     server: &ServerProcess,
     idle_per_second: f64,
     work: F,
 ) -> anyhow::Result<f64> {
-    let (before, started) = (cpu(server)?, Instant::now());
+    let (before, started) = (server.cpu_time()?, Instant::now());
     work.await?;
-    let spent = (cpu(server)? - before).as_secs_f64();
+    let spent = (server.cpu_time()? - before).as_secs_f64();
     Ok((spent - idle_per_second * started.elapsed().as_secs_f64()).max(0.0))
 }
 
@@ -688,10 +666,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // the first device alone, then with `devices` more live devices; the difference per device
     // and round, beside the CPU of one REST re-download.
     if devices > 0 {
-        let idle_started = (cpu(&server)?, Instant::now());
+        let idle_started = (server.cpu_time()?, Instant::now());
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let idle =
-            (cpu(&server)? - idle_started.0).as_secs_f64() / idle_started.1.elapsed().as_secs_f64();
+        let idle = (server.cpu_time()? - idle_started.0).as_secs_f64()
+            / idle_started.1.elapsed().as_secs_f64();
         let mut connected = Vec::new();
         for token in &arranged.tokens {
             let mut peer = DevicePeer::new();

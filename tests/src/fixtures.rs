@@ -237,8 +237,9 @@ pub async fn patient(app: &TestApp, practice_id: Uuid, pharmacy: Option<&str>) -
         .await
 }
 
-/// Sessions of test accounts and staff last 90 days, so tests can move the clock.
-fn long_sessions() -> IdentityConfig {
+/// Sessions of test accounts and staff last 90 days, so tests can move the clock and load
+/// runs outlast any session limit.
+pub fn long_sessions() -> IdentityConfig {
     IdentityConfig {
         access_token_secs: 90 * 24 * 3600,
         session_idle_secs: 90 * 24 * 3600,

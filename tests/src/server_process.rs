@@ -113,6 +113,25 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// The server's CPU time so far, user and system (`/proc/<pid>/stat`, in the kernel's
+    /// clock ticks of 1/100 s).
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let pid = self.pid().context("the server has exited")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // The fields after the command name, which is in parentheses and may hold spaces:
+        // utime and stime are the 12th and 13th of them.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .context("a stat line")?
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| -> anyhow::Result<u64> {
+            Ok(fields.get(i).context("a stat field")?.parse()?)
+        };
+        Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+    }
+
     /// The server's resident memory (`VmRSS`), in bytes.
     pub fn resident(&self) -> anyhow::Result<u64> {
         let pid = self.pid().context("the server has exited")?;

@@ -168,6 +168,35 @@ pub async fn exchange(app: &TestApp, token: &str, frame: &Frame) -> (Vec<u8>, Fr
     (bytes, reply)
 }
 
+/// `POST /api/v1/sync` with raw `body` (compressed with `gp-sync-deflate`, and such a reply
+/// accepted, when `compressed`), for refusals: the status and the problem (null when the reply
+/// is not JSON).
+pub async fn post_refusable(
+    app: &TestApp,
+    token: &str,
+    body: Vec<u8>,
+    compressed: bool,
+) -> (StatusCode, Value) {
+    use sync_protocol::compressed::CODING;
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/sync"))
+        .bearer_auth(token)
+        .header("content-type", "application/cbor");
+    if compressed {
+        request = request
+            .header("content-encoding", CODING)
+            .header("accept-encoding", CODING);
+    }
+    let response = request.body(body).send().await.unwrap();
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
 /// One `POST /api/v1/sync` with `frame` compressed (`Content-Encoding` and `Accept-Encoding:
 /// gp-sync-deflate`); returns the request's and the reply's bytes as they travelled and the
 /// reply inflated and decoded.

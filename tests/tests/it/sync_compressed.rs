@@ -10,12 +10,13 @@ use gp_online_tests::TestApp;
 use gp_online_tests::fixtures;
 use gp_online_tests::live::Live;
 use gp_online_tests::scenario::{Rules, arrange, standard_record};
-use gp_online_tests::sync::{ALL_SECTIONS, changed, following, sync, sync_compressed};
+use gp_online_tests::sync::{
+    ALL_SECTIONS, changed, following, post_refusable, sync, sync_compressed,
+};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::Value;
 use std::collections::BTreeMap;
-use sync_protocol::compressed::{CODING, compress};
+use sync_protocol::compressed::compress;
 use sync_protocol::envelope::MAX_FRAME_BYTES;
 use sync_protocol::items::Items;
 use sync_protocol::schema::ResultItem;
@@ -175,29 +176,8 @@ async fn compressed_websocket_and_post_devices_hold_what_a_plain_device_holds_fo
     assert_eq!(held(&compressed_live_device), expected);
 }
 
-/// `POST /api/v1/sync` with `body` as a compressed frame: the status and the problem.
-async fn post_compressed(app: &TestApp, token: &str, body: Vec<u8>) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url("/api/v1/sync"))
-        .bearer_auth(token)
-        .header("content-type", "application/cbor")
-        .header("content-encoding", CODING)
-        .header("accept-encoding", CODING)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = response.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
 async fn assert_refused(app: &TestApp, token: &str, body: Vec<u8>, reason: &str) {
-    let (status, problem) = post_compressed(app, token, body).await;
+    let (status, problem) = post_refusable(app, token, body, true).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "sync_message_refused", "{problem}");
     assert_eq!(problem["detail"], reason, "{problem}");
@@ -250,7 +230,7 @@ async fn a_decompression_bomb_is_refused_before_it_is_inflated_and_applies_nothi
         &message_frame(patient, "Could I have a fit note?".to_owned()).encode(),
         None,
     );
-    let (status, _) = post_compressed(&app, &token, honest).await;
+    let (status, _) = post_refusable(&app, &token, honest, true).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(messages::Entity::find().count(&app.db).await.unwrap(), 1);
 }

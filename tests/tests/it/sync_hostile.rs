@@ -8,7 +8,7 @@
 use gp_online::db::entities::{messages, sync_documents};
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::live::Live;
-use gp_online_tests::sync::sync;
+use gp_online_tests::sync::{post_refusable, sync};
 use gp_online_tests::{TestApp, fixtures, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -106,21 +106,7 @@ pub(crate) fn frame_with(id: DocumentId, message: Vec<u8>) -> Frame {
 
 /// `POST /api/v1/sync` with `frame`: the status and the body as JSON (a problem) or null.
 async fn post(app: &TestApp, token: &str, frame: &Frame) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url("/api/v1/sync"))
-        .bearer_auth(token)
-        .header("content-type", "application/cbor")
-        .body(frame.encode())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = response.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    post_refusable(app, token, frame.encode(), false).await
 }
 
 /// Asserts `frame` is refused with `sync_message_refused` and `reason`.
