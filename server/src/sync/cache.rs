@@ -59,32 +59,69 @@ impl DocumentCache {
         }
     }
 
-    /// The stored document of `audience` and `section`, from the cache when it holds the same
-    /// heads, else loaded (and kept when its heads are known and it fits).
-    pub fn get(
+    /// This node's loaded copy of the stored document of `audience` and `section`, when it
+    /// holds the stored heads.
+    pub fn cached(&self, audience: &str, section: Section, stored: &Stored) -> Option<Shared> {
+        let heads = stored.heads.as_ref()?;
+        let key = (audience.to_owned(), section, stored.generation);
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let clock = inner.clock;
+        let entry = inner
+            .entries
+            .get_mut(&key)
+            .filter(|entry| entry.heads == *heads)?;
+        entry.used = clock;
+        metrics::counter!("sync_document_cache_hits_total").increment(1);
+        Some(entry.doc.clone())
+    }
+
+    /// Loads the stored document from its saved `bytes`, and keeps it when its heads are known
+    /// and it fits.
+    pub fn load(
         &self,
         audience: &str,
         section: Section,
         stored: &Stored,
+        bytes: &[u8],
     ) -> Result<Shared, AppError> {
-        let key = (audience.to_owned(), section, stored.generation);
+        let doc: Shared = Arc::new(Mutex::new(super::projection::load(bytes)?));
         if let Some(heads) = &stored.heads {
-            let mut inner = self.lock();
-            inner.clock += 1;
-            let clock = inner.clock;
-            if let Some(entry) = inner.entries.get_mut(&key)
-                && entry.heads == *heads
-            {
-                entry.used = clock;
-                metrics::counter!("sync_document_cache_hits_total").increment(1);
-                return Ok(entry.doc.clone());
-            }
-        }
-        let doc: Shared = Arc::new(Mutex::new(stored.load()?));
-        if let Some(heads) = &stored.heads {
-            self.keep(key, heads.clone(), doc.clone(), stored.document.len());
+            let key = (audience.to_owned(), section, stored.generation);
+            self.keep(key, heads.clone(), doc.clone(), bytes.len());
         }
         Ok(doc)
+    }
+
+    /// Takes this node's copy of the document out of the cache, for the projector to change
+    /// (and [`Self::put`] back): when it holds `heads` of `generation`, the document itself if
+    /// no exchange is reading it, else a copy. An exchange that holds the old copy goes on
+    /// reading it unchanged.
+    pub fn take(
+        &self,
+        audience: &str,
+        section: Section,
+        generation: u32,
+        heads: &[ChangeHash],
+    ) -> Option<AutoCommit> {
+        let key = (audience.to_owned(), section, generation);
+        let mut inner = self.lock();
+        if inner.entries.get(&key)?.heads != heads {
+            return None;
+        }
+        let entry = inner.entries.remove(&key)?;
+        inner.bytes -= entry.bytes;
+        drop(inner);
+        metrics::counter!("sync_document_cache_hits_total").increment(1);
+        Some(match Arc::try_unwrap(entry.doc) {
+            Ok(doc) => doc
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Err(shared) => shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        })
     }
 
     /// Keeps `doc`, just projected to `heads` and stored as `bytes` saved bytes, as the
@@ -154,9 +191,10 @@ impl DocumentCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use automerge::transaction::Transactable as _;
     use sync_protocol::items::{self, Items};
 
-    fn stored(generation: u32, n: usize) -> Stored {
+    fn stored(generation: u32, n: usize) -> (Stored, Vec<u8>) {
         let mut doc = AutoCommit::new();
         let wanted: Items = (0..n)
             .map(|i| {
@@ -166,48 +204,90 @@ mod tests {
             })
             .collect();
         items::reconcile(&mut doc, &wanted).unwrap();
-        Stored {
+        let stored = Stored {
             generation,
             heads: Some(doc.get_heads()),
-            document: doc.save(),
-        }
+        };
+        (stored, doc.save())
+    }
+
+    /// As an exchange asks: the cached copy, else loaded from the saved bytes.
+    fn get(cache: &DocumentCache, audience: &str, (stored, bytes): &(Stored, Vec<u8>)) -> Shared {
+        cache
+            .cached(audience, Section::Record, stored)
+            .unwrap_or_else(|| {
+                cache
+                    .load(audience, Section::Record, stored, bytes)
+                    .unwrap()
+            })
     }
 
     #[test]
     fn a_document_is_reused_only_while_its_heads_are_the_stored_ones() {
         let cache = DocumentCache::new(1 << 20);
         let first = stored(0, 3);
-        let a = cache.get("self:p", Section::Record, &first).unwrap();
-        let b = cache.get("self:p", Section::Record, &first).unwrap();
+        let a = get(&cache, "self:p", &first);
+        let b = get(&cache, "self:p", &first);
         assert!(Arc::ptr_eq(&a, &b), "the same heads: the cached document");
         let changed = stored(0, 4);
-        let c = cache.get("self:p", Section::Record, &changed).unwrap();
+        let c = get(&cache, "self:p", &changed);
         assert!(!Arc::ptr_eq(&a, &c), "other heads: loaded again");
-        assert_eq!(c.lock().unwrap().get_heads(), changed.heads.unwrap());
+        assert_eq!(c.lock().unwrap().get_heads(), changed.0.heads.unwrap());
         let next_generation = stored(1, 3);
-        let d = cache
-            .get("self:p", Section::Record, &next_generation)
-            .unwrap();
+        let d = get(&cache, "self:p", &next_generation);
         assert!(!Arc::ptr_eq(&c, &d));
+    }
+
+    #[test]
+    fn the_projector_takes_the_document_out_and_a_reader_keeps_its_copy() {
+        let cache = DocumentCache::new(1 << 20);
+        let (stored, bytes) = stored(0, 3);
+        let heads = stored.heads.clone().unwrap();
+        let reading = get(&cache, "self:p", &(stored.clone(), bytes.clone()));
+        assert!(
+            cache.take("self:p", Section::Record, 0, &[]).is_none(),
+            "other heads"
+        );
+        let mut taken = cache.take("self:p", Section::Record, 0, &heads).unwrap();
+        assert_eq!(cache.held_bytes(), 0, "taken out while it is changed");
+        assert!(cache.cached("self:p", Section::Record, &stored).is_none());
+        taken.put(automerge::ROOT, "x", 1).unwrap();
+        assert_eq!(
+            reading.lock().unwrap().get_heads(),
+            heads,
+            "the reader's copy"
+        );
+        let new_heads = taken.get_heads();
+        cache.put(
+            "self:p",
+            Section::Record,
+            0,
+            new_heads.clone(),
+            taken,
+            bytes.len(),
+        );
+        let now = Stored {
+            generation: 0,
+            heads: Some(new_heads.clone()),
+        };
+        let cached = cache.cached("self:p", Section::Record, &now).unwrap();
+        assert_eq!(cached.lock().unwrap().get_heads(), new_heads);
     }
 
     #[test]
     fn the_least_recently_used_are_evicted_to_stay_within_the_budget() {
         let one = stored(0, 20);
-        let size = one.document.len();
+        let size = one.1.len();
         let cache = DocumentCache::new(size * 2);
-        let a = cache.get("a", Section::Record, &one).unwrap();
-        cache.get("b", Section::Record, &one).unwrap();
+        let a = get(&cache, "a", &one);
+        get(&cache, "b", &one);
         // Using `a` again makes `b` the least recently used.
-        cache.get("a", Section::Record, &one).unwrap();
-        cache.get("c", Section::Record, &one).unwrap();
+        get(&cache, "a", &one);
+        get(&cache, "c", &one);
         assert!(cache.held_bytes() <= size * 2);
-        assert!(Arc::ptr_eq(
-            &a,
-            &cache.get("a", Section::Record, &one).unwrap()
-        ));
+        assert!(Arc::ptr_eq(&a, &get(&cache, "a", &one)));
         let too_big = DocumentCache::new(size - 1);
-        too_big.get("a", Section::Record, &one).unwrap();
+        get(&too_big, "a", &one);
         assert_eq!(
             too_big.held_bytes(),
             0,

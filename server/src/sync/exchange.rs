@@ -382,7 +382,7 @@ async fn document(
         }
         return Ok((Vec::new(), 0));
     }
-    let shared = super::cache::node().get(&audience, id.section, &stored)?;
+    let shared = loaded(db, &audience, id.section, &stored).await?;
     if stored.heads.is_none() {
         let heads = lock(&shared).get_heads();
         projection::keep_heads(db, &audience, id.section, stored.generation, &heads).await?;
@@ -421,6 +421,22 @@ async fn document(
         save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
     }
     Ok((frames, answer.ignored_changes))
+}
+
+/// The stored document, loaded: this node's copy when it holds the stored heads, else read and
+/// loaded (and kept).
+async fn loaded(
+    db: &DatabaseConnection,
+    audience: &str,
+    section: Section,
+    stored: &projection::Stored,
+) -> Result<super::cache::Shared, AppError> {
+    let cache = super::cache::node();
+    if let Some(doc) = cache.cached(audience, section, stored) {
+        return Ok(doc);
+    }
+    let (stored, bytes) = projection::saved(db, audience, section, stored.generation).await?;
+    cache.load(audience, section, &stored, &bytes)
 }
 
 /// A cached document, for one exchange at a time (an exchange never changes a read-only

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set, Statement,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use sync_protocol::Section;
 use sync_protocol::items::{self, Items};
@@ -223,7 +223,9 @@ pub(super) fn enum_name(value: &impl serde::Serialize) -> String {
     }
 }
 
-/// The current (not superseded) generation of an audience's section document, as stored.
+/// The current (not superseded) generation of an audience's section document, as stored:
+/// its generation and heads, without the saved bytes (a device found up to date, or a
+/// document this node holds loaded, never needs them; [`saved`] reads them).
 #[derive(Debug, Clone)]
 pub struct Stored {
     /// Its generation.
@@ -231,17 +233,6 @@ pub struct Stored {
     /// Its heads, when stored (documents stored before heads were kept have none until their
     /// next projection).
     pub heads: Option<Vec<ChangeHash>>,
-    /// The saved document (with any appended changes).
-    pub document: Vec<u8>,
-}
-
-impl Stored {
-    /// Loads the document (counted by the `sync_document_loads_total` metric: a sync that
-    /// finds the device up to date does not load it).
-    pub fn load(&self) -> Result<AutoCommit, AppError> {
-        metrics::counter!("sync_document_loads_total").increment(1);
-        AutoCommit::load(&self.document).map_err(AppError::internal)
-    }
 }
 
 /// The current generation of the audience's `section` document, if there is one.
@@ -250,21 +241,57 @@ pub async fn current(
     audience: &str,
     section: Section,
 ) -> Result<Option<Stored>, AppError> {
-    let row = sync_documents::Entity::find()
+    let row: Option<(i32, Option<Vec<u8>>)> = sync_documents::Entity::find()
+        .select_only()
+        .column(sync_documents::Column::Generation)
+        .column(sync_documents::Column::Heads)
         .filter(sync_documents::Column::Audience.eq(audience))
         .filter(sync_documents::Column::Section.eq(section.as_str()))
         .filter(sync_documents::Column::SupersededAt.is_null())
         .order_by_desc(sync_documents::Column::Generation)
+        .into_tuple()
         .one(db)
         .await?;
-    row.map(|row| {
+    row.map(|(generation, heads)| {
         Ok(Stored {
-            generation: Generation::from_column(row.generation)?.number(),
-            heads: row.heads.as_deref().and_then(decode_heads),
-            document: row.document,
+            generation: Generation::from_column(generation)?.number(),
+            heads: heads.as_deref().and_then(decode_heads),
         })
     })
     .transpose()
+}
+
+/// Generation `generation` of the audience's `section` document as stored now, with its saved
+/// bytes (and any appended changes), read together so the bytes are those of the heads.
+pub async fn saved(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: Section,
+    generation: u32,
+) -> Result<(Stored, Vec<u8>), AppError> {
+    let (heads, bytes): (Option<Vec<u8>>, Vec<u8>) = sync_documents::Entity::find()
+        .select_only()
+        .column(sync_documents::Column::Heads)
+        .column(sync_documents::Column::Document)
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::Section.eq(section.as_str()))
+        .filter(sync_documents::Column::Generation.eq(Generation::try_from(generation)?.column()))
+        .into_tuple()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::internal("section document missing"))?;
+    let stored = Stored {
+        generation,
+        heads: heads.as_deref().and_then(decode_heads),
+    };
+    Ok((stored, bytes))
+}
+
+/// Loads saved document bytes (counted by the `sync_document_loads_total` metric: a sync that
+/// finds the device up to date, or the document in this node's cache, does not load it).
+pub fn load(bytes: &[u8]) -> Result<AutoCommit, AppError> {
+    metrics::counter!("sync_document_loads_total").increment(1);
+    AutoCommit::load(bytes).map_err(AppError::internal)
 }
 
 /// Heads as stored: 32 bytes per change hash.
@@ -386,19 +413,15 @@ pub async fn project(
             return Ok(generation);
         }
     }
-    // From this node's cache when it holds the stored heads (the last projection on this node
-    // left it there), else loaded; a copy is changed, never the cached document itself.
-    let stored = Stored {
-        generation,
-        heads: latest.heads.as_deref().and_then(decode_heads),
-        document: latest.document.clone(),
-    };
-    let mut doc = {
-        let shared = super::cache::node().get(audience, section, &stored)?;
-        let cached = shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cached.clone()
+    // This node's copy when it holds the stored heads (the last projection on this node left
+    // it there), taken out of the cache while it is changed and put back below; else loaded.
+    let stored_heads = latest.heads.as_deref().and_then(decode_heads);
+    let mut doc = match stored_heads
+        .as_deref()
+        .and_then(|heads| super::cache::node().take(audience, section, generation, heads))
+    {
+        Some(doc) => doc,
+        None => load(&latest.document)?,
     };
     let (stored, appended, digests_valid) = match kept {
         Some((stored, appended)) => (stored, appended, true),
@@ -442,16 +465,17 @@ pub async fn project(
         }
         (bytes, appended)
     };
+    let heads = doc.get_heads();
+    let size = document.len();
     if !changes.is_empty() || !digests_valid || latest.heads.is_none() {
-        let heads = doc.get_heads();
         let mut row: sync_documents::ActiveModel = latest.into();
         row.heads = Set(Some(encode_heads(&heads)));
-        super::cache::node().put(audience, section, generation, heads, doc, document.len());
         row.document = Set(document);
         row.change_count = Set(change_count);
         row.updated_at = Set(now);
         row.update(db).await?;
     }
+    super::cache::node().put(audience, section, generation, heads, doc, size);
     keep_digests(
         db,
         audience,

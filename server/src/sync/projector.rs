@@ -51,9 +51,15 @@ pub async fn project_patient(
     now: DateTime<Utc>,
 ) -> Result<usize, AppError> {
     let keys = patient_audiences(db, patient_id).await?;
-    let rows = sync_documents::Entity::find()
+    // Which documents exist, not what they hold: the projection reads a document only when
+    // its items changed.
+    let rows: Vec<(String, String)> = sync_documents::Entity::find()
+        .select_only()
+        .column(sync_documents::Column::Audience)
+        .column(sync_documents::Column::Section)
         .filter(sync_documents::Column::Audience.is_in(keys))
         .filter(sync_documents::Column::SupersededAt.is_null())
+        .into_tuple()
         .all(db)
         .await?;
     if rows.is_empty() {
@@ -70,9 +76,8 @@ pub async fn project_patient(
         None => BTreeMap::new(),
     };
     let mut projected = 0;
-    for row in rows {
-        let Some(section) =
-            Section::from_name(&row.section).filter(|section| !section.device_writable())
+    for (audience, name) in rows {
+        let Some(section) = Section::from_name(&name).filter(|section| !section.device_writable())
         else {
             continue; // The personal document is written by devices.
         };
@@ -80,8 +85,8 @@ pub async fn project_patient(
             continue;
         }
         projected += 1;
-        projection::lock(db, &row.audience, section).await?;
-        let wanted = match (viewers.get(&row.audience), &facts) {
+        projection::lock(db, &audience, section).await?;
+        let wanted = match (viewers.get(&audience), &facts) {
             (Some(viewer), Some(facts)) => {
                 projection::permitted(db, viewer, facts, section, now).await?
             }
@@ -89,10 +94,10 @@ pub async fn project_patient(
         };
         match wanted {
             Some(wanted) => {
-                projection::project(db, &row.audience, section, &wanted, history_threshold, now)
+                projection::project(db, &audience, section, &wanted, history_threshold, now)
                     .await?;
             }
-            None => end_section(db, &row.audience, &row.section, now).await?,
+            None => end_section(db, &audience, &name, now).await?,
         }
     }
     // As projected now: the next day on which these documents change with nothing written.
