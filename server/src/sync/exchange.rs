@@ -227,6 +227,17 @@ pub(super) struct Round {
     /// Each patient the round has read, with the syncing account's viewer of them: read once
     /// per exchange, not once per document (seven documents about one patient are the rule).
     people: std::collections::HashMap<Uuid, Option<(PatientFacts, Viewer)>>,
+    /// Each audience's stored documents and the device's sync states for them, read once per
+    /// exchange in two queries, not two per document.
+    audiences: std::collections::HashMap<String, Known>,
+}
+
+/// An audience's current documents (generation and heads) and the device's persisted sync
+/// states for them, by document key (`audience/section`).
+#[derive(Debug, Default)]
+struct Known {
+    stored: BTreeMap<Section, projection::Stored>,
+    states: BTreeMap<String, device_sync_states::Model>,
 }
 
 impl Round {
@@ -236,6 +247,7 @@ impl Round {
             deadline: tokio::time::Instant::now() + settings.exchange_time_budget(),
             room: sync_protocol::server::MESSAGE_ROOM.saturating_sub(used),
             people: std::collections::HashMap::new(),
+            audiences: std::collections::HashMap::new(),
         }
     }
 
@@ -259,6 +271,31 @@ impl Round {
         };
         self.people.insert(patient_id, person.clone());
         Ok(person)
+    }
+
+    /// What is stored of `audience`'s documents and the device's sync states for them; read
+    /// once per round.
+    async fn known(
+        &mut self,
+        db: &DatabaseConnection,
+        device_id: Uuid,
+        audience: &str,
+    ) -> Result<&mut Known, AppError> {
+        if !self.audiences.contains_key(audience) {
+            let stored = projection::current_all(db, audience).await?;
+            let keys = projection::SERVER_SECTIONS.map(|section| document_key(audience, section));
+            let states = device_sync_states::Entity::find()
+                .filter(device_sync_states::Column::DeviceId.eq(device_id))
+                .filter(device_sync_states::Column::DocumentKey.is_in(keys))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|state| (state.document_key.clone(), state))
+                .collect();
+            self.audiences
+                .insert(audience.to_owned(), Known { stored, states });
+        }
+        Ok(self.audiences.entry(audience.to_owned()).or_default())
     }
 
     /// Bytes left for the next sync message.
@@ -336,7 +373,10 @@ async fn document(
         return Ok((frames, 0));
     }
     let audience = audience(&viewer, &facts);
-    let stored = match projection::current(db, &audience, id.section).await? {
+    let key = document_key(&audience, id.section);
+    let known = round.known(db, syncer.device_id, &audience).await?;
+    let kept = known.states.get(&key).cloned();
+    let stored = match known.stored.get(&id.section).cloned() {
         Some(stored) => stored,
         // Never projected for this viewer (or ended by the projector or a rebuild): project
         // it now, once; from then on the projector keeps it current.
@@ -364,10 +404,6 @@ async fn document(
                 .ok_or_else(|| AppError::internal("section document missing after projection"))?
         }
     };
-    let key = format!("{audience}/{}", id.section.as_str());
-    let kept = device_sync_states::Entity::find_by_id((syncer.device_id, key.clone()))
-        .one(db)
-        .await?;
     let current = kept
         .as_ref()
         .filter(|s| i64::from(s.generation) == i64::from(stored.generation));
@@ -437,6 +473,11 @@ async fn loaded(
     }
     let (stored, bytes) = projection::saved(db, audience, section, stored.generation).await?;
     cache.load(audience, section, &stored, &bytes)
+}
+
+/// The key of a device's sync state for the audience's `section` document.
+fn document_key(audience: &str, section: Section) -> String {
+    format!("{audience}/{}", section.as_str())
 }
 
 /// A cached document, for one exchange at a time (an exchange never changes a read-only

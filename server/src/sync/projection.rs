@@ -21,6 +21,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
 };
+use std::collections::BTreeMap;
 use sync_protocol::Section;
 use sync_protocol::items::{self, Items};
 use sync_protocol::redaction;
@@ -259,6 +260,36 @@ pub async fn current(
         })
     })
     .transpose()
+}
+
+/// The current generation of each of the audience's section documents, in one query.
+pub async fn current_all(
+    db: &impl ConnectionTrait,
+    audience: &str,
+) -> Result<BTreeMap<Section, Stored>, AppError> {
+    let rows: Vec<(String, i32, Option<Vec<u8>>)> = sync_documents::Entity::find()
+        .select_only()
+        .column(sync_documents::Column::Section)
+        .column(sync_documents::Column::Generation)
+        .column(sync_documents::Column::Heads)
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::SupersededAt.is_null())
+        .order_by_asc(sync_documents::Column::Generation)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut current = BTreeMap::new();
+    // In generation order: the newest of a section is kept.
+    for (name, generation, heads) in rows {
+        if let Some(section) = Section::from_name(&name) {
+            let stored = Stored {
+                generation: Generation::from_column(generation)?.number(),
+                heads: heads.as_deref().and_then(decode_heads),
+            };
+            current.insert(section, stored);
+        }
+    }
+    Ok(current)
 }
 
 /// Generation `generation` of the audience's `section` document as stored now, with its saved
