@@ -22,6 +22,7 @@ mod m20261206_120001_idempotency_claims;
 mod m20261206_140001_record_access_model;
 mod m20261206_200001_patient_rows_carry_practice;
 mod m20261207_090001_projection_due;
+mod m20261207_150001_projection_outbox_items;
 
 /// The ordered list of every migration of the product.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_140001_record_access_model::Migration),
             Box::new(m20261206_200001_patient_rows_carry_practice::Migration),
             Box::new(m20261207_090001_projection_due::Migration),
+            Box::new(m20261207_150001_projection_outbox_items::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ use crate::access::{Viewer, slice, viewer};
 use crate::db::entities::{notification_outbox, projection_outbox};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{ActiveValue::NotSet, ConnectionTrait, DbErr, EntityTrait, Set};
+use std::collections::BTreeSet;
 use sync_protocol::Section;
 use uuid::Uuid;
 
@@ -19,7 +20,41 @@ pub async fn mark_dirty(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    projection_row(db, practice_id, patient_id, Some(section), reason, now).await
+    insert_row(db, practice_id, patient_id, Some(section), reason, now).await
+}
+
+/// Items named in one write beyond which the whole section is marked instead: projecting a
+/// whole section reads it once, which is cheaper than one outbox row per item of a large import.
+pub const ITEMS_PER_MARK: usize = 64;
+
+/// Marks `items` of a patient's synced `section` as changed, so the projector reads and writes
+/// those items alone (the whole section when there are more than [`ITEMS_PER_MARK`]).
+pub async fn mark_items_dirty(
+    db: &impl ConnectionTrait,
+    practice_id: Uuid,
+    patient_id: Uuid,
+    section: Section,
+    items: &BTreeSet<Uuid>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if items.is_empty() || items.len() > ITEMS_PER_MARK {
+        return mark_dirty(db, practice_id, patient_id, section, reason, now).await;
+    }
+    let rows = items.iter().map(|item| {
+        projection_row(
+            practice_id,
+            patient_id,
+            Some(section),
+            Some(*item),
+            reason,
+            now,
+        )
+    });
+    projection_outbox::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// Marks every synced section of a patient as changed (`section` left empty): for a change no
@@ -31,11 +66,11 @@ pub async fn mark_patient_dirty(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    projection_row(db, practice_id, patient_id, None, reason, now).await
+    insert_row(db, practice_id, patient_id, None, reason, now).await
 }
 
-/// One projection outbox row (`section` empty: every section).
-async fn projection_row(
+/// Inserts one projection outbox row (`section` empty: every section).
+async fn insert_row(
     db: &impl ConnectionTrait,
     practice_id: Uuid,
     patient_id: Uuid,
@@ -43,20 +78,40 @@ async fn projection_row(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    projection_outbox::Entity::insert(projection_outbox::ActiveModel {
+    projection_outbox::Entity::insert(projection_row(
+        practice_id,
+        patient_id,
+        section,
+        None,
+        reason,
+        now,
+    ))
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// A projection outbox row (`section` empty: every section; `item` empty: the whole section).
+pub fn projection_row(
+    practice_id: Uuid,
+    patient_id: Uuid,
+    section: Option<Section>,
+    item: Option<Uuid>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> projection_outbox::ActiveModel {
+    projection_outbox::ActiveModel {
         id: NotSet,
         practice_id: Set(practice_id),
         patient_id: Set(patient_id),
         section: Set(section.map(|s| s.as_str().to_owned())),
+        item_id: Set(item),
         reason: Set(reason.to_owned()),
         enqueued_at: Set(now),
         claimed_until: Set(None),
         claimed_by: Set(None),
         attempts: Set(0),
-    })
-    .exec(db)
-    .await?;
-    Ok(())
+    }
 }
 
 /// Queues a content-free notification of `kind` (e.g. `result_released`) for each account that

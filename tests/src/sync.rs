@@ -257,8 +257,9 @@ pub async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_
     let now = app.clock.now();
     let practice = crate::fixtures::practice_of(app, patient).await;
     let entered = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+    let id = Uuid::new_v4();
     record_entries::ActiveModel {
-        id: Set(Uuid::new_v4()),
+        id: Set(id),
         practice_id: Set(practice),
         patient_id: Set(patient),
         external_id: Set(None),
@@ -279,11 +280,12 @@ pub async fn import_entry(app: &TestApp, patient: Uuid, term: &str, hidden_from_
     .insert(&app.db)
     .await
     .unwrap();
-    gp_online::outbox::mark_dirty(
+    gp_online::outbox::mark_items_dirty(
         &app.db,
         practice,
         patient,
         Section::Record,
+        &std::collections::BTreeSet::from([id]),
         "record.import",
         now,
     )

@@ -11,7 +11,10 @@ use crate::db::entities::{
     access_codes, accounts, documents, patients, practices, record_entries, results,
 };
 use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QueryTrait,
+};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// Loads the facts access depends on, or `None` when the patient does not exist.
@@ -66,6 +69,19 @@ pub async fn section(
     section: Section,
     today: NaiveDate,
 ) -> Result<Option<SectionItems>, DbErr> {
+    section_among(db, viewer, facts, section, None, today).await
+}
+
+/// [`section`], of the items among `ids` only (all of them when `None`): what the projector
+/// reads when a write named the items it changed. The same rules decide each item.
+pub async fn section_among(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: Section,
+    ids: Option<&BTreeSet<Uuid>>,
+    today: NaiveDate,
+) -> Result<Option<SectionItems>, DbErr> {
     let access = rules::section_access(viewer, facts, section, today);
     if access == SectionAccess::Denied {
         return Ok(None);
@@ -75,6 +91,9 @@ pub async fn section(
         Section::Results => SectionItems::Results(
             results::Entity::find()
                 .filter(results::Column::PatientId.eq(patient_id))
+                .apply_if(ids, |query, ids| {
+                    query.filter(results::Column::Id.is_in(ids.iter().copied()))
+                })
                 .order_by_desc(results::Column::EffectiveDate)
                 .order_by_asc(results::Column::Id)
                 .all(db)
@@ -86,6 +105,9 @@ pub async fn section(
         Section::Documents => SectionItems::Documents(
             documents::Entity::find()
                 .filter(documents::Column::PatientId.eq(patient_id))
+                .apply_if(ids, |query, ids| {
+                    query.filter(documents::Column::Id.is_in(ids.iter().copied()))
+                })
                 .order_by_desc(documents::Column::EffectiveDate)
                 .order_by_asc(documents::Column::Id)
                 .all(db)
@@ -98,6 +120,9 @@ pub async fn section(
             record_entries::Entity::find()
                 .filter(record_entries::Column::PatientId.eq(patient_id))
                 .filter(record_entries::Column::Section.eq(entry_section(coded)))
+                .apply_if(ids, |query, ids| {
+                    query.filter(record_entries::Column::Id.is_in(ids.iter().copied()))
+                })
                 .order_by_desc(record_entries::Column::EffectiveDate)
                 .order_by_asc(record_entries::Column::Id)
                 .all(db)

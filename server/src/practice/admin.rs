@@ -14,8 +14,8 @@ use crate::settings::PracticeSettings;
 use crate::validate::{Invalid, OdsCode, Validator, parse_date};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -121,17 +121,9 @@ pub async fn all_patients_dirty(
         .all(db)
         .await?;
     for chunk in ids.chunks(OUTBOX_CHUNK) {
-        let rows = chunk.iter().map(|id| projection_outbox::ActiveModel {
-            id: NotSet,
-            practice_id: Set(practice_id),
-            patient_id: Set(*id),
-            section: Set(None),
-            reason: Set(reason.to_owned()),
-            enqueued_at: Set(now),
-            claimed_until: Set(None),
-            claimed_by: Set(None),
-            attempts: Set(0),
-        });
+        let rows = chunk
+            .iter()
+            .map(|id| crate::outbox::projection_row(practice_id, *id, None, None, reason, now));
         projection_outbox::Entity::insert_many(rows)
             .exec_without_returning(db)
             .await?;

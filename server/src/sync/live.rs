@@ -374,22 +374,22 @@ pub async fn claim(
         .filter(projection_outbox::Column::Id.is_in(ids))
         .exec(&txn)
         .await?;
-    let mut marked: BTreeMap<Uuid, Vec<Option<&str>>> = BTreeMap::new();
+    let mut marked: BTreeMap<Uuid, Vec<super::projector::Mark<'_>>> = BTreeMap::new();
     for row in &rows {
         marked
             .entry(row.patient_id)
             .or_default()
-            .push(row.section.as_deref());
+            .push((row.section.as_deref(), row.item_id));
     }
     let patients: BTreeSet<Uuid> = marked.keys().copied().collect();
     for (patient, sections) in marked {
-        let sections = super::projector::sections_named(sections);
+        let marks = super::projector::Marks::of(sections);
         // One patient's failure (logged) does not hold back the others' projections.
         let savepoint = txn.begin().await?;
         match super::projector::project_patient(
             &savepoint,
             patient,
-            sections.as_ref(),
+            marks.as_ref(),
             history_threshold,
             now,
         )

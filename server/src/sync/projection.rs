@@ -21,7 +21,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use sync_protocol::Section;
 use sync_protocol::items::{self, Items};
 use sync_protocol::redaction;
@@ -103,6 +103,38 @@ pub async fn permitted(
     section: Section,
     now: DateTime<Utc>,
 ) -> Result<Option<Items>, AppError> {
+    permitted_in(db, viewer, facts, section, None, now).await
+}
+
+/// [`permitted`], of the items among `ids` only: what a write that named the items it changed
+/// has the projector read. `None` when the viewer may see nothing of the section, or the
+/// section's items are not read one by one (only the record, results and documents are): the
+/// caller then projects the whole section.
+pub async fn permitted_among(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: Section,
+    ids: &BTreeSet<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Option<Items>, AppError> {
+    if !ITEM_SECTIONS.contains(&section) {
+        return Ok(None);
+    }
+    permitted_in(db, viewer, facts, section, Some(ids), now).await
+}
+
+/// The sections whose items the projector may read and write one by one.
+pub const ITEM_SECTIONS: [Section; 3] = [Section::Record, Section::Results, Section::Documents];
+
+async fn permitted_in(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: Section,
+    ids: Option<&BTreeSet<Uuid>>,
+    now: DateTime<Utc>,
+) -> Result<Option<Items>, AppError> {
     let today = now.date_naive();
     match section {
         Section::Profile => {
@@ -138,7 +170,7 @@ pub async fn permitted(
                 AccessSection::Consultations,
             ] {
                 if let Some(SectionItems::Entries(entries)) =
-                    slice::section(db, viewer, facts, coded, today).await?
+                    slice::section_among(db, viewer, facts, coded, ids, today).await?
                 {
                     any = true;
                     all.extend(to_items(entries.into_iter().map(|e| {
@@ -161,7 +193,7 @@ pub async fn permitted(
         }
         Section::Results => {
             let Some(SectionItems::Results(results)) =
-                slice::section(db, viewer, facts, AccessSection::Results, today).await?
+                slice::section_among(db, viewer, facts, AccessSection::Results, ids, today).await?
             else {
                 return Ok(None);
             };
@@ -188,7 +220,8 @@ pub async fn permitted(
         }
         Section::Documents => {
             let Some(SectionItems::Documents(documents)) =
-                slice::section(db, viewer, facts, AccessSection::Documents, today).await?
+                slice::section_among(db, viewer, facts, AccessSection::Documents, ids, today)
+                    .await?
             else {
                 return Ok(None);
             };
@@ -404,15 +437,8 @@ pub async fn project(
     history_threshold: usize,
     now: DateTime<Utc>,
 ) -> Result<u32, AppError> {
-    let name = section.as_str();
     lock(db, audience, section).await?;
-    let latest = sync_documents::Entity::find()
-        .filter(sync_documents::Column::Audience.eq(audience))
-        .filter(sync_documents::Column::Section.eq(name))
-        .order_by_desc(sync_documents::Column::Generation)
-        .one(db)
-        .await?;
-    let Some(latest) = latest else {
+    let Some(latest) = latest(db, audience, section).await? else {
         return new_generation(db, audience, section, 0, wanted, now).await;
     };
     let generation = Generation::from_column(latest.generation)?.number();
@@ -425,68 +451,231 @@ pub async fn project(
         return new_generation(db, audience, section, next(generation)?, wanted, now).await;
     }
     let wanted_digests = items::digests(wanted);
-    // Digests describe the document only at the change count they were written with.
-    let kept = sync_document_digests::Entity::find_by_id((
-        audience.to_owned(),
-        name.to_owned(),
-        latest.generation,
-    ))
-    .one(db)
-    .await?
-    .filter(|kept| kept.change_count == latest.change_count)
-    .and_then(|kept| Some((items::decode_digests(&kept.digests)?, kept.appended_changes)));
+    let kept = kept_digests(db, &latest).await?;
     if let Some((stored, _)) = &kept {
         if stored.keys().any(|id| !wanted.contains_key(id)) {
             // Everything the old generation held stays in its history: start afresh.
-            return new_generation(db, audience, section, generation + 1, wanted, now).await;
+            return new_generation(db, audience, section, next(generation)?, wanted, now).await;
         }
         if *stored == wanted_digests && latest.heads.is_some() {
             return Ok(generation);
         }
     }
-    // This node's copy when it holds the stored heads (the last projection on this node left
-    // it there), taken out of the cache while it is changed and put back below; else loaded.
-    let stored_heads = latest.heads.as_deref().and_then(decode_heads);
-    let mut doc = match stored_heads
-        .as_deref()
-        .and_then(|heads| super::cache::node().take(audience, section, generation, heads))
-    {
-        Some(doc) => doc,
-        None => load(&latest.document)?,
-    };
-    let (stored, appended, digests_valid) = match kept {
-        Some((stored, appended)) => (stored, appended, true),
+    let doc = working_copy(audience, section, &latest)?;
+    let (stored, appended) = match kept {
+        Some(kept) => kept,
         // Stored before digests were kept: read the items once (and save whole).
         None => {
             let current = items::read_items(&doc).map_err(AppError::internal)?;
-            (items::digests(&current), i32::MAX, false)
+            if current.keys().any(|id| !wanted.contains_key(id)) {
+                return new_generation(db, audience, section, next(generation)?, wanted, now).await;
+            }
+            (items::digests(&current), i32::MAX)
         }
     };
-    if stored.keys().any(|id| !wanted.contains_key(id)) {
-        // Everything the old generation held stays in its history: start afresh.
+    if rewrites_history(&doc, section, wanted, &wanted_digests, &stored)? {
         return new_generation(db, audience, section, next(generation)?, wanted, now).await;
     }
-    // A value corrected or removed (clinical text, values, names, comments) must not stay
-    // readable in history either; states and times are written over in place.
-    let rewrites_history =
-        items::any_rewritten(&doc, wanted, &wanted_digests, &stored, |old, new| {
-            redaction::needs_new_generation(section, old, new)
-        })
-        .map_err(AppError::internal)?;
-    if rewrites_history {
+    let change = Change {
+        wanted,
+        wanted_digests: &wanted_digests,
+        stored: &stored,
+        kept: &wanted_digests,
+        appended,
+    };
+    Box::pin(write_changes(
+        db, audience, section, latest, doc, change, now,
+    ))
+    .await
+}
+
+/// Makes the items `ids` of the audience's current `section` document what `named` (those of
+/// them the viewer may see) holds, reading and writing those items alone, as [`project`] would
+/// with the whole section. `None` when items alone will not do and the caller must project the
+/// whole section: there is no current generation or no digests kept for it, a named item must
+/// leave the document or a value must not stay in its history (both start a new generation),
+/// or the history passes `history_threshold`.
+pub async fn project_items(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: Section,
+    ids: &BTreeSet<Uuid>,
+    named: &Items,
+    history_threshold: usize,
+    now: DateTime<Utc>,
+) -> Result<Option<u32>, AppError> {
+    lock(db, audience, section).await?;
+    let Some(latest) = latest(db, audience, section)
+        .await?
+        .filter(|latest| latest.superseded_at.is_none() && latest.heads.is_some())
+    else {
+        return Ok(None);
+    };
+    let generation = Generation::from_column(latest.generation)?.number();
+    let Some((stored, appended)) = kept_digests(db, &latest).await? else {
+        return Ok(None);
+    };
+    let leaving = ids
+        .iter()
+        .map(Uuid::to_string)
+        .any(|id| stored.contains_key(&id) && !named.contains_key(&id));
+    let items_after = stored.len() + named.keys().filter(|id| !stored.contains_key(*id)).count();
+    let history = ChangeCount::from_column(latest.change_count)?.len();
+    if leaving || history.saturating_sub(items_after) > history_threshold {
+        return Ok(None);
+    }
+    let named_digests = items::digests(named);
+    if named_digests
+        .iter()
+        .all(|(id, digest)| stored.get(id) == Some(digest))
+    {
+        return Ok(Some(generation));
+    }
+    // What the document holds of the named items: the others are neither read nor written.
+    let held: items::Digests = stored
+        .iter()
+        .filter(|(id, _)| named.contains_key(*id))
+        .map(|(id, digest)| (id.clone(), *digest))
+        .collect();
+    let doc = working_copy(audience, section, &latest)?;
+    if rewrites_history(&doc, section, named, &named_digests, &held)? {
+        return Ok(None);
+    }
+    let mut kept = stored;
+    kept.extend(
+        named_digests
+            .iter()
+            .map(|(id, digest)| (id.clone(), *digest)),
+    );
+    let change = Change {
+        wanted: named,
+        wanted_digests: &named_digests,
+        stored: &held,
+        kept: &kept,
+        appended,
+    };
+    Box::pin(write_changes(
+        db, audience, section, latest, doc, change, now,
+    ))
+    .await
+    .map(Some)
+}
+
+/// The latest generation's row of the audience's `section` document, superseded or not.
+async fn latest(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: Section,
+) -> Result<Option<sync_documents::Model>, AppError> {
+    Ok(sync_documents::Entity::find()
+        .filter(sync_documents::Column::Audience.eq(audience))
+        .filter(sync_documents::Column::Section.eq(section.as_str()))
+        .order_by_desc(sync_documents::Column::Generation)
+        .one(db)
+        .await?)
+}
+
+/// The digests kept beside `latest` and how many changes were appended since it was saved
+/// whole, when they describe it (digests describe the document only at the change count they
+/// were written with).
+async fn kept_digests(
+    db: &impl ConnectionTrait,
+    latest: &sync_documents::Model,
+) -> Result<Option<(items::Digests, i32)>, AppError> {
+    Ok(sync_document_digests::Entity::find_by_id((
+        latest.audience.clone(),
+        latest.section.clone(),
+        latest.generation,
+    ))
+    .one(db)
+    .await?
+    .filter(|kept| kept.change_count == latest.change_count)
+    .and_then(|kept| Some((items::decode_digests(&kept.digests)?, kept.appended_changes))))
+}
+
+/// The document to change: this node's copy when it holds the stored heads (the last projection
+/// on this node left it there), taken out of the cache while it is changed and put back by
+/// [`write_changes`]; else loaded from the stored bytes.
+fn working_copy(
+    audience: &str,
+    section: Section,
+    latest: &sync_documents::Model,
+) -> Result<AutoCommit, AppError> {
+    let generation = Generation::from_column(latest.generation)?.number();
+    let cached = latest
+        .heads
+        .as_deref()
+        .and_then(decode_heads)
+        .and_then(|heads| super::cache::node().take(audience, section, generation, &heads));
+    match cached {
+        Some(doc) => Ok(doc),
+        None => load(&latest.document),
+    }
+}
+
+/// Whether writing `wanted` over the items with digests `stored` would correct or remove a
+/// value that was information (clinical text, values, names, comments), which must not stay
+/// readable in history; states and times are written over in place.
+fn rewrites_history(
+    doc: &AutoCommit,
+    section: Section,
+    wanted: &Items,
+    wanted_digests: &items::Digests,
+    stored: &items::Digests,
+) -> Result<bool, AppError> {
+    let rewrites = items::any_rewritten(doc, wanted, wanted_digests, stored, |old, new| {
+        redaction::needs_new_generation(section, old, new)
+    })
+    .map_err(AppError::internal)?;
+    if rewrites {
         metrics::counter!("sync_redaction_generations_total").increment(1);
-        return new_generation(db, audience, section, next(generation)?, wanted, now).await;
     }
+    Ok(rewrites)
+}
+
+/// What one projection writes into a document.
+struct Change<'a> {
+    /// The items to write (all of the section, or those a write named).
+    wanted: &'a Items,
+    /// Their digests.
+    wanted_digests: &'a items::Digests,
+    /// The digests of the items the document holds.
+    stored: &'a items::Digests,
+    /// The digests to keep beside the document afterwards.
+    kept: &'a items::Digests,
+    /// Changes appended since the document was saved whole (`i32::MAX`: unknown).
+    appended: i32,
+}
+
+/// Writes the items of `change` whose digests differ into `doc` (the document stored as
+/// `latest`), appends their changes to the stored bytes (saving whole again once
+/// [`COMPACT_AFTER`] have been appended), stores the heads and the digests, and leaves the
+/// document in this node's cache; returns the generation.
+async fn write_changes(
+    db: &impl ConnectionTrait,
+    audience: &str,
+    section: Section,
+    latest: sync_documents::Model,
+    mut doc: AutoCommit,
+    change: Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<u32, AppError> {
+    let generation = Generation::from_column(latest.generation)?.number();
     let heads = doc.get_heads();
-    items::reconcile_known(&mut doc, wanted, &wanted_digests, &stored)
-        .map_err(AppError::internal)?;
+    items::reconcile_known(
+        &mut doc,
+        change.wanted,
+        change.wanted_digests,
+        change.stored,
+    )
+    .map_err(AppError::internal)?;
     let changes = doc.get_changes(&heads);
     let added = ChangeCount::of(changes.len())?;
     let change_count = ChangeCount::from_column(latest.change_count)?
         .plus(added)?
         .column();
-    // Saturating on purpose: `i32::MAX` above stands for "unknown", which must compact.
-    let appended = appended.saturating_add(added.column());
+    // Saturating on purpose: `i32::MAX` stands for "unknown", which must compact.
+    let appended = change.appended.saturating_add(added.column());
     let (document, appended) = if appended > COMPACT_AFTER {
         (doc.save(), 0)
     } else {
@@ -498,6 +687,7 @@ pub async fn project(
     };
     let heads = doc.get_heads();
     let size = document.len();
+    let digests_valid = change.appended != i32::MAX;
     if !changes.is_empty() || !digests_valid || latest.heads.is_none() {
         let mut row: sync_documents::ActiveModel = latest.into();
         row.heads = Set(Some(encode_heads(&heads)));
@@ -510,10 +700,10 @@ pub async fn project(
     keep_digests(
         db,
         audience,
-        name,
+        section.as_str(),
         generation,
         change_count,
-        &wanted_digests,
+        change.kept,
         appended,
     )
     .await?;

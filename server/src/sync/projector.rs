@@ -28,25 +28,54 @@ use std::collections::{BTreeMap, BTreeSet};
 use sync_protocol::Section;
 use uuid::Uuid;
 
-/// The sections a patient's outbox rows name: `None` for every section, when any row names
-/// none (a change no single section owns: an access change, a date boundary) or one this
-/// server does not know.
-pub fn sections_named<'a>(
-    rows: impl IntoIterator<Item = Option<&'a str>>,
-) -> Option<BTreeSet<Section>> {
-    rows.into_iter()
-        .map(|name| name.and_then(Section::from_name))
-        .collect()
+/// What one outbox row names: a section (none: every section) and an item of it (none: the
+/// whole section).
+pub type Mark<'a> = (Option<&'a str>, Option<Uuid>);
+
+/// What a patient's outbox rows say changed: by section, the items a write named, or the whole
+/// section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Marks(BTreeMap<Section, Option<BTreeSet<Uuid>>>);
+
+impl Marks {
+    /// The marks of a patient's outbox rows, each its section and item: `None` for every
+    /// section, when any row names none (a change no single section owns: an access change, a
+    /// date boundary) or one this server does not know. A row without an item marks its whole
+    /// section.
+    pub fn of<'a>(rows: impl IntoIterator<Item = Mark<'a>>) -> Option<Self> {
+        let mut marks = BTreeMap::new();
+        for (name, item) in rows {
+            let section = Section::from_name(name?)?;
+            let marked = marks
+                .entry(section)
+                .or_insert_with(|| Some(BTreeSet::new()));
+            match (marked.as_mut(), item) {
+                (Some(items), Some(item)) => {
+                    items.insert(item);
+                }
+                _ => *marked = None,
+            }
+        }
+        Some(Self(marks))
+    }
+
+    /// What is marked of `section`: nothing (`None`), the whole section (`Some(None)`) or the
+    /// items named (`Some(Some(items))`).
+    fn of_section(&self, section: Section) -> Option<Option<&BTreeSet<Uuid>>> {
+        self.0.get(&section).map(Option::as_ref)
+    }
 }
 
-/// Projects the stored section documents about `patient_id` of `sections` (every section when
-/// `None`), within the caller's transaction; returns how many documents were looked at. A
-/// write marks only the sections it changed (`outbox::mark_dirty`), so a new record entry
-/// does not re-read the patient's appointments or messages.
+/// Projects the stored section documents about `patient_id` that `marks` name (every section
+/// when `None`), within the caller's transaction; returns how many documents were looked at. A
+/// write marks only the sections it changed (`outbox::mark_dirty`), so a new record entry does
+/// not re-read the patient's appointments or messages; one that names the items it changed
+/// (`outbox::mark_items_dirty`) has only those items read and written, unless one of them must
+/// leave the document (then the whole section is projected, and starts a new generation).
 pub async fn project_patient(
     db: &impl ConnectionTrait,
     patient_id: Uuid,
-    sections: Option<&BTreeSet<Section>>,
+    marks: Option<&Marks>,
     history_threshold: usize,
     now: DateTime<Utc>,
 ) -> Result<usize, AppError> {
@@ -81,18 +110,35 @@ pub async fn project_patient(
         else {
             continue; // The personal document is written by devices.
         };
-        if sections.is_some_and(|sections| !sections.contains(&section)) {
-            continue;
-        }
+        let items = match marks.map(|marks| marks.of_section(section)) {
+            Some(None) => continue,
+            Some(Some(items)) => items,
+            None => None,
+        };
         projected += 1;
         projection::lock(db, &audience, section).await?;
-        let wanted = match (viewers.get(&audience), &facts) {
-            (Some(viewer), Some(facts)) => {
-                projection::permitted(db, viewer, facts, section, now).await?
-            }
-            _ => None,
+        let (Some(viewer), Some(facts)) = (viewers.get(&audience), &facts) else {
+            end_section(db, &audience, &name, now).await?;
+            continue;
         };
-        match wanted {
+        if let Some(items) = items
+            && let Some(named) =
+                projection::permitted_among(db, viewer, facts, section, items, now).await?
+            && projection::project_items(
+                db,
+                &audience,
+                section,
+                items,
+                &named,
+                history_threshold,
+                now,
+            )
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        match projection::permitted(db, viewer, facts, section, now).await? {
             Some(wanted) => {
                 projection::project(db, &audience, section, &wanted, history_threshold, now)
                     .await?;
@@ -114,9 +160,10 @@ pub async fn project_if_pending(
     history_threshold: usize,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let pending: Vec<Option<String>> = projection_outbox::Entity::find()
+    let pending: Vec<(Option<String>, Option<Uuid>)> = projection_outbox::Entity::find()
         .select_only()
         .column(projection_outbox::Column::Section)
+        .column(projection_outbox::Column::ItemId)
         .filter(projection_outbox::Column::ClaimedUntil.is_null())
         .filter(projection_outbox::Column::PatientId.eq(patient_id))
         .into_tuple()
@@ -127,13 +174,50 @@ pub async fn project_if_pending(
         return Ok(());
     }
     let txn = crate::db::begin_write(db).await?;
-    let sections = if due {
+    let marks = if due {
         calendar::take_due(&txn, patient_id, now).await?;
         None
     } else {
-        sections_named(pending.iter().map(Option::as_deref))
+        Marks::of(
+            pending
+                .iter()
+                .map(|(section, item)| (section.as_deref(), *item)),
+        )
     };
-    project_patient(&txn, patient_id, sections.as_ref(), history_threshold, now).await?;
+    project_patient(&txn, patient_id, marks.as_ref(), history_threshold, now).await?;
     txn.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_name_items_until_a_row_names_the_whole_section_or_no_section() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let marks = Marks::of([
+            (Some("record"), Some(a)),
+            (Some("record"), Some(b)),
+            (Some("results"), Some(a)),
+            (Some("results"), None),
+            (Some("messages"), None),
+        ])
+        .unwrap();
+        assert_eq!(
+            marks.of_section(Section::Record),
+            Some(Some(&BTreeSet::from([a, b])))
+        );
+        assert_eq!(marks.of_section(Section::Results), Some(None), "then whole");
+        assert_eq!(marks.of_section(Section::Messages), Some(None));
+        assert_eq!(marks.of_section(Section::Documents), None, "not marked");
+        let whole_then_item = Marks::of([(Some("results"), None), (Some("results"), Some(a))]);
+        assert_eq!(
+            whole_then_item.unwrap().of_section(Section::Results),
+            Some(None),
+            "a whole section stays whole"
+        );
+        assert_eq!(Marks::of([(Some("record"), Some(a)), (None, None)]), None);
+        assert_eq!(Marks::of([(Some("unknown"), Some(a))]), None);
+    }
 }

@@ -262,12 +262,16 @@ async fn a_full_batch_imports_and_its_replay_changes_nothing() {
         practice_now.prospective_access_date,
         NaiveDate::from_ymd_opt(2023, 10, 31)
     );
-    let dirty: Vec<(Uuid, Option<String>)> = projection_outbox::Entity::find()
+    let marks: Vec<(Uuid, Option<String>, Option<Uuid>)> = projection_outbox::Entity::find()
         .all(&app.db)
         .await
         .unwrap()
         .into_iter()
-        .map(|row| (row.patient_id, row.section))
+        .map(|row| (row.patient_id, row.section, row.item_id))
+        .collect();
+    let dirty: Vec<(Uuid, Option<String>)> = marks
+        .iter()
+        .map(|(patient, section, _)| (*patient, section.clone()))
         .collect();
     // Coded entries of every clinical section live in the synced `record` document.
     for (patient_id, section) in [
@@ -282,9 +286,22 @@ async fn a_full_batch_imports_and_its_replay_changes_nothing() {
         );
     }
     assert_eq!(
-        dirty.len(),
-        dirty.iter().collect::<std::collections::HashSet<_>>().len(),
-        "each section is marked once"
+        marks.len(),
+        marks.iter().collect::<std::collections::HashSet<_>>().len(),
+        "each section, or each item of it, is marked once"
+    );
+    // A new entry is named, so the projector reads it alone.
+    let entries: std::collections::HashSet<Uuid> = ids_of_entries(&app)
+        .await
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert!(
+        marks
+            .iter()
+            .any(|(_, section, item)| section.as_deref() == Some("record")
+                && item.is_some_and(|item| entries.contains(&item))),
+        "{marks:?}"
     );
 
     // The replay: same ids, nothing written, no new outbox rows.

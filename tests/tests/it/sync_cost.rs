@@ -1,18 +1,25 @@
 //! What a sync costs when little or nothing changed: an up-to-date device is answered without
 //! loading any document, "anything new?" costs a few bytes, a new item reaches a live device in
 //! one frame carrying the change (only the document that changed), and a new device after a
-//! rollover gets the current generation directly.
+//! rollover gets the current generation directly. A write that names the items it changed has
+//! those items alone read and written by the projector.
 
-use gp_online::db::entities::sync_documents;
-use gp_online_tests::fixtures;
+use gp_online::db::entities::{record_entries, sync_documents};
 use gp_online_tests::live::Live;
 use gp_online_tests::scenario::{Rules, arrange, standard_record};
-use gp_online_tests::sync::{ALL_SECTIONS, changed, exchange, following, sync};
+use gp_online_tests::sync::{
+    ALL_SECTIONS, changed, device_record, exchange, following, relayed, sync,
+};
+use gp_online_tests::{TestApp, fixtures};
+use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use sync_protocol::DevicePeer;
 use sync_protocol::automerge::{self, sync::SyncDoc};
 use sync_protocol::schema::ResultItem;
 use sync_protocol::{DocumentBody, DocumentFrame, DocumentId, Event, Frame, Section};
+use uuid::Uuid;
 
 #[tokio::test]
 async fn an_up_to_date_device_is_answered_without_loading_a_document() {
@@ -161,5 +168,124 @@ async fn a_new_device_after_a_rollover_gets_the_current_generation_directly() {
     assert_eq!(
         device.items(results).unwrap(),
         first.items(results).unwrap()
+    );
+}
+
+/// The clinical system files `entries` (external id, term, hidden) for `external` through the
+/// integration API.
+async fn file_entries(app: &TestApp, key: &str, external: &str, entries: &[(&str, &str, bool)]) {
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|(id, term, hidden)| {
+            json!({
+                "external_id": id,
+                "patient_external_id": external,
+                "section": "problems",
+                "snomed_code": "195967001",
+                "term": term,
+                "effective_date": "2024-03-01",
+                "entered_on": "2026-11-23",
+                "hidden": hidden,
+                "hidden_from_proxies": false,
+            })
+        })
+        .collect();
+    let response = app
+        .client
+        .post(app.url("/api/v1/integration/batches"))
+        .bearer_auth(key)
+        .json(&json!({ "entries": entries }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// A patient known to the clinical system, with the practice's integration key, the patient's
+/// session and their clinical system id.
+async fn filed_patient(app: &TestApp) -> (Uuid, String, String, String) {
+    let practice = fixtures::practice(app).await;
+    let key = fixtures::integration_key(app, &practice).await;
+    let patient = fixtures::NewPatient::at(practice.id).insert(app).await;
+    let (_, token) = fixtures::account(app, &patient).await;
+    let external = patient.external_id.clone().expect("a clinical system id");
+    (patient.id, key, token, external)
+}
+
+fn terms(device: &DevicePeer, patient: Uuid) -> Vec<String> {
+    let mut terms: Vec<String> = device_record(device, patient)
+        .into_values()
+        .map(|item| item.term)
+        .collect();
+    terms.sort();
+    terms
+}
+
+#[tokio::test]
+async fn a_write_that_names_its_items_has_those_items_alone_read_and_written() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, key, token, external) = filed_patient(&app).await;
+    file_entries(&app, &key, &external, &[("E1", "Asthma", false)]).await;
+    file_entries(&app, &key, &external, &[("E2", "Hay fever", false)]).await;
+    let mut device = following(patient, &[Section::Record]);
+    sync(&app, &token, &mut device).await;
+    assert_eq!(terms(&device, patient), ["Asthma", "Hay fever"]);
+
+    // A change behind the projector's back (no outbox row): a projection that read the whole
+    // section would carry it.
+    record_entries::Entity::update_many()
+        .col_expr(
+            record_entries::Column::Term,
+            Expr::value("Hay fever, seasonal"),
+        )
+        .filter(record_entries::Column::ExternalId.eq("E2"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    file_entries(&app, &key, &external, &[("E3", "Eczema", false)]).await;
+    relayed(&app, patient).await;
+    sync(&app, &token, &mut device).await;
+    assert_eq!(
+        terms(&device, patient),
+        ["Asthma", "Eczema", "Hay fever"],
+        "the import named E3, and only E3 was read"
+    );
+
+    // A write marking the whole section reads it all.
+    changed(&app, patient).await;
+    sync(&app, &token, &mut device).await;
+    assert_eq!(
+        terms(&device, patient),
+        ["Asthma", "Eczema", "Hay fever, seasonal"]
+    );
+}
+
+#[tokio::test]
+async fn a_named_item_that_must_leave_the_document_starts_a_new_generation_without_it() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, key, token, external) = filed_patient(&app).await;
+    file_entries(
+        &app,
+        &key,
+        &external,
+        &[("E1", "LEAVING-ENTRY", false), ("E2", "Hay fever", false)],
+    )
+    .await;
+    let record = DocumentId::new(patient, Section::Record);
+    let mut device = following(patient, &[Section::Record]);
+    sync(&app, &token, &mut device).await;
+    assert_eq!(device.generation(record), Some(0));
+
+    // The clinical system hides E1: the write names it, and it must leave the history too.
+    file_entries(&app, &key, &external, &[("E1", "LEAVING-ENTRY", true)]).await;
+    relayed(&app, patient).await;
+    let (_, events) = sync(&app, &token, &mut device).await;
+    assert!(events.contains(&Event::Superseded(record)), "{events:?}");
+    assert_eq!(terms(&device, patient), ["Hay fever"]);
+    let mut newcomer = following(patient, &[Section::Record]);
+    let (wire, _) = sync(&app, &token, &mut newcomer).await;
+    assert!(
+        !wire.contains("LEAVING-ENTRY"),
+        "nothing of it in what a new device receives"
     );
 }

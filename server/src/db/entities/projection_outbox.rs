@@ -13,6 +13,8 @@ pub struct Model {
     pub practice_id: Uuid,
     pub patient_id: Uuid,
     pub section: Option<String>,
+    /// The item of `section` that changed, when the write named one (`None`: the whole section).
+    pub item_id: Option<Uuid>,
     pub reason: String,
     pub enqueued_at: DateTimeUtc,
     pub claimed_until: Option<DateTimeUtc>,

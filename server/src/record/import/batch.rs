@@ -6,16 +6,34 @@ use super::*;
 /// What the batch changed, for the outbox and notifications.
 #[derive(Default)]
 pub(super) struct Changes {
-    /// (patient, section) pairs whose projection must be reconciled.
-    pub(super) dirty: BTreeSet<(Uuid, sync_protocol::Section)>,
+    /// (patient, section) pairs whose projection must be reconciled, each with the items that
+    /// changed (`None`: the whole section).
+    pub(super) dirty: BTreeMap<(Uuid, sync_protocol::Section), Option<BTreeSet<Uuid>>>,
     /// Results released by this batch, by patient.
     pub(super) released: BTreeMap<Uuid, Vec<Uuid>>,
 }
 
 impl Changes {
+    /// Every section of the patient changed (their access did).
     pub(super) fn all_sections(&mut self, patient_id: Uuid) {
         for section in ACCESS_SECTIONS {
-            self.dirty.insert((patient_id, section));
+            self.section(patient_id, section);
+        }
+    }
+
+    /// The whole of one section changed.
+    pub(super) fn section(&mut self, patient_id: Uuid, section: sync_protocol::Section) {
+        self.dirty.insert((patient_id, section), None);
+    }
+
+    /// One item of a section changed.
+    pub(super) fn item(&mut self, patient_id: Uuid, section: sync_protocol::Section, id: Uuid) {
+        if let Some(items) = self
+            .dirty
+            .entry((patient_id, section))
+            .or_insert_with(|| Some(BTreeSet::new()))
+        {
+            items.insert(id);
         }
     }
 }
@@ -192,16 +210,25 @@ pub async fn import_batch_in(
         summary.prospective_access_date_changed = true;
     }
 
-    for (patient_id, section) in &changes.dirty {
-        outbox::mark_dirty(
-            txn,
-            client.practice_id,
-            *patient_id,
-            *section,
-            "import",
-            now,
-        )
-        .await?;
+    for ((patient_id, section), items) in &changes.dirty {
+        let practice_id = client.practice_id;
+        match items {
+            Some(items) => {
+                outbox::mark_items_dirty(
+                    txn,
+                    practice_id,
+                    *patient_id,
+                    *section,
+                    items,
+                    "import",
+                    now,
+                )
+                .await?;
+            }
+            None => {
+                outbox::mark_dirty(txn, practice_id, *patient_id, *section, "import", now).await?;
+            }
+        }
     }
     for (patient_id, ids) in &changes.released {
         let released = results::Entity::find()
@@ -235,7 +262,7 @@ pub async fn import_batch_in(
         "access_codes": summary.access_codes,
         "results_released_immediately": summary.results_released_immediately,
         "prospective_access_date_changed": summary.prospective_access_date_changed,
-        "patients_changed": changes.dirty.iter().map(|(id, _)| id).collect::<BTreeSet<_>>().len(),
+        "patients_changed": changes.dirty.keys().map(|(id, _)| id).collect::<BTreeSet<_>>().len(),
     }))
     .record(txn, now)
     .await?;
@@ -347,7 +374,7 @@ pub(super) async fn upsert_patients(
         let Some(existing) = existing else {
             let id = Uuid::new_v4();
             patient_ids.insert(item.external_id.clone(), id);
-            changes.dirty.insert((id, sync_protocol::Section::Profile));
+            changes.section(id, sync_protocol::Section::Profile);
             inserts.push(patients::ActiveModel {
                 id: Set(id),
                 practice_id: Set(practice_id),
@@ -398,9 +425,7 @@ pub(super) async fn upsert_patients(
         if access_changed {
             changes.all_sections(existing.id);
         } else {
-            changes
-                .dirty
-                .insert((existing.id, sync_protocol::Section::Profile));
+            changes.section(existing.id, sync_protocol::Section::Profile);
         }
         let mut row = existing.clone().into_active_model();
         row.external_id = Set(external_id);
@@ -477,8 +502,10 @@ pub(super) async fn upsert_entries(
     for item in items {
         let patient_id = patient_of(patient_ids, &item.patient)?;
         let Some(row) = existing.get(&(patient_id, item.external_id.clone())) else {
+            let id = Uuid::new_v4();
+            changes.item(patient_id, sync_protocol::Section::Record, id);
             inserts.push(record_entries::ActiveModel {
-                id: Set(Uuid::new_v4()),
+                id: Set(id),
                 practice_id: Set(practice_id),
                 patient_id: Set(patient_id),
                 external_id: Set(Some(item.external_id.clone())),
@@ -496,9 +523,6 @@ pub(super) async fn upsert_entries(
                 created_at: Set(now),
                 updated_at: Set(now),
             });
-            changes
-                .dirty
-                .insert((patient_id, sync_protocol::Section::Record));
             counts.created += 1;
             continue;
         };
@@ -516,9 +540,7 @@ pub(super) async fn upsert_entries(
             counts.unchanged += 1;
             continue;
         }
-        changes
-            .dirty
-            .insert((patient_id, sync_protocol::Section::Record));
+        changes.item(patient_id, sync_protocol::Section::Record, row.id);
         let mut update = row.clone().into_active_model();
         update.section = Set(item.section);
         update.snomed_code = Set(item.snomed_code.clone());
@@ -604,9 +626,7 @@ pub(super) async fn upsert_results(
                 created_at: Set(now),
                 updated_at: Set(now),
             });
-            changes
-                .dirty
-                .insert((patient_id, sync_protocol::Section::Results));
+            changes.item(patient_id, sync_protocol::Section::Results, id);
             if release_now {
                 changes.released.entry(patient_id).or_default().push(id);
                 released += 1;
@@ -630,9 +650,7 @@ pub(super) async fn upsert_results(
             counts.unchanged += 1;
             continue;
         }
-        changes
-            .dirty
-            .insert((patient_id, sync_protocol::Section::Results));
+        changes.item(patient_id, sync_protocol::Section::Results, row.id);
         let mut update = row.clone().into_active_model();
         update.test_code = Set(item.test_code.clone());
         update.test_name = Set(item.test_name.clone());

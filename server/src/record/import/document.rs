@@ -287,11 +287,12 @@ pub async fn import_document_in(
         }
     };
     if outcome != ImportOutcome::Unchanged {
-        outbox::mark_dirty(
+        outbox::mark_items_dirty(
             txn,
             patient.practice_id,
             patient.id,
             sync_protocol::Section::Documents,
+            &BTreeSet::from([document_id]),
             "import",
             now,
         )

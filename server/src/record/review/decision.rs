@@ -414,11 +414,12 @@ pub async fn decide(
         .detail(detail)
         .record(&txn, now)
         .await?;
-    outbox::mark_dirty(
+    outbox::mark_items_dirty(
         &txn,
         reviewer.practice_id,
         patient_id,
         kind.section(),
+        &std::collections::BTreeSet::from([id]),
         action,
         now,
     )
