@@ -730,7 +730,6 @@ const ROUNDS: usize = 20;
 /// Pairs of server CPU runs (alone, then with every device).
 const PAIRS: usize = 3;
 
-
 /// Files [`ROUNDS`] new entries (numbered from `first`), each taken and acknowledged by every
 /// connected device, then lets the last acknowledgements land.
 async fn rounds(

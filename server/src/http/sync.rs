@@ -195,8 +195,8 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                     Err(RecvError::Closed) => break,
                 };
                 // Only documents whose copy for this viewer moved since they were last pushed.
-                let documents = match followed.changed(&state.db, session.account_id, documents, state.clock.now()).await {
-                    Ok(documents) => documents,
+                let (documents, seen) = match followed.changed(&state.db, session.account_id, documents, state.clock.now()).await {
+                    Ok(changed) => changed,
                     Err(error) => {
                         tracing::warn!(code = error.code().as_str(), "live sync could not read document versions");
                         continue;
@@ -205,7 +205,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                 if documents.is_empty() {
                     continue;
                 }
-                Box::pin(exchange::push(&state.db, syncer, &documents, &state.config.sync, state.clock.now())).await
+                Box::pin(exchange::push(&state.db, syncer, &documents, &state.config.sync, seen, state.clock.now())).await
             }
             _ = check.tick() => {
                 if still_live(&state, &session).await {

@@ -190,9 +190,22 @@ pub async fn push(
     syncer: Syncer,
     documents: &[DocumentId],
     settings: &SyncConfig,
+    seen: Seen,
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
     let mut round = Round::new(settings, Frame::new().encode().len());
+    round.people = seen.people;
+    round.audiences = seen
+        .stored
+        .into_iter()
+        .map(|(audience, stored)| {
+            let known = Known {
+                stored,
+                states: None,
+            };
+            (audience, known)
+        })
+        .collect();
     Box::pin(push_within(
         db, syncer, documents, settings, &mut round, now,
     ))
@@ -233,11 +246,70 @@ pub(super) struct Round {
 }
 
 /// An audience's current documents (generation and heads) and the device's persisted sync
-/// states for them, by document key (`audience/section`).
+/// states for them, by document key (`audience/section`; `None` until read).
 #[derive(Debug, Default)]
 struct Known {
     stored: BTreeMap<Section, projection::Stored>,
-    states: BTreeMap<String, device_sync_states::Model>,
+    states: Option<BTreeMap<String, device_sync_states::Model>>,
+}
+
+/// What a live connection's check of an announcement already read about its viewer, handed to
+/// the push that follows so it is not read again: each patient's facts with the viewer, and
+/// each audience's stored documents.
+#[derive(Debug, Default)]
+pub struct Seen {
+    people: std::collections::HashMap<Uuid, Option<(PatientFacts, Viewer)>>,
+    stored: std::collections::HashMap<String, BTreeMap<Section, projection::Stored>>,
+}
+
+impl Seen {
+    /// The facts about `patient_id` and the account's viewer of them (`None`: the account may
+    /// not act for them), read once per announcement.
+    pub async fn person(
+        &mut self,
+        db: &DatabaseConnection,
+        account_id: Uuid,
+        patient_id: Uuid,
+        today: chrono::NaiveDate,
+    ) -> Result<Option<&(PatientFacts, Viewer)>, AppError> {
+        let person = match self.people.entry(patient_id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(unknown) => {
+                unknown.insert(read_person(db, account_id, patient_id, today).await?)
+            }
+        };
+        Ok(person.as_ref())
+    }
+
+    /// `audience`'s current documents, read once per announcement.
+    pub async fn stored(
+        &mut self,
+        db: &DatabaseConnection,
+        audience: &str,
+    ) -> Result<&BTreeMap<Section, projection::Stored>, AppError> {
+        Ok(match self.stored.entry(audience.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(unknown) => {
+                unknown.insert(projection::current_all(db, audience).await?)
+            }
+        })
+    }
+}
+
+/// The facts about `patient_id` and `account_id`'s viewer of them, or `None` when the patient
+/// is unknown or the account may not act for them.
+async fn read_person(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+    patient_id: Uuid,
+    today: chrono::NaiveDate,
+) -> Result<Option<(PatientFacts, Viewer)>, AppError> {
+    Ok(match slice::facts(db, patient_id).await? {
+        Some(facts) => viewer::for_account(db, account_id, &facts, today)
+            .await?
+            .map(|viewer| (facts, viewer)),
+        None => None,
+    })
 }
 
 impl Round {
@@ -263,12 +335,7 @@ impl Round {
         if let Some(known) = self.people.get(&patient_id) {
             return Ok(known.clone());
         }
-        let person = match slice::facts(db, patient_id).await? {
-            Some(facts) => viewer::for_account(db, account_id, &facts, today)
-                .await?
-                .map(|viewer| (facts, viewer)),
-            None => None,
-        };
+        let person = read_person(db, account_id, patient_id, today).await?;
         self.people.insert(patient_id, person.clone());
         Ok(person)
     }
@@ -283,6 +350,14 @@ impl Round {
     ) -> Result<&mut Known, AppError> {
         if !self.audiences.contains_key(audience) {
             let stored = projection::current_all(db, audience).await?;
+            let known = Known {
+                stored,
+                states: None,
+            };
+            self.audiences.insert(audience.to_owned(), known);
+        }
+        let known = self.audiences.entry(audience.to_owned()).or_default();
+        if known.states.is_none() {
             let keys = projection::SERVER_SECTIONS.map(|section| document_key(audience, section));
             let states = device_sync_states::Entity::find()
                 .filter(device_sync_states::Column::DeviceId.eq(device_id))
@@ -292,10 +367,9 @@ impl Round {
                 .into_iter()
                 .map(|state| (state.document_key.clone(), state))
                 .collect();
-            self.audiences
-                .insert(audience.to_owned(), Known { stored, states });
+            known.states = Some(states);
         }
-        Ok(self.audiences.entry(audience.to_owned()).or_default())
+        Ok(known)
     }
 
     /// Bytes left for the next sync message.
@@ -375,7 +449,11 @@ async fn document(
     let audience = audience(&viewer, &facts);
     let key = document_key(&audience, id.section);
     let known = round.known(db, syncer.device_id, &audience).await?;
-    let kept = known.states.get(&key).cloned();
+    let kept = known
+        .states
+        .as_ref()
+        .and_then(|states| states.get(&key))
+        .cloned();
     let stored = match known.stored.get(&id.section).cloned() {
         Some(stored) => stored,
         // Never projected for this viewer (or ended by the projector or a rebuild): project

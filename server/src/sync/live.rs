@@ -16,6 +16,7 @@
 //! plain CBOR or compressed (`sync_protocol::compressed::Coding`, as the device chose at the
 //! upgrade; [`refused`] turns a message that is neither into the refusal).
 
+use super::exchange::Seen;
 use crate::clock::Clock;
 use crate::db::entities::projection_outbox;
 use crate::error::{AppError, ErrorCode};
@@ -99,29 +100,30 @@ impl Followed {
     /// viewer is not the version last pushed (a change to what another viewer sees, such as an
     /// entry hidden from proxies, leaves a proxy's copy as it was: nothing is pushed to them),
     /// and each this viewer may no longer see (answered `removed`). The versions found are
-    /// remembered as pushed. Only generations and heads are read, never a document.
+    /// remembered as pushed. Only generations and heads are read, never a document, and what
+    /// was read (the viewer of each patient, each audience's stored heads) is returned for the
+    /// push ([`super::exchange::push`]) so it is not read again.
     pub async fn changed(
         &mut self,
         db: &DatabaseConnection,
         account_id: Uuid,
         documents: Vec<sync_protocol::DocumentId>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<sync_protocol::DocumentId>, AppError> {
+    ) -> Result<(Vec<sync_protocol::DocumentId>, Seen), AppError> {
         let mut changed = Vec::new();
-        // The viewer's audience of each patient, read once per call (documents come by patient).
-        let mut audiences: BTreeMap<Uuid, Option<String>> = BTreeMap::new();
+        let mut seen = Seen::default();
         for id in documents {
-            let audience = match audiences.get(&id.patient_id) {
-                Some(audience) => audience.clone(),
-                None => {
-                    let audience = audience_of(db, account_id, id.patient_id, now).await?;
-                    audiences.insert(id.patient_id, audience.clone());
-                    audience
-                }
-            };
+            let audience = seen
+                .person(db, account_id, id.patient_id, now.date_naive())
+                .await?
+                .map(|(facts, viewer)| super::projection::audience(viewer, facts));
             let version = match audience {
-                Some(audience) => stored_version(db, &audience, id).await?,
-                None => None,
+                Some(audience) if id.section != sync_protocol::Section::Personal => {
+                    stored_version(seen.stored(db, &audience).await?, id.section)?
+                }
+                // The personal document, or a patient the viewer may no longer see: a push
+                // decides.
+                _ => None,
             };
             let last = self.documents.get_mut(&id);
             match (version, last) {
@@ -133,7 +135,7 @@ impl Followed {
                 (_, None) => changed.push(id),
             }
         }
-        Ok(changed)
+        Ok((changed, seen))
     }
 }
 
@@ -172,46 +174,21 @@ fn frame_error(error: sync_protocol::envelope::FrameError) -> AppError {
     }
 }
 
-/// `account_id`'s audience of `patient_id` (whose copies of the patient's documents it is
-/// answered from), or `None` when it may not see the patient at all.
-async fn audience_of(
-    db: &DatabaseConnection,
-    account_id: Uuid,
-    patient_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<Option<String>, AppError> {
-    use crate::access::{slice, viewer};
-    let Some(facts) = slice::facts(db, patient_id).await? else {
+/// The version of `section` among an audience's `stored` documents: its generation and stored
+/// heads; `None` when there is no such copy with heads (never projected, or its heads not
+/// stored yet): then a push decides.
+fn stored_version(
+    stored: &BTreeMap<sync_protocol::Section, super::projection::Stored>,
+    section: sync_protocol::Section,
+) -> Result<Option<Version>, AppError> {
+    let Some(copy) = stored.get(&section) else {
         return Ok(None);
     };
-    let viewer = viewer::for_account(db, account_id, &facts, now.date_naive()).await?;
-    Ok(viewer.map(|viewer| super::projection::audience(&viewer, &facts)))
-}
-
-/// The generation and stored heads of `audience`'s copy of `id`; `None` when there is no such
-/// copy with heads (it was never projected, its heads are not stored yet, or it is the personal
-/// document): then a push decides.
-async fn stored_version(
-    db: &DatabaseConnection,
-    audience: &str,
-    id: sync_protocol::DocumentId,
-) -> Result<Option<Version>, AppError> {
-    use crate::db::entities::sync_documents;
-    if id.section == sync_protocol::Section::Personal {
-        return Ok(None);
-    }
-    let row: Option<(i32, Option<Vec<u8>>)> = sync_documents::Entity::find()
-        .select_only()
-        .column(sync_documents::Column::Generation)
-        .column(sync_documents::Column::Heads)
-        .filter(sync_documents::Column::Audience.eq(audience))
-        .filter(sync_documents::Column::Section.eq(id.section.as_str()))
-        .filter(sync_documents::Column::SupersededAt.is_null())
-        .order_by_desc(sync_documents::Column::Generation)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(row.and_then(|(generation, heads)| heads.map(|heads| (generation, heads))))
+    let generation = super::counts::Generation::try_from(copy.generation)?.column();
+    Ok(copy
+        .heads
+        .as_deref()
+        .map(|heads| (generation, super::projection::encode_heads(heads))))
 }
 
 /// The refusal of a frame naming more documents than a connection may follow.
