@@ -181,6 +181,45 @@ pub fn answer_within(
     Ok(answer)
 }
 
+/// The push [`answer`] would make to a device whose persisted state (restored, with nothing
+/// heard from it since) shares exactly `from`, when `changes` are the raw bytes of every change
+/// after `from`, in causal order, leading to `heads`: one sync message carrying them, built
+/// without asking automerge to find the changes again and rebuild them from the document's
+/// operations (a walk of every operation of the document). `None` when the state does not
+/// match (the caller then answers through [`answer_within`]) or the message would not fit in
+/// `room`.
+pub fn push_changes(
+    id: DocumentId,
+    generation: u32,
+    state: &sync::State,
+    from: &[automerge::ChangeHash],
+    heads: &[automerge::ChangeHash],
+    changes: &[Vec<u8>],
+    room: usize,
+) -> Option<DocumentFrame> {
+    let restored = state.their_heads.is_none() && state.sent_hashes.is_empty();
+    if !restored || !state.read_only || state.shared_heads != from || changes.is_empty() {
+        return None;
+    }
+    let mut flags = sync::MessageFlags::new();
+    flags.set(sync::MessageFlags::SUPPORTS_SYNC_RESET);
+    flags.set(sync::MessageFlags::READ_ONLY);
+    let message = sync::Message {
+        heads: heads.to_vec(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: changes.to_vec().into(),
+        flags: Some(flags),
+        version: sync::MessageVersion::V1,
+    };
+    let encoded = message.encode();
+    (encoded.len() <= room).then_some(DocumentFrame {
+        document: id,
+        generation,
+        body: DocumentBody::Sync(encoded),
+    })
+}
+
 /// Whether a device's message comes from an empty copy (no heads, no changes).
 fn is_empty_copy(message: &sync::Message) -> bool {
     message.heads.is_empty() && message.changes.is_empty()
@@ -471,5 +510,46 @@ mod tests {
         let record = DocumentId::new(uuid::Uuid::nil(), Section::Record);
         assert!(device.edit(record, |_| ()).is_none());
         assert!(device.document(record).is_none());
+    }
+
+    #[test]
+    fn a_push_of_known_changes_is_the_message_the_exchange_would_send() {
+        use automerge::transaction::Transactable as _;
+        let id = DocumentId::new(uuid::Uuid::nil(), Section::Record);
+        let mut doc = AutoCommit::new();
+        for i in 0..20 {
+            doc.put(automerge::ROOT, format!("e{i}"), i).unwrap();
+            doc.commit();
+        }
+        // The device acknowledged these heads; its state is persisted.
+        let shared = doc.get_heads();
+        let mut acknowledged = sync::State::new();
+        acknowledged.shared_heads = shared.clone();
+        let persisted = acknowledged.encode();
+        for i in 20..23 {
+            doc.put(automerge::ROOT, format!("e{i}"), i).unwrap();
+            doc.commit();
+        }
+        let changes: Vec<Vec<u8>> = doc
+            .get_changes(&shared)
+            .iter()
+            .map(|change| change.raw_bytes().to_vec())
+            .collect();
+        let heads = doc.get_heads();
+
+        let mut state = device_state(Some(&persisted), false);
+        let fast = push_changes(id, 0, &state, &shared, &heads, &changes, MESSAGE_ROOM).unwrap();
+        let answered = answer(id, 0, &mut doc, &mut state, false, None).unwrap();
+        assert_eq!(answered.frames, vec![fast.clone()], "byte for byte");
+
+        // A device that holds other heads, or a state that has heard from the device, is left
+        // to the exchange; so is a message that does not fit.
+        let other = device_state(None, false);
+        assert!(push_changes(id, 0, &other, &shared, &heads, &changes, MESSAGE_ROOM).is_none());
+        assert!(push_changes(id, 0, &state, &shared, &heads, &changes, MESSAGE_ROOM).is_none());
+        let fresh = device_state(Some(&persisted), false);
+        assert!(push_changes(id, 0, &fresh, &shared, &heads, &changes, 10).is_none());
+        let writable = device_state(Some(&persisted), true);
+        assert!(push_changes(id, 0, &writable, &shared, &heads, &changes, MESSAGE_ROOM).is_none());
     }
 }

@@ -16,11 +16,34 @@ use sync_protocol::Section;
 /// A loaded document shared by the exchanges that use it (one at a time).
 pub type Shared = Arc<Mutex<AutoCommit>>;
 
+/// The changes the last projection on this node appended to a document: the heads it started
+/// from and the raw bytes of each change, in causal order. A push to a device that shares
+/// exactly `from` sends them as they are ([`sync_protocol::server::push_changes`]), without
+/// asking automerge to rebuild them from the document's operations.
+#[derive(Debug)]
+pub struct Delta {
+    /// The heads before the changes.
+    pub from: Vec<ChangeHash>,
+    /// The changes, as stored.
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A document this node holds, with the changes that made its current heads when this node
+/// projected them.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// The document.
+    pub doc: Shared,
+    /// The last projection's changes, when this node made them.
+    pub delta: Option<Arc<Delta>>,
+}
+
 type Key = (String, Section, u32);
 
 struct Entry {
     heads: Vec<ChangeHash>,
     doc: Shared,
+    delta: Option<Arc<Delta>>,
     bytes: usize,
     used: u64,
 }
@@ -61,7 +84,7 @@ impl DocumentCache {
 
     /// This node's loaded copy of the stored document of `audience` and `section`, when it
     /// holds the stored heads.
-    pub fn cached(&self, audience: &str, section: Section, stored: &Stored) -> Option<Shared> {
+    pub fn cached(&self, audience: &str, section: Section, stored: &Stored) -> Option<Cached> {
         let heads = stored.heads.as_ref()?;
         let key = (audience.to_owned(), section, stored.generation);
         let mut inner = self.lock();
@@ -73,7 +96,10 @@ impl DocumentCache {
             .filter(|entry| entry.heads == *heads)?;
         entry.used = clock;
         metrics::counter!("sync_document_cache_hits_total").increment(1);
-        Some(entry.doc.clone())
+        Some(Cached {
+            doc: entry.doc.clone(),
+            delta: entry.delta.clone(),
+        })
     }
 
     /// Loads the stored document from its saved `bytes`, and keeps it when its heads are known
@@ -88,7 +114,7 @@ impl DocumentCache {
         let doc: Shared = Arc::new(Mutex::new(super::projection::load(bytes)?));
         if let Some(heads) = &stored.heads {
             let key = (audience.to_owned(), section, stored.generation);
-            self.keep(key, heads.clone(), doc.clone(), bytes.len());
+            self.keep(key, heads.clone(), doc.clone(), None, bytes.len());
         }
         Ok(doc)
     }
@@ -124,25 +150,35 @@ impl DocumentCache {
         })
     }
 
-    /// Keeps `doc`, just projected to `heads` and stored as `bytes` saved bytes, as the
-    /// document of `audience` and `section` in `generation`, so the pushes that follow the
-    /// projection find it loaded. Were the projection's transaction rolled back, the stored
-    /// heads would not be `heads` and the entry would never be used.
+    /// Keeps `doc`, just projected (by the changes of `delta`, when there were any) and stored
+    /// as `bytes` saved bytes, as the document of `audience` and `section` in `generation`, so
+    /// the pushes that follow the projection find it loaded. Were the projection's transaction
+    /// rolled back, the stored heads would not be the document's and the entry would never be
+    /// used.
     pub fn put(
         &self,
         audience: &str,
         section: Section,
         generation: u32,
-        heads: Vec<ChangeHash>,
-        doc: AutoCommit,
+        mut doc: AutoCommit,
+        delta: Option<Delta>,
         bytes: usize,
     ) {
         let key = (audience.to_owned(), section, generation);
-        self.keep(key, heads, Arc::new(Mutex::new(doc)), bytes);
+        let heads = doc.get_heads();
+        let doc = Arc::new(Mutex::new(doc));
+        self.keep(key, heads, doc, delta.map(Arc::new), bytes);
     }
 
     /// Holds `doc` under `key` when it fits the budget, evicting the least recently used.
-    fn keep(&self, key: Key, heads: Vec<ChangeHash>, doc: Shared, bytes: usize) {
+    fn keep(
+        &self,
+        key: Key,
+        heads: Vec<ChangeHash>,
+        doc: Shared,
+        delta: Option<Arc<Delta>>,
+        bytes: usize,
+    ) {
         if bytes > self.budget {
             return;
         }
@@ -153,6 +189,7 @@ impl DocumentCache {
             Entry {
                 heads,
                 doc,
+                delta,
                 bytes,
                 used: clock,
             },
@@ -213,13 +250,12 @@ mod tests {
 
     /// As an exchange asks: the cached copy, else loaded from the saved bytes.
     fn get(cache: &DocumentCache, audience: &str, (stored, bytes): &(Stored, Vec<u8>)) -> Shared {
-        cache
-            .cached(audience, Section::Record, stored)
-            .unwrap_or_else(|| {
-                cache
-                    .load(audience, Section::Record, stored, bytes)
-                    .unwrap()
-            })
+        match cache.cached(audience, Section::Record, stored) {
+            Some(cached) => cached.doc,
+            None => cache
+                .load(audience, Section::Record, stored, bytes)
+                .unwrap(),
+        }
     }
 
     #[test]
@@ -252,26 +288,32 @@ mod tests {
         assert_eq!(cache.held_bytes(), 0, "taken out while it is changed");
         assert!(cache.cached("self:p", Section::Record, &stored).is_none());
         taken.put(automerge::ROOT, "x", 1).unwrap();
+        taken.commit();
         assert_eq!(
             reading.lock().unwrap().get_heads(),
             heads,
             "the reader's copy"
         );
         let new_heads = taken.get_heads();
-        cache.put(
-            "self:p",
-            Section::Record,
-            0,
-            new_heads.clone(),
-            taken,
-            bytes.len(),
-        );
+        let changes = taken
+            .get_changes(&heads)
+            .iter()
+            .map(|change| change.raw_bytes().to_vec())
+            .collect();
+        let delta = Delta {
+            from: heads.clone(),
+            changes,
+        };
+        let size = bytes.len();
+        cache.put("self:p", Section::Record, 0, taken, Some(delta), size);
         let now = Stored {
             generation: 0,
             heads: Some(new_heads.clone()),
         };
         let cached = cache.cached("self:p", Section::Record, &now).unwrap();
-        assert_eq!(cached.lock().unwrap().get_heads(), new_heads);
+        assert_eq!(cached.doc.lock().unwrap().get_heads(), new_heads);
+        let delta = cached.delta.expect("the projection's changes");
+        assert_eq!((delta.from.clone(), delta.changes.len()), (heads, 1));
     }
 
     #[test]

@@ -193,19 +193,7 @@ pub async fn push(
     seen: Seen,
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
-    let mut round = Round::new(settings, Frame::new().encode().len());
-    round.people = seen.people;
-    round.audiences = seen
-        .stored
-        .into_iter()
-        .map(|(audience, stored)| {
-            let known = Known {
-                stored,
-                states: None,
-            };
-            (audience, known)
-        })
-        .collect();
+    let mut round = Round::new(settings, Frame::new().encode().len()).knowing(seen);
     Box::pin(push_within(
         db, syncer, documents, settings, &mut round, now,
     ))
@@ -321,6 +309,25 @@ impl Round {
             people: std::collections::HashMap::new(),
             audiences: std::collections::HashMap::new(),
         }
+    }
+
+    /// The round, knowing what was `seen` before it (the device's sync states are still read).
+    fn knowing(mut self, seen: Seen) -> Self {
+        self.people = seen.people;
+        self.audiences = seen
+            .stored
+            .into_iter()
+            .map(|(audience, stored)| {
+                (
+                    audience,
+                    Known {
+                        stored,
+                        states: None,
+                    },
+                )
+            })
+            .collect();
+        self
     }
 
     /// The facts about `patient_id` and `account_id`'s viewer of them, or `None` when the
@@ -496,7 +503,35 @@ async fn document(
         }
         return Ok((Vec::new(), 0));
     }
-    let shared = loaded(db, &audience, id.section, &stored).await?;
+    let cached = super::cache::node().cached(&audience, id.section, &stored);
+    // A push of what this node's last projection of the document appended, to a device that
+    // holds exactly what was there before: those changes as they were stored.
+    if incoming.is_none()
+        && current.is_some()
+        && let (Some(heads), Some(delta)) = (
+            &stored.heads,
+            cached.as_ref().and_then(|cached| cached.delta.as_deref()),
+        )
+        && let Some(frame) = server::push_changes(
+            id,
+            stored.generation,
+            &state,
+            &delta.from,
+            heads,
+            &delta.changes,
+            round.room(),
+        )
+    {
+        let frames = vec![frame];
+        super::reads::record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now)
+            .await?;
+        round.spend(&frames);
+        return Ok((frames, 0));
+    }
+    let shared = match cached {
+        Some(cached) => cached.doc,
+        None => loaded(db, &audience, id.section, &stored).await?,
+    };
     if stored.heads.is_none() {
         let heads = lock(&shared).get_heads();
         projection::keep_heads(db, &audience, id.section, stored.generation, &heads).await?;
@@ -537,20 +572,16 @@ async fn document(
     Ok((frames, answer.ignored_changes))
 }
 
-/// The stored document, loaded: this node's copy when it holds the stored heads, else read and
-/// loaded (and kept).
+/// The stored document read and loaded (and kept in this node's cache), when the cache does not
+/// hold it.
 async fn loaded(
     db: &DatabaseConnection,
     audience: &str,
     section: Section,
     stored: &projection::Stored,
 ) -> Result<super::cache::Shared, AppError> {
-    let cache = super::cache::node();
-    if let Some(doc) = cache.cached(audience, section, stored) {
-        return Ok(doc);
-    }
     let (stored, bytes) = projection::saved(db, audience, section, stored.generation).await?;
-    cache.load(audience, section, &stored, &bytes)
+    super::cache::node().load(audience, section, &stored, &bytes)
 }
 
 /// The key of a device's sync state for the audience's `section` document.

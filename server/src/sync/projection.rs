@@ -685,18 +685,22 @@ async fn write_changes(
         }
         (bytes, appended)
     };
-    let heads = doc.get_heads();
     let size = document.len();
     let digests_valid = change.appended != i32::MAX;
     if !changes.is_empty() || !digests_valid || latest.heads.is_none() {
         let mut row: sync_documents::ActiveModel = latest.into();
-        row.heads = Set(Some(encode_heads(&heads)));
+        row.heads = Set(Some(encode_heads(&doc.get_heads())));
         row.document = Set(document);
         row.change_count = Set(change_count);
         row.updated_at = Set(now);
         row.update(db).await?;
     }
-    super::cache::node().put(audience, section, generation, heads, doc, size);
+    // The changes as stored, for the pushes that follow to send as they are.
+    let delta = (!changes.is_empty()).then(|| super::cache::Delta {
+        from: heads,
+        changes: changes.iter().map(|c| c.raw_bytes().to_vec()).collect(),
+    });
+    super::cache::node().put(audience, section, generation, doc, delta, size);
     keep_digests(
         db,
         audience,
