@@ -12,7 +12,8 @@ use crate::db::entities::{
 };
 use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QueryTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -22,10 +23,14 @@ pub async fn facts(
     db: &impl ConnectionTrait,
     patient_id: Uuid,
 ) -> Result<Option<PatientFacts>, DbErr> {
-    let Some(patient) = patients::Entity::find_by_id(patient_id).one(db).await? else {
-        return Ok(None);
-    };
-    let Some(practice) = practices::Entity::find_by_id(patient.practice_id)
+    // The patient and their practice in one query.
+    let practice_of = patients::Entity::belongs_to(practices::Entity)
+        .from(patients::Column::PracticeId)
+        .to(practices::Column::Id)
+        .into();
+    let Some((patient, Some(practice))) = patients::Entity::find_by_id(patient_id)
+        .select_also(practices::Entity)
+        .join(JoinType::InnerJoin, practice_of)
         .one(db)
         .await?
     else {
