@@ -34,7 +34,7 @@ pub type Mark<'a> = (Option<&'a str>, Option<Uuid>);
 
 /// What a patient's outbox rows say changed: by section, the items a write named, or the whole
 /// section.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Marks(BTreeMap<Section, Option<BTreeSet<Uuid>>>);
 
 impl Marks {
