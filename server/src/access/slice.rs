@@ -12,8 +12,7 @@ use crate::db::entities::{
 };
 use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QueryTrait,
 };
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -23,14 +22,12 @@ pub async fn facts(
     db: &impl ConnectionTrait,
     patient_id: Uuid,
 ) -> Result<Option<PatientFacts>, DbErr> {
-    // The patient and their practice in one query.
-    let practice_of = patients::Entity::belongs_to(practices::Entity)
-        .from(patients::Column::PracticeId)
-        .to(practices::Column::Id)
-        .into();
-    let Some((patient, Some(practice))) = patients::Entity::find_by_id(patient_id)
-        .select_also(practices::Entity)
-        .join(JoinType::InnerJoin, practice_of)
+    // The patient, their practice and their first account in one query (a patient may have
+    // more than one account; the earliest decides prospective access).
+    let Some((patient, Some(practice), first_account)) = patients::Entity::find_by_id(patient_id)
+        .find_also_related(practices::Entity)
+        .find_also_related(accounts::Entity)
+        .order_by_asc(accounts::Column::CreatedAt)
         .one(db)
         .await?
     else {
@@ -40,12 +37,7 @@ pub async fn facts(
         .filter(access_codes::Column::PatientId.eq(patient_id))
         .all(db)
         .await?;
-    let account_created_on = accounts::Entity::find()
-        .filter(accounts::Column::PatientId.eq(patient_id))
-        .order_by_asc(accounts::Column::CreatedAt)
-        .one(db)
-        .await?
-        .map(|account| account.created_at.date_naive());
+    let account_created_on = first_account.map(|account| account.created_at.date_naive());
     Ok(Some(PatientFacts {
         patient,
         practice,

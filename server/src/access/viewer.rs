@@ -8,21 +8,43 @@ use chrono::NaiveDate;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-/// The viewer an account is for `facts.patient` today, if any.
+/// An account and the person who holds it: a patient, a carer or (for an account that is
+/// neither) no one. Fixed when the account is registered, so a session carries it and no
+/// request reads the account again to learn it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// The account.
+    pub account_id: Uuid,
+    /// The holder's own patient record, if they are a patient.
+    pub patient_id: Option<Uuid>,
+    /// The holder's own carer record, if they are a carer.
+    pub carer_id: Option<Uuid>,
+}
+
+impl From<&accounts::Model> for Holder {
+    fn from(account: &accounts::Model) -> Self {
+        Self {
+            account_id: account.id,
+            patient_id: account.patient_id,
+            carer_id: account.carer_id,
+        }
+    }
+}
+
+/// The viewer `holder` is for `facts.patient` today, if any: the patient themself without a
+/// query, a proxy after reading the grants the holder has.
 pub async fn for_account(
     db: &impl ConnectionTrait,
-    account_id: Uuid,
+    holder: &Holder,
     facts: &PatientFacts,
     today: NaiveDate,
 ) -> Result<Option<Viewer>, DbErr> {
-    let Some(account) = accounts::Entity::find_by_id(account_id).one(db).await? else {
-        return Ok(None);
-    };
-    if account.patient_id == Some(facts.patient.id) {
+    let account_id = holder.account_id;
+    if holder.patient_id == Some(facts.patient.id) {
         let viewer = Viewer::Patient { account_id };
         return Ok(rules::may_view_patient(&viewer, facts, today).then_some(viewer));
     }
-    for grant in grants_held(db, &account).await? {
+    for grant in grants_held(db, holder).await? {
         if grant.patient_id == facts.patient.id && rules::grant_is_valid(&grant, facts, today) {
             return Ok(Some(Viewer::Proxy {
                 account_id,
@@ -76,9 +98,9 @@ pub async fn audiences(
 /// Every grant naming the account holder as proxy (valid or not; callers check validity).
 pub async fn grants_held(
     db: &impl ConnectionTrait,
-    account: &accounts::Model,
+    holder: &Holder,
 ) -> Result<Vec<proxy_grants::Model>, DbErr> {
-    let query = match (account.patient_id, account.carer_id) {
+    let query = match (holder.patient_id, holder.carer_id) {
         (Some(patient_id), _) => {
             proxy_grants::Entity::find().filter(proxy_grants::Column::ProxyPatientId.eq(patient_id))
         }

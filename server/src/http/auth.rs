@@ -20,6 +20,8 @@ pub struct AccountSession {
     pub practice_id: Uuid,
     /// The account holder's own patient record, if they are a patient.
     pub patient_id: Option<Uuid>,
+    /// The account holder's own carer record, if they are a carer.
+    pub carer_id: Option<Uuid>,
     /// The device in use.
     pub device_id: Uuid,
     /// The session.
@@ -33,6 +35,15 @@ impl AccountSession {
             account_id: self.account_id,
             device_id: self.device_id,
             session_id: self.session_id,
+        }
+    }
+
+    /// The account holder, as the access rules take them.
+    pub fn holder(&self) -> crate::access::viewer::Holder {
+        crate::access::viewer::Holder {
+            account_id: self.account_id,
+            patient_id: self.patient_id,
+            carer_id: self.carer_id,
         }
     }
 }
@@ -96,12 +107,14 @@ impl FromRequestParts<AppState> for AccountSession {
                 account_id,
                 practice_id,
                 patient_id,
+                carer_id,
                 device_id,
                 session_id,
             } => Ok(Self {
                 account_id,
                 practice_id,
                 patient_id,
+                carer_id,
                 device_id,
                 session_id,
             }),
@@ -162,7 +175,7 @@ pub async fn acting_for(
     let facts = crate::access::slice::facts(&state.db, patient_id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let viewer = crate::access::viewer::for_account(&state.db, session.account_id, &facts, today)
+    let viewer = crate::access::viewer::for_account(&state.db, &session.holder(), &facts, today)
         .await?
         .ok_or_else(AppError::not_found)?;
     if let crate::access::Viewer::Proxy { grant, .. } = &viewer {

@@ -176,7 +176,7 @@ async fn my_proxies(
     Path(patient_id): Path<Uuid>,
 ) -> Result<Json<Vec<Grant>>, AppError> {
     Ok(Json(
-        proxy::list_for_patient(&state.db, session.account_id, patient_id, state.clock.now())
+        proxy::list_for_patient(&state.db, &session.holder(), patient_id, state.clock.now())
             .await?,
     ))
 }
@@ -196,7 +196,7 @@ async fn revoke_my_proxy(
 ) -> Result<StatusCode, AppError> {
     proxy::revoke_by_patient(
         &state.db,
-        session.account_id,
+        &session.holder(),
         patient_id,
         grant_id,
         state.clock.now(),

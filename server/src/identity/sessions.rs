@@ -67,6 +67,8 @@ pub enum Principal {
         practice_id: Uuid,
         /// The patient record that is the account holder's own, if any.
         patient_id: Option<Uuid>,
+        /// The carer record that is the account holder's own, if any.
+        carer_id: Option<Uuid>,
         /// The device in use.
         device_id: Uuid,
         /// The session.
@@ -201,6 +203,7 @@ struct Resolved {
     account_id: Option<Uuid>,
     account_practice_id: Option<Uuid>,
     patient_id: Option<Uuid>,
+    carer_id: Option<Uuid>,
     account_status: Option<accounts::AccountStatus>,
     device_id: Option<Uuid>,
     device_revoked_at: Option<DateTime<Utc>>,
@@ -243,6 +246,7 @@ pub async fn authenticate(
         .column_as(accounts::Column::Id, "account_id")
         .column_as(accounts::Column::PracticeId, "account_practice_id")
         .column_as(accounts::Column::PatientId, "patient_id")
+        .column_as(accounts::Column::CarerId, "carer_id")
         .column_as(accounts::Column::Status, "account_status")
         .column_as(devices::Column::Id, "device_id")
         .column_as(devices::Column::RevokedAt, "device_revoked_at")
@@ -269,6 +273,7 @@ pub async fn authenticate(
             account_id: Some(account_id),
             account_practice_id: Some(practice_id),
             patient_id,
+            carer_id,
             account_status: Some(accounts::AccountStatus::Active),
             device_id: Some(device_id),
             device_revoked_at: None,
@@ -278,6 +283,7 @@ pub async fn authenticate(
             account_id,
             practice_id,
             patient_id,
+            carer_id,
             device_id,
             session_id: family_id,
         }),

@@ -3,7 +3,8 @@
 
 use super::decisions::revoke;
 use super::{Grant, view};
-use crate::access::{Viewer, slice, viewer};
+use crate::access::viewer::{self, Holder};
+use crate::access::{Viewer, slice};
 use crate::db::entities::audit_events::ActorKind;
 use crate::db::entities::proxy_grants::GrantStatus;
 use crate::db::entities::{patients, proxy_grants};
@@ -19,14 +20,14 @@ use uuid::Uuid;
 /// The patient's own account for `patient_id`, or 404 (a proxy, too, gets 404).
 async fn own_patient(
     db: &impl ConnectionTrait,
-    account_id: Uuid,
+    holder: &Holder,
     patient_id: Uuid,
     today: NaiveDate,
 ) -> Result<patients::Model, AppError> {
     let facts = slice::facts(db, patient_id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    match viewer::for_account(db, account_id, &facts, today).await? {
+    match viewer::for_account(db, holder, &facts, today).await? {
         Some(Viewer::Patient { .. }) => Ok(facts.patient),
         _ => Err(AppError::not_found()),
     }
@@ -36,12 +37,12 @@ async fn own_patient(
 /// covers. Only the patient themself may ask; anyone else gets 404.
 pub async fn list_for_patient(
     db: &DatabaseConnection,
-    account_id: Uuid,
+    holder: &Holder,
     patient_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Grant>, AppError> {
     let today = now.date_naive();
-    let patient = own_patient(db, account_id, patient_id, today).await?;
+    let patient = own_patient(db, holder, patient_id, today).await?;
     let grants = proxy_grants::Entity::find()
         .filter(proxy_grants::Column::PatientId.eq(patient.id))
         .filter(proxy_grants::Column::PracticeId.eq(patient.practice_id))
@@ -65,14 +66,14 @@ pub async fn list_for_patient(
 /// `capacity_required`. A grant already revoked is a replay; any other patient's grant is 404.
 pub async fn revoke_by_patient(
     db: &DatabaseConnection,
-    account_id: Uuid,
+    holder: &Holder,
     patient_id: Uuid,
     grant_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let today = now.date_naive();
     let txn = crate::db::begin_write(db).await?;
-    let patient = own_patient(&txn, account_id, patient_id, today).await?;
+    let patient = own_patient(&txn, holder, patient_id, today).await?;
     let grant = proxy_grants::Entity::find_by_id(grant_id)
         .one(&txn)
         .await?
@@ -95,7 +96,7 @@ pub async fn revoke_by_patient(
         "patient",
         "patient_request",
         ActorKind::Patient,
-        Some(account_id),
+        Some(holder.account_id),
         now,
     )
     .await?;

@@ -4,9 +4,10 @@
 //! through [`crate::access`] and is written to the patient's access log.
 
 use crate::access::slice::{self, SectionItems};
-use crate::access::{Capabilities, Section, Viewer, rules, viewer};
-use crate::db::entities::{accounts, blobs, carers, documents, record_entries, results};
-use crate::error::{AppError, ErrorCode};
+use crate::access::viewer::{self, Holder};
+use crate::access::{Capabilities, Section, Viewer, rules};
+use crate::db::entities::{blobs, carers, documents, record_entries, results};
+use crate::error::AppError;
 use crate::record::access_log;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, EntityTrait};
@@ -72,18 +73,14 @@ pub fn profile(viewer: &Viewer, facts: &rules::PatientFacts, today: NaiveDate) -
     }
 }
 
-/// The account `account_id` and everyone it may act for today: its own profile first (if it is
-/// a patient's), then each person whose proxy grant is in force.
+/// The account `holder` holds and everyone it may act for today: its own profile first (if it
+/// is a patient's), then each person whose proxy grant is in force.
 pub async fn me(
     db: &impl ConnectionTrait,
-    account_id: Uuid,
+    holder: &Holder,
     today: NaiveDate,
 ) -> Result<Me, AppError> {
-    let account = accounts::Entity::find_by_id(account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::SessionEnded))?;
-    let own = match account.patient_id {
+    let own = match holder.patient_id {
         Some(patient_id) => slice::facts(db, patient_id).await?,
         None => None,
     };
@@ -92,18 +89,18 @@ pub async fn me(
             facts.patient.given_name.clone(),
             facts.patient.family_name.clone(),
         ),
-        None => carer_name(db, &account).await?,
+        None => carer_name(db, holder).await?,
     };
     let mut profiles = Vec::new();
     if let Some(facts) = own {
         let viewer = Viewer::Patient {
-            account_id: account.id,
+            account_id: holder.account_id,
         };
         if rules::may_view_patient(&viewer, &facts, today) {
             profiles.push(profile(&viewer, &facts, today));
         }
     }
-    for grant in viewer::grants_held(db, &account).await? {
+    for grant in viewer::grants_held(db, holder).await? {
         let Some(facts) = slice::facts(db, grant.patient_id).await? else {
             continue;
         };
@@ -111,13 +108,13 @@ pub async fn me(
             continue;
         }
         let viewer = Viewer::Proxy {
-            account_id: account.id,
+            account_id: holder.account_id,
             grant: Box::new(grant),
         };
         profiles.push(profile(&viewer, &facts, today));
     }
     Ok(Me {
-        account_id: account.id,
+        account_id: holder.account_id,
         given_name,
         family_name,
         profiles,
@@ -128,9 +125,9 @@ pub async fn me(
 /// A carer account holder's name (empty for an account that is neither patient nor carer).
 async fn carer_name(
     db: &impl ConnectionTrait,
-    account: &accounts::Model,
+    holder: &Holder,
 ) -> Result<(String, String), AppError> {
-    if let Some(id) = account.carer_id
+    if let Some(id) = holder.carer_id
         && let Some(c) = carers::Entity::find_by_id(id).one(db).await?
     {
         return Ok((c.given_name, c.family_name));

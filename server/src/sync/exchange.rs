@@ -15,7 +15,8 @@ use super::personal;
 use super::projection::{self, audience};
 use super::projector;
 use crate::access::rules::PatientFacts;
-use crate::access::{Viewer, slice, viewer};
+use crate::access::viewer::{self, Holder};
+use crate::access::{Viewer, slice};
 use crate::config::SyncConfig;
 use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
@@ -29,8 +30,8 @@ use uuid::Uuid;
 /// Who is syncing.
 #[derive(Debug, Clone, Copy)]
 pub struct Syncer {
-    /// The account.
-    pub account_id: Uuid,
+    /// The account and its holder.
+    pub holder: Holder,
     /// The device (sync states are kept per device).
     pub device_id: Uuid,
 }
@@ -48,7 +49,7 @@ pub async fn handle(
     check_frame(frame, settings)?;
     let mut reply = Frame::new();
     reply.outcomes =
-        intents::apply_all(db, syncer.account_id, syncer.device_id, &frame.intents, now).await?;
+        intents::apply_all(db, &syncer.holder, syncer.device_id, &frame.intents, now).await?;
     let mut round = Round::new(settings, reply.encode().len());
     if frame.documents.is_empty() {
         // "Anything new?": every document the device has synced, answered as a push (after
@@ -256,14 +257,14 @@ impl Seen {
     pub async fn person(
         &mut self,
         db: &DatabaseConnection,
-        account_id: Uuid,
+        holder: &Holder,
         patient_id: Uuid,
         today: chrono::NaiveDate,
     ) -> Result<Option<&(PatientFacts, Viewer)>, AppError> {
         let person = match self.people.entry(patient_id) {
             std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
             std::collections::hash_map::Entry::Vacant(unknown) => {
-                unknown.insert(read_person(db, account_id, patient_id, today).await?)
+                unknown.insert(read_person(db, holder, patient_id, today).await?)
             }
         };
         Ok(person.as_ref())
@@ -284,16 +285,16 @@ impl Seen {
     }
 }
 
-/// The facts about `patient_id` and `account_id`'s viewer of them, or `None` when the patient
+/// The facts about `patient_id` and `holder`'s viewer of them, or `None` when the patient
 /// is unknown or the account may not act for them.
 async fn read_person(
     db: &DatabaseConnection,
-    account_id: Uuid,
+    holder: &Holder,
     patient_id: Uuid,
     today: chrono::NaiveDate,
 ) -> Result<Option<(PatientFacts, Viewer)>, AppError> {
     Ok(match slice::facts(db, patient_id).await? {
-        Some(facts) => viewer::for_account(db, account_id, &facts, today)
+        Some(facts) => viewer::for_account(db, holder, &facts, today)
             .await?
             .map(|viewer| (facts, viewer)),
         None => None,
@@ -330,19 +331,19 @@ impl Round {
         self
     }
 
-    /// The facts about `patient_id` and `account_id`'s viewer of them, or `None` when the
+    /// The facts about `patient_id` and `holder`'s viewer of them, or `None` when the
     /// patient is unknown or the account may not act for them; read once per round.
     async fn person(
         &mut self,
         db: &DatabaseConnection,
-        account_id: Uuid,
+        holder: &Holder,
         patient_id: Uuid,
         today: chrono::NaiveDate,
     ) -> Result<Option<(PatientFacts, Viewer)>, AppError> {
         if let Some(known) = self.people.get(&patient_id) {
             return Ok(known.clone());
         }
-        let person = read_person(db, account_id, patient_id, today).await?;
+        let person = read_person(db, holder, patient_id, today).await?;
         self.people.insert(patient_id, person.clone());
         Ok(person)
     }
@@ -436,7 +437,7 @@ async fn document(
         )
     };
     let Some((facts, viewer)) = round
-        .person(db, syncer.account_id, id.patient_id, today)
+        .person(db, &syncer.holder, id.patient_id, today)
         .await?
     else {
         return Ok(removed());

@@ -8,7 +8,8 @@
 //! Outcomes are kept for [`KEPT_FOR_DAYS`] and honoured only until then; expired rows are
 //! purged on a schedule ([`crate::jobs`]).
 
-use crate::access::{Actor, slice, viewer};
+use crate::access::viewer::{self, Holder};
+use crate::access::{Actor, slice};
 use crate::appointments::{self, BookingRequest, CancellationRequest};
 use crate::db::entities::idempotency_keys;
 use crate::error::{AppError, ErrorCode};
@@ -31,15 +32,17 @@ pub const MAX_KEY_BYTES: usize = 255;
 /// not be applied for a reason worth retrying gets no outcome; the device sends it again.
 pub async fn apply_all(
     db: &DatabaseConnection,
-    account_id: Uuid,
+    holder: &Holder,
     device_id: Uuid,
     intents: &[Intent],
     now: DateTime<Utc>,
 ) -> Result<Vec<IntentOutcome>, AppError> {
-    let principal = hex::encode(Sha256::digest(format!("intent:{account_id}").as_bytes()));
+    let principal = hex::encode(Sha256::digest(
+        format!("intent:{}", holder.account_id).as_bytes(),
+    ));
     let mut outcomes = Vec::new();
     for intent in intents {
-        if let Some(result) = settle(db, &principal, account_id, device_id, intent, now).await? {
+        if let Some(result) = settle(db, &principal, holder, device_id, intent, now).await? {
             outcomes.push(IntentOutcome {
                 key: intent.key.clone(),
                 result,
@@ -59,7 +62,7 @@ pub fn key_is_valid(key: &str) -> bool {
 async fn settle(
     db: &DatabaseConnection,
     principal: &str,
-    account_id: Uuid,
+    holder: &Holder,
     device_id: Uuid,
     intent: &Intent,
     now: DateTime<Utc>,
@@ -135,7 +138,7 @@ async fn settle(
             .exec(&txn)
             .await?;
     }
-    let result = match apply(&txn, account_id, device_id, intent, now).await {
+    let result = match apply(&txn, holder, device_id, intent, now).await {
         Ok(result) => result,
         Err(error) if error.worth_retrying() => {
             // Not applied, and the claim goes with it: the device's next delivery tries again.
@@ -176,7 +179,7 @@ fn accepted(id: Uuid) -> OutcomeResult {
 /// Applies one intent through the service functions the REST API uses.
 async fn apply(
     db: &impl crate::db::Writer,
-    account_id: Uuid,
+    holder: &Holder,
     device_id: Uuid,
     intent: &Intent,
     now: DateTime<Utc>,
@@ -185,7 +188,7 @@ async fn apply(
     let facts = slice::facts(db, intent.patient_id)
         .await?
         .ok_or_else(not_found)?;
-    let viewer = viewer::for_account(db, account_id, &facts, now.date_naive())
+    let viewer = viewer::for_account(db, holder, &facts, now.date_naive())
         .await?
         .ok_or_else(not_found)?;
     let actor = Actor {

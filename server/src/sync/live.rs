@@ -96,7 +96,7 @@ impl Followed {
         self.documents.keys().copied().collect()
     }
 
-    /// Of `documents`, those to push to `account_id`'s connection: each whose copy for this
+    /// Of `documents`, those to push to `holder`'s connection: each whose copy for this
     /// viewer is not the version last pushed (a change to what another viewer sees, such as an
     /// entry hidden from proxies, leaves a proxy's copy as it was: nothing is pushed to them),
     /// and each this viewer may no longer see (answered `removed`). The versions found are
@@ -106,7 +106,7 @@ impl Followed {
     pub async fn changed(
         &mut self,
         db: &DatabaseConnection,
-        account_id: Uuid,
+        holder: &crate::access::viewer::Holder,
         documents: Vec<sync_protocol::DocumentId>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<sync_protocol::DocumentId>, Seen), AppError> {
@@ -114,7 +114,7 @@ impl Followed {
         let mut seen = Seen::default();
         for id in documents {
             let audience = seen
-                .person(db, account_id, id.patient_id, now.date_naive())
+                .person(db, holder, id.patient_id, now.date_naive())
                 .await?
                 .map(|(facts, viewer)| super::projection::audience(viewer, facts));
             let version = match audience {

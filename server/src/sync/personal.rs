@@ -74,7 +74,7 @@ pub(super) async fn exchange(
     round: &Round,
     now: DateTime<Utc>,
 ) -> Result<Vec<DocumentFrame>, AppError> {
-    let audience = audience(syncer.account_id, id.patient_id);
+    let audience = audience(syncer.holder.account_id, id.patient_id);
     let key = format!("{audience}/{}", Section::Personal.as_str());
     for _ in 0..ATTEMPTS {
         let row = match current(db, &audience).await? {

@@ -49,6 +49,11 @@ async fn a_frame_cut_off_mid_way_applies_every_intent_once_and_delivers_every_ou
     const INTENTS: usize = 150;
     let app = spawn_app().await;
     let (patient_id, token, account_id, device_id) = arrange(&app).await;
+    let holder = gp_online::access::viewer::Holder {
+        account_id,
+        patient_id: Some(patient_id),
+        carer_id: None,
+    };
     let intents: Vec<Intent> = (0..INTENTS)
         .map(|n| send_message(&format!("cut-{n}"), patient_id, n))
         .collect();
@@ -57,9 +62,7 @@ async fn a_frame_cut_off_mid_way_applies_every_intent_once_and_delivers_every_ou
     // in: the exchange is dropped as a request is when its client goes away.
     let applying = tokio::spawn({
         let (db, intents, now) = (app.db.clone(), intents.clone(), app.clock.now());
-        async move {
-            gp_online::sync::intents::apply_all(&db, account_id, device_id, &intents, now).await
-        }
+        async move { gp_online::sync::intents::apply_all(&db, &holder, device_id, &intents, now).await }
     });
     while message_count(&app).await < 10 && !applying.is_finished() {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;

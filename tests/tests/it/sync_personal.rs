@@ -259,15 +259,14 @@ async fn a_proxys_personal_document_is_their_own_and_goes_when_the_grant_is_revo
     assert_eq!(stored(&app).await.len(), 2, "two separate documents");
 
     // The patient revokes the grant: the proxy's copy is removed, the patient's stays.
-    gp_online::proxy::revoke_by_patient(
-        &app.db,
-        patient_account,
-        patient.id,
-        grant.id,
-        app.clock.now(),
-    )
-    .await
-    .unwrap();
+    let holder = gp_online::access::viewer::Holder {
+        account_id: patient_account,
+        patient_id: Some(patient.id),
+        carer_id: None,
+    };
+    gp_online::proxy::revoke_by_patient(&app.db, &holder, patient.id, grant.id, app.clock.now())
+        .await
+        .unwrap();
     proxy
         .edit(id, |doc| personal::set_note(doc, "appt-2", "written after"))
         .unwrap()

@@ -20,7 +20,21 @@ pub struct Model {
 
 /// No relations are declared; joins are written explicitly.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The patient who holds the account, if a patient does.
+    #[sea_orm(
+        belongs_to = "super::patients::Entity",
+        from = "Column::PatientId",
+        to = "super::patients::Column::Id"
+    )]
+    Patient,
+}
+
+impl Related<super::patients::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Patient.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
 

@@ -30,7 +30,30 @@ pub struct Model {
 
 /// No relations are declared; joins are written explicitly.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The patient's practice.
+    #[sea_orm(
+        belongs_to = "super::practices::Entity",
+        from = "Column::PracticeId",
+        to = "super::practices::Column::Id"
+    )]
+    Practice,
+    /// The patient's own accounts.
+    #[sea_orm(has_many = "super::accounts::Entity")]
+    Accounts,
+}
+
+impl Related<super::practices::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Practice.def()
+    }
+}
+
+impl Related<super::accounts::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Accounts.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
 
