@@ -340,6 +340,14 @@ async fn serve(config: Config, db: sea_orm::DatabaseConnection) -> anyhow::Resul
         database = db::backend_name(&db),
         "gp-online is serving"
     );
+    let released =
+        http::idempotency::release_claims_of_a_dead_process(&db, Clock::System.now()).await?;
+    if released > 0 {
+        tracing::info!(
+            released,
+            "idempotency keys the previous process held were released"
+        );
+    }
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let app = http::app(db, Clock::System, Arc::new(config)).map_err(anyhow::Error::msg)?;
     http::serve(app, listener, tls, grace, shutdown_signal()).await?;

@@ -330,8 +330,8 @@ pub async fn spawn_app_on(database: TestDatabase, adjust: impl FnOnce(&mut Confi
     }
 }
 
-/// Serves one node of the application on 127.0.0.1:0 over HTTPS; returns its address and the
-/// sender that stops it.
+/// Serves one node of the application on 127.0.0.1:0 over HTTPS, started as `gp-online serve`
+/// starts one; returns its address and the sender that stops it.
 async fn start_node(
     db: DatabaseConnection,
     clock: Clock,
@@ -340,6 +340,9 @@ async fn start_node(
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let tls = gp_online::tls::rustls_config(&config.server).await.unwrap();
+    gp_online::http::idempotency::release_claims_of_a_dead_process(&db, clock.now())
+        .await
+        .unwrap();
     let app = gp_online::http::app(db, clock, Arc::new(config)).unwrap();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(gp_online::http::serve(

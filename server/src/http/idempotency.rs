@@ -10,7 +10,8 @@
 //! A claim cannot strand its key. It holds the key for a lease (the request timeout and a
 //! margin) while its request runs; a request that is cancelled (the client gone, the timeout)
 //! gives the key back at once, and one whose process died leaves a claim that becomes claimable
-//! again when its lease passes. The cost: a request killed after its handler committed but
+//! again when its lease passes (on SQLite, at once when the server starts again:
+//! [`release_claims_of_a_dead_process`]). The cost: a request killed after its handler committed but
 //! before its response was stored runs again on retry, where the domain's own rules (a slot
 //! booked once, a course pending once) answer the repeat.
 //!
@@ -30,7 +31,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    Set,
+};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 
@@ -316,6 +320,31 @@ impl Drop for Claim {
         );
         runtime.spawn(async move { forget(&db, &principal, &key).await });
     }
+}
+
+/// At start, on SQLite only, makes every claim a dead process left claimable at once rather than
+/// when its lease passes; returns how many. An embedded database has one server process, so a
+/// claim without a response at start is one the previous process held when it died (a SIGKILL,
+/// a power cut), never a request still running. On PostgreSQL another node may be running the
+/// request, so its lease stands. What a retry then risks is what a lease that passed risks (see
+/// the module documentation).
+pub async fn release_claims_of_a_dead_process(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return Ok(0);
+    }
+    let released = idempotency_keys::Entity::update_many()
+        .col_expr(
+            idempotency_keys::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(idempotency_keys::Column::ResponseStatus.is_null())
+        .filter(idempotency_keys::Column::ClaimedUntil.gt(now))
+        .exec(db)
+        .await?;
+    Ok(released.rows_affected)
 }
 
 /// Deletes every row whose time has passed (REST keys and sync intents' keys alike); returns

@@ -13,7 +13,7 @@ use gp_online_tests::sync::post_frame;
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use std::collections::BTreeSet;
 use sync_protocol::{Frame, Intent, IntentAction, OutcomeResult};
@@ -214,6 +214,49 @@ async fn a_stranded_idempotency_key_becomes_usable_once_its_lease_passes() {
     let retried = post_thread(&app, &token, patient_id, "stranded-2").await;
     assert_eq!(retried.status(), StatusCode::CREATED);
     assert!(retried.headers().get("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn a_server_started_again_on_sqlite_frees_the_keys_its_dead_process_held_at_once() {
+    let app = spawn_app().await;
+    let (patient_id, token, _, _) = arrange(&app).await;
+    let first = post_thread(&app, &token, patient_id, "killed-1").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    // The process was killed while the request ran: its claim's lease has a minute to go.
+    strand(
+        &app,
+        "killed-1",
+        Some(app.clock.now() + Duration::seconds(60)),
+    )
+    .await;
+    let in_flight = post_thread(&app, &token, patient_id, "killed-1").await;
+    assert_eq!(in_flight.status(), StatusCode::CONFLICT);
+
+    // A server process starts on the same database, with the clock where it was.
+    let (address, _stop) = app.second_node().await;
+    let retried = app
+        .client
+        .post(format!("{address}/api/v1/patients/{patient_id}/messages"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "killed-1")
+        .json(&json!({"subject": "Results", "body": "Are my results back?"}))
+        .send()
+        .await
+        .unwrap();
+    match app.db.get_database_backend() {
+        // One process per embedded database: the claim was the dead process's, and the retry
+        // runs now rather than a minute later.
+        sea_orm::DatabaseBackend::Sqlite => {
+            assert_eq!(retried.status(), StatusCode::CREATED);
+            assert!(retried.headers().get("idempotent-replayed").is_none());
+        }
+        // Another node may still be running the request: the lease stands.
+        _ => {
+            assert_eq!(retried.status(), StatusCode::CONFLICT);
+            let problem: serde_json::Value = retried.json().await.unwrap();
+            assert_eq!(problem["code"], "idempotency_request_in_flight");
+        }
+    }
 }
 
 #[tokio::test]
