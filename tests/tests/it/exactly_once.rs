@@ -13,7 +13,7 @@ use gp_online_tests::sync::post_frame;
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use std::collections::BTreeSet;
 use sync_protocol::{Frame, Intent, IntentAction, OutcomeResult};
