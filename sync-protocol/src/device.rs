@@ -226,10 +226,18 @@ impl DevicePeer {
                     }
                     let message = sync::Message::decode(bytes)
                         .map_err(|e| PeerError::Malformed(e.to_string()))?;
+                    let carried_changes = !message.changes.is_empty();
                     let before = local.doc.get_heads();
                     crate::needs::receive(&mut local.doc, &mut local.state, message)?;
                     if local.doc.get_heads() != before {
                         events.push(Event::Changed(id));
+                    } else if carried_changes {
+                        // Changes this copy already held: the server does not know it holds
+                        // them (an acknowledgement was lost, or the server stopped before it
+                        // saved one). automerge would say nothing, having told these heads
+                        // already, and the server would send the same at every "anything
+                        // new?"; the next frame names the heads again instead.
+                        local.state.last_sent_heads.clear();
                     }
                 }
             }

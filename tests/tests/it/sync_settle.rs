@@ -8,6 +8,10 @@
 //! nothing. The live connection stays open and is pushed the change meanwhile (or not, when the
 //! polling device acknowledged it first: the server keeps one state per signed-in device).
 //!
+//! A device whose acknowledgement never reached the server (lost with its connection, or the
+//! server killed before it saved it) falls quiet at its next poll too: the server sends again
+//! what the device holds, and the device answers with its heads.
+//!
 //! The scenario: summary access with an opt-out recorded 1,000 days ago and ending in two days,
 //! an allergy entered in 2010 and a problem entered in 2024 (shown once the opt-out ends).
 
@@ -15,9 +19,9 @@ use chrono::Duration;
 use gp_online::access::rules::ACCESS_DECLINED;
 use gp_online::db::entities::patients::AccessLevel;
 use gp_online_tests::live::Live;
-use gp_online_tests::scenario::{Item, Kind, Rules, arrange, date, item};
+use gp_online_tests::scenario::{Item, Kind, Rules, arrange, date, item, standard_record};
 use gp_online_tests::sync::{
-    changed, device_record, following, import_entry, relayed, sync_within,
+    changed, device_record, exchange, following, import_entry, relayed, sync, sync_within,
 };
 use gp_online_tests::{TestApp, spawn_app};
 use std::collections::BTreeSet;
@@ -201,4 +205,37 @@ async fn a_polling_device_falls_quiet_when_an_entry_is_imported_beside_its_live_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_polling_device_falls_quiet_with_the_relay_projecting_between_its_frames() {
     many(Change::OptOutEnds, true).await;
+}
+
+#[tokio::test]
+async fn a_device_whose_acknowledgement_was_lost_falls_quiet_at_its_next_poll() {
+    let app = spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let mut device = following(patient, &[Section::Record]);
+    sync(&app, &token, &mut device).await;
+
+    import_entry(&app, patient, IMPORTED, false).await;
+    relayed(&app, patient).await;
+    device.reconnect();
+    let poll = device.outgoing();
+    assert!(poll.documents.is_empty(), "\"anything new?\": {poll:?}");
+    let (_, answer) = exchange(&app, &token, &poll).await;
+    device.receive(&answer).unwrap();
+    assert!(
+        device_record(&device, patient)
+            .values()
+            .any(|entry| entry.term == IMPORTED)
+    );
+    let acknowledgement = device.outgoing();
+    assert_eq!(acknowledgement.documents.len(), 1, "{acknowledgement:?}");
+    // The acknowledgement is lost: the server still holds the device's earlier heads.
+
+    // The next poll is answered with the change again; the device, holding it, says so, and
+    // the poll after that is answered with nothing.
+    sync_within(&app, &token, &mut device, ROUND_TRIPS, || async {})
+        .await
+        .unwrap_or_else(|frames| panic!("the device never fell quiet:\n{frames}"));
+    device.reconnect();
+    let (_, again) = exchange(&app, &token, &device.outgoing()).await;
+    assert!(again.documents.is_empty(), "{again:?}");
 }
