@@ -13,6 +13,8 @@
 //! - [`error`]: the one error type and its stable codes.
 //! - [`fhir`]: FHIR R4 in and out: the Bundle import and the record export.
 //! - [`http`]: the axum router, problem+json errors, extractors and operational endpoints.
+//! - [`idempotent`]: a call made with an `Idempotency-Key`: its response stored in the
+//!   handler's own transaction.
 //! - [`identity`]: linkage details, passkey registration and sign-in, sessions.
 //! - [`jobs`]: periodic background work (the proxy time rules), safe with several nodes.
 //! - [`record`]: clinical-system import, review and release, the patient's access log.
@@ -46,6 +48,7 @@ pub mod demo;
 pub mod error;
 pub mod fhir;
 pub mod http;
+pub mod idempotent;
 pub mod identity;
 pub mod jobs;
 pub mod messages;

@@ -633,6 +633,10 @@ struct Answer {
     label: String,
 }
 
+/// Longer than an `Idempotency-Key` claim's lease with the server's default request timeout
+/// (10 s and 30 s).
+const STRANDED_LEASE: Duration = Duration::from_secs(41);
+
 /// The label of an app open whose exchanges never fell quiet.
 const UNSETTLED: &str = "sync did not settle in 20 exchanges";
 
@@ -1580,6 +1584,7 @@ async fn crash(world: &Arc<World>, server: &mut ServerProcess, args: &Args) -> a
         rng_state.wrapping_mul(0x2545_F491_4F6C_DD1D)
     };
     let retry_for = Duration::from_secs(if args.quick { 5 } else { 20 });
+    let mut stranded_work = Vec::new();
     let mut first_answers: BTreeMap<String, u64> = BTreeMap::new();
     let mut final_answers: BTreeMap<String, u64> = BTreeMap::new();
     let mut restarts = Vec::new();
@@ -1639,14 +1644,28 @@ async fn crash(world: &Arc<World>, server: &mut ServerProcess, args: &Args) -> a
                         let settled = label == "ok"
                             || (!is_overload(&label) && label != "idempotency_request_in_flight");
                         if settled || Instant::now() > deadline {
-                            return label;
+                            return (w, label);
                         }
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
                 }
             });
-        for label in futures_util::future::join_all(retries).await {
+        for (w, label) in futures_util::future::join_all(retries).await {
+            if label == "idempotency_request_in_flight" {
+                stranded_work.push(w);
+            }
             *final_answers.entry(label).or_default() += 1;
+        }
+    }
+    // A key a killed request still holds is free once its claim's lease passes (the request
+    // timeout and 30 s; on SQLite the restarted server frees it at once): retried then, each is
+    // answered, with the stored response or by running the call.
+    let mut after_lease: BTreeMap<String, u64> = BTreeMap::new();
+    if !stranded_work.is_empty() && !args.quick {
+        tokio::time::sleep(STRANDED_LEASE).await;
+        let retried = stranded_work.iter().map(|w| world.perform(w));
+        for answer in futures_util::future::join_all(retried).await {
+            *after_lease.entry(answer.label).or_default() += 1;
         }
     }
     let restarts_ms: Vec<f64> = restarts.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
@@ -1685,6 +1704,13 @@ async fn crash(world: &Arc<World>, server: &mut ServerProcess, args: &Args) -> a
         "| still `idempotency_request_in_flight` after {} s of retries | {stranded} |",
         retry_for.as_secs()
     );
+    if !after_lease.is_empty() {
+        println!(
+            "| those retried {} s after the last round, once their lease had passed | {} |",
+            STRANDED_LEASE.as_secs(),
+            fmt(&after_lease)
+        );
+    }
     println!();
     verify(world, true).await?;
     let wrong: Vec<String> = final_answers
@@ -1695,6 +1721,7 @@ async fn crash(world: &Arc<World>, server: &mut ServerProcess, args: &Args) -> a
                 && a.as_str() != "idempotency_request_in_flight"
                 && !a.starts_with(UNSETTLED)
         })
+        .chain(after_lease.iter().filter(|(a, _)| a.as_str() != "ok"))
         .map(|(a, n)| format!("{a}: {n}"))
         .collect();
     if !wrong.is_empty() {

@@ -3,6 +3,7 @@
 //! the appointment list.
 
 use super::*;
+use crate::idempotent::{self, IdempotentCall};
 
 /// A booking.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
@@ -101,6 +102,7 @@ pub async fn book(
     facts: &PatientFacts,
     request: &BookingRequest,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Appointment, AppError> {
     access::require_service(&actor.viewer, facts, Scope::Appointments, now.date_naive())?;
     let settings = facts.settings();
@@ -183,8 +185,10 @@ pub async fn book(
         now,
     )
     .await?;
+    let booked = Appointment::new(appointment, slot, true);
+    idempotent::store(call, &txn, 201, &booked).await?;
     txn.commit().await?;
-    Ok(Appointment::new(appointment, slot, true))
+    Ok(booked)
 }
 
 /// A cancellation by the patient or a proxy.

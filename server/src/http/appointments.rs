@@ -12,9 +12,10 @@ use crate::appointments::{
     PublishSlots, PublishedSlots, SlotCancellation, SlotSearch, SlotSearchResult, SlotWithdrawn,
 };
 use crate::error::AppError;
-use axum::Json;
+use crate::idempotent::IdempotentCall;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -117,11 +118,13 @@ async fn book(
     State(state): State<AppState>,
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<BookingRequest>,
 ) -> Result<(StatusCode, Json<Appointment>), AppError> {
     let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
-    let appointment = appointments::book(&state.db, &actor, &facts, &body, now).await?;
+    let call = call.as_deref();
+    let appointment = appointments::book(&state.db, &actor, &facts, &body, now, call).await?;
     Ok((StatusCode::CREATED, Json(appointment)))
 }
 

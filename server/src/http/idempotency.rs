@@ -11,9 +11,12 @@
 //! margin) while its request runs; a request that is cancelled (the client gone, the timeout)
 //! gives the key back at once, and one whose process died leaves a claim that becomes claimable
 //! again when its lease passes (on SQLite, at once when the server starts again:
-//! [`release_claims_of_a_dead_process`]). The cost: a request killed after its handler committed but
-//! before its response was stored runs again on retry, where the domain's own rules (a slot
-//! booked once, a course pending once) answer the repeat.
+//! [`release_claims_of_a_dead_process`]). A handler that writes stores its response in its own
+//! transaction ([`IdempotentCall`], which this layer hands it), so a request killed after its
+//! commit is replayed; the layer stores every other response once the handler has answered. A
+//! call that does not store its own (one that writes nothing, or one not yet converted) and is
+//! killed between its commit and that store runs again on retry, where the domain's own rules
+//! (a slot booked once, a course pending once) answer the repeat.
 //!
 //! Calls whose response carries a secret shown once (tokens, linkage keys) are not replayed:
 //! storing the response would store the secret. They are exactly-once by construction instead
@@ -24,6 +27,7 @@
 use super::AppState;
 use crate::db::entities::idempotency_keys;
 use crate::error::{AppError, ErrorCode};
+use crate::idempotent::IdempotentCall;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -139,6 +143,9 @@ async fn guarded(
         Claimed::Refused(code) => return Err(AppError::new(code).into_response()),
     };
 
+    let call = IdempotentCall::new(claim.principal.clone(), claim.key.clone());
+    let mut parts = parts;
+    parts.extensions.insert(call.clone());
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if response.status().is_server_error() {
         claim.forget().await;
@@ -161,26 +168,14 @@ async fn guarded(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let stored = idempotency_keys::Entity::update_many()
-        .col_expr(
-            idempotency_keys::Column::ResponseStatus,
-            Expr::value(i32::from(parts.status.as_u16())),
+    // A handler that wrote stored its response in its own transaction; this stores the rest.
+    let stored = call
+        .store_bytes(
+            &state.db,
+            parts.status.as_u16(),
+            &content_type,
+            bytes.to_vec(),
         )
-        .col_expr(
-            idempotency_keys::Column::ResponseBody,
-            Expr::value(bytes.to_vec()),
-        )
-        .col_expr(
-            idempotency_keys::Column::ResponseContentType,
-            Expr::value(content_type),
-        )
-        .col_expr(
-            idempotency_keys::Column::ClaimedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(idempotency_keys::Column::Principal.eq(claim.principal.clone()))
-        .filter(idempotency_keys::Column::Key.eq(claim.key.clone()))
-        .exec(&state.db)
         .await;
     match stored {
         Ok(_) => claim.settled = true,
@@ -246,7 +241,7 @@ async fn claim(
             continue;
         };
         if stored.expires_at <= now {
-            forget(db, principal, key).await;
+            forget(db, principal, key, false).await;
             continue;
         }
         if stored.request_hash != request_hash {
@@ -297,7 +292,7 @@ struct Claim {
 
 impl Claim {
     async fn forget(&mut self) {
-        forget(&self.db, &self.principal, &self.key).await;
+        forget(&self.db, &self.principal, &self.key, true).await;
         self.settled = true;
     }
 }
@@ -315,7 +310,7 @@ impl Drop for Claim {
             std::mem::take(&mut self.principal),
             std::mem::take(&mut self.key),
         );
-        runtime.spawn(async move { forget(&db, &principal, &key).await });
+        runtime.spawn(async move { forget(&db, &principal, &key, true).await });
     }
 }
 
@@ -379,14 +374,17 @@ fn replay(status: i32, body: Vec<u8>, content_type: Option<&str>) -> Response {
     response
 }
 
-/// Gives a key back (a claim whose request ended without a storable response, or an expired
-/// row about to be claimed afresh).
-async fn forget(db: &DatabaseConnection, principal: &str, key: &str) {
-    let forgotten = idempotency_keys::Entity::delete_many()
+/// Gives a key back: a claim whose request ended without a storable response (`claim_only`:
+/// deleted only while it holds no response, so it never takes with it a response its handler
+/// stored with its write), or an expired row about to be claimed afresh.
+async fn forget(db: &DatabaseConnection, principal: &str, key: &str, claim_only: bool) {
+    let mut rows = idempotency_keys::Entity::delete_many()
         .filter(idempotency_keys::Column::Principal.eq(principal))
-        .filter(idempotency_keys::Column::Key.eq(key))
-        .exec(db)
-        .await;
+        .filter(idempotency_keys::Column::Key.eq(key));
+    if claim_only {
+        rows = rows.filter(idempotency_keys::Column::ResponseStatus.is_null());
+    }
+    let forgotten = rows.exec(db).await;
     if let Err(error) = forgotten {
         tracing::warn!(%error, "could not give back an idempotency key");
     }
@@ -403,15 +401,27 @@ async fn principal(state: &AppState, bearer: Option<&str>, address: &str) -> Opt
             format!("integration:{}", client.key_id)
         }
         Some(token) => match sessions::authenticate(&state.db, token, now).await.ok()? {
-            sessions::Principal::Account { account_id, .. } => format!("account:{account_id}"),
+            sessions::Principal::Account { account_id, .. } => {
+                return Some(account_principal(account_id));
+            }
             sessions::Principal::Staff { staff_id, .. } => format!("staff:{staff_id}"),
         },
         None => format!("anonymous:{address}"),
     };
-    Some(hex::encode(Sha256::digest(source.as_bytes())))
+    Some(hashed(&source))
 }
 
-fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
+/// The key's owner as stored for a signed-in patient or carer account.
+pub fn account_principal(account_id: uuid::Uuid) -> String {
+    hashed(&format!("account:{account_id}"))
+}
+
+fn hashed(source: &str) -> String {
+    hex::encode(Sha256::digest(source.as_bytes()))
+}
+
+/// What identifies a request under its key: the method, the path and the body.
+pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_str().as_bytes());
     hasher.update([0]);

@@ -11,13 +11,14 @@ use super::auth::{AccountSession, StaffSession};
 use super::error::Problem;
 use super::extract::ApiJson;
 use crate::error::{AppError, ErrorCode};
+use crate::idempotent::IdempotentCall;
 use crate::messages::{
     self as domain, ReadReceipt, StaffThreadSummary, StaffThreadView, ThreadSummary, ThreadView,
 };
 use crate::validate::Validator;
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -84,12 +85,14 @@ async fn start_thread(
     State(state): State<AppState>,
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<NewThreadBody>,
 ) -> Result<(StatusCode, Json<ThreadView>), AppError> {
     let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
-    let view =
-        domain::start_thread(&state.db, &actor, &facts, body.subject, body.body, now).await?;
+    let (subject, body) = (body.subject, body.body);
+    let call = call.as_deref();
+    let view = domain::start_thread(&state.db, &actor, &facts, subject, body, now, call).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -139,11 +142,13 @@ async fn reply(
     State(state): State<AppState>,
     session: AccountSession,
     Path((patient_id, thread_id)): Path<(Uuid, Uuid)>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<ReplyBody>,
 ) -> Result<(StatusCode, Json<ThreadView>), AppError> {
     let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
-    let view = domain::reply(&state.db, &actor, &facts, thread_id, body.body, now).await?;
+    let call = call.as_deref();
+    let view = domain::reply(&state.db, &actor, &facts, thread_id, body.body, now, call).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 

@@ -12,15 +12,16 @@ use super::auth::{AccountSession, IntegrationSession, StaffSession};
 use super::error::Problem;
 use super::extract::ApiJson;
 use crate::error::{AppError, ErrorCode};
+use crate::idempotent::IdempotentCall;
 use crate::prescriptions::{
     self as domain, CourseView, CoursesImport, CoursesImported, DecidedItem, Decision, Order,
     OrderOutcome, OrderReceipt, PharmacyView, RefusedCourse, RequestView, StaffRequestView,
 };
 use crate::validate::Validator;
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -123,12 +124,13 @@ async fn order(
     State(state): State<AppState>,
     session: AccountSession,
     Path(patient_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<OrderBody>,
 ) -> Result<Response, AppError> {
     let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let order = Order::new(body.course_ids, body.note)?;
     let now = state.clock.now();
-    match domain::order(&state.db, &actor, &facts, order, now).await? {
+    match domain::order(&state.db, &actor, &facts, order, now, call.as_deref()).await? {
         OrderOutcome::Ordered(receipt) => Ok((StatusCode::CREATED, Json(receipt)).into_response()),
         OrderOutcome::NothingOrdered(unsuccessful) => Ok(nothing_ordered(unsuccessful)),
     }

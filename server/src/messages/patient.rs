@@ -2,6 +2,7 @@
 //! deleting.
 
 use super::*;
+use crate::idempotent::{self, IdempotentCall};
 
 /// The patient's threads the viewer may see, most recently active first (at most
 /// [`MAX_LISTED_THREADS`]), each with its count of practice messages not yet read.
@@ -294,6 +295,7 @@ pub async fn start_thread(
     subject: Option<String>,
     body: Option<String>,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<ThreadView, AppError> {
     access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let settings = facts.settings();
@@ -349,6 +351,7 @@ pub async fn start_thread(
     )
     .await?;
     let view = thread_view(&txn, actor, thread, vec![message]).await?;
+    idempotent::store(call, &txn, 201, &view).await?;
     txn.commit().await?;
     Ok(view)
 }
@@ -361,6 +364,7 @@ pub async fn reply(
     thread_id: Uuid,
     body: Option<String>,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<ThreadView, AppError> {
     access::require_service(&actor.viewer, facts, Scope::Messages, now.date_naive())?;
     let body = reply_body(body, &facts.settings())?;
@@ -399,6 +403,7 @@ pub async fn reply(
     .await?;
     list.push(message);
     let view = thread_view(&txn, actor, thread, list).await?;
+    idempotent::store(call, &txn, 201, &view).await?;
     txn.commit().await?;
     Ok(view)
 }

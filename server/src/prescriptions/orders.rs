@@ -2,6 +2,7 @@
 //! course; a unique index keeps one pending request per course.
 
 use super::*;
+use crate::idempotent::{self, IdempotentCall};
 
 /// A validated order: distinct course ids and an optional note.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +148,7 @@ pub async fn order(
     facts: &PatientFacts,
     order: Order,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<OrderOutcome, AppError> {
     let today = now.date_naive();
     access::require_service(&actor.viewer, facts, Scope::Prescriptions, today)?;
@@ -268,10 +270,12 @@ pub async fn order(
         now,
     )
     .await?;
-    txn.commit().await?;
-    Ok(OrderOutcome::Ordered(OrderReceipt {
+    let receipt = OrderReceipt {
         request_id,
         successful,
         unsuccessful,
-    }))
+    };
+    idempotent::store(call, &txn, 201, &receipt).await?;
+    txn.commit().await?;
+    Ok(OrderOutcome::Ordered(receipt))
 }

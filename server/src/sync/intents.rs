@@ -201,7 +201,7 @@ async fn apply(
                 slot_id: *slot_id,
                 reason: reason.clone(),
             };
-            let booked = appointments::book(db, &actor, &facts, &request, now).await?;
+            let booked = appointments::book(db, &actor, &facts, &request, now, None).await?;
             Ok(accepted(booked.id))
         }
         IntentAction::CancelAppointment {
@@ -218,7 +218,7 @@ async fn apply(
         }
         IntentAction::OrderRepeat { course_ids, note } => {
             let order = Order::new(Some(course_ids.clone()), note.clone())?;
-            match prescriptions::order(db, &actor, &facts, order, now).await? {
+            match prescriptions::order(db, &actor, &facts, order, now, None).await? {
                 OrderOutcome::Ordered(receipt) => Ok(accepted(receipt.request_id)),
                 OrderOutcome::NothingOrdered(_) => Ok(rejected("nothing_ordered")),
             }
@@ -230,7 +230,16 @@ async fn apply(
         } => {
             let thread = match thread_id {
                 Some(thread_id) => {
-                    messages::reply(db, &actor, &facts, *thread_id, Some(body.clone()), now).await?
+                    messages::reply(
+                        db,
+                        &actor,
+                        &facts,
+                        *thread_id,
+                        Some(body.clone()),
+                        now,
+                        None,
+                    )
+                    .await?
                 }
                 None => {
                     messages::start_thread(
@@ -240,6 +249,7 @@ async fn apply(
                         subject.clone(),
                         Some(body.clone()),
                         now,
+                        None,
                     )
                     .await?
                 }

@@ -2,18 +2,22 @@
 //! one transaction, so a frame whose client went away part-way leaves every intent applied once
 //! or not at all, and a resend delivers every outcome; an `Idempotency-Key` claim whose request
 //! died becomes claimable when its lease passes; expired keys are purged on a schedule; keys are
-//! bounded; `POST /api/v1/sync` stays outside the `Idempotency-Key` layer, and replays of other
+//! bounded; a call's response is stored with its write, so a server that died after the
+//! commit replays it; `POST /api/v1/sync` stays outside the `Idempotency-Key` layer, and replays of other
 //! routes keep their content type.
 
 use chrono::Duration;
 use gp_online::db::entities::{idempotency_keys, message_threads, messages};
+use gp_online::http::idempotency;
+use gp_online::idempotent::IdempotentCall;
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::fixtures::{account, device, patient, practice_with};
 use gp_online_tests::sync::post_frame;
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
+use reqwest::Method;
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 use std::collections::BTreeSet;
 use sync_protocol::{Frame, Intent, IntentAction, OutcomeResult};
@@ -376,4 +380,77 @@ async fn sync_is_outside_the_idempotency_layer_and_replays_keep_their_content_ty
     let json_replay = post_thread(&app, &token, patient_id, "typed-1").await;
     assert_eq!(json_replay.headers()["idempotent-replayed"], "true");
     assert_eq!(json_replay.headers()["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn a_message_whose_server_died_after_its_commit_is_replayed_on_retry_not_sent_twice() {
+    let app = spawn_app().await;
+    let (patient_id, token, account_id, device_id) = arrange(&app).await;
+    let key = "died-after-commit";
+    let path = format!("/api/v1/patients/{patient_id}/messages");
+    let body =
+        serde_json::to_vec(&json!({"subject": "Results", "body": "Are my results back?"})).unwrap();
+    let now = app.clock.now();
+
+    // The server claimed the key and ran the call, whose transaction committed the thread;
+    // the process died before it answered.
+    let principal = idempotency::account_principal(account_id);
+    idempotency_keys::ActiveModel {
+        principal: Set(principal.clone()),
+        key: Set(key.to_owned()),
+        request_hash: Set(idempotency::fingerprint(&Method::POST, &path, &body)),
+        response_status: Set(None),
+        response_body: Set(None),
+        response_content_type: Set(None),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::hours(24)),
+        claimed_until: Set(Some(now + Duration::seconds(60))),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let facts = gp_online::access::slice::facts(&app.db, patient_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = gp_online::access::Actor {
+        viewer: gp_online::access::Viewer::Patient { account_id },
+        device_id: Some(device_id),
+    };
+    let call = IdempotentCall::new(principal, key.to_owned());
+    let sent = gp_online::messages::start_thread(
+        &app.db,
+        &actor,
+        &facts,
+        Some("Results".to_owned()),
+        Some("Are my results back?".to_owned()),
+        now,
+        Some(&call),
+    )
+    .await
+    .unwrap();
+
+    // The app retries with its key at once: it is told of the thread that was made, and no
+    // second thread is made.
+    let retried = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", key)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    let retried: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(retried, serde_json::to_value(&sent).unwrap());
+    assert_eq!(
+        message_threads::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1
+    );
 }
