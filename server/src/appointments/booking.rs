@@ -96,6 +96,8 @@ pub(super) fn taken_or(error: DbErr) -> AppError {
 /// rule (`validation_failed`); the patient may hold at most `max_future_appointments`
 /// (`booking_limit_reached`); whoever inserts first wins the slot and the others get
 /// `slot_taken` — decided by the unique index, not by a read.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn book(
     db: &impl crate::db::Writer,
     actor: &Actor,

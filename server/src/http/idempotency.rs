@@ -121,7 +121,7 @@ async fn guarded(
         // An invalid credential: the handler answers 401; there is nothing to replay.
         return Ok(next.run(request).await);
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let body = to_bytes(body, state.config.server.max_body_bytes)
         .await
         .map_err(|_| AppError::new(ErrorCode::PayloadTooLarge).into_response())?;
@@ -144,7 +144,6 @@ async fn guarded(
     };
 
     let call = IdempotentCall::new(claim.principal.clone(), claim.key.clone());
-    let mut parts = parts;
     parts.extensions.insert(call.clone());
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if response.status().is_server_error() {

@@ -288,6 +288,8 @@ pub(super) async fn touch(
 /// Starts a thread with the practice. The subject is required when the practice says so
 /// (`message_subject_required`); the body is required and at most `message_max_chars`. A
 /// proxy's message is marked as sent by a proxy, with their account.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn start_thread(
     db: &impl crate::db::Writer,
     actor: &Actor,
@@ -357,6 +359,8 @@ pub async fn start_thread(
 }
 
 /// Replies in a thread the viewer may see. A closed thread is `thread_closed`.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn reply(
     db: &impl crate::db::Writer,
     actor: &Actor,

@@ -142,6 +142,8 @@ pub(super) async fn ordered_recently(
 
 /// Orders repeat courses for the patient: each course is requested or refused on its own. The
 /// request records the orderer, whether they are a proxy, and the pharmacy nominated now.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn order(
     db: &impl crate::db::Writer,
     actor: &Actor,
