@@ -187,7 +187,8 @@ async fn a_stranded_idempotency_key_becomes_usable_once_its_lease_passes() {
     let first = post_thread(&app, &token, patient_id, "stranded-1").await;
     assert_eq!(first.status(), StatusCode::CREATED);
 
-    // The process died while the request ran: its claim holds the key for its lease only.
+    // The process died while the request ran, before its transaction committed (which would
+    // have stored the response with the thread): its claim holds the key for its lease only.
     strand(
         &app,
         "stranded-1",
