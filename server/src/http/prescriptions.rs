@@ -174,11 +174,13 @@ async fn cancel_request(
     State(state): State<AppState>,
     session: AccountSession,
     Path((patient_id, request_id)): Path<(Uuid, Uuid)>,
+    call: Option<Extension<IdempotentCall>>,
 ) -> Result<Json<RequestView>, AppError> {
     let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        domain::cancel_request(&state.db, &actor, &facts, request_id, now).await?,
+        domain::cancel_request(&state.db, &actor, &facts, request_id, now, call).await?,
     ))
 }
 

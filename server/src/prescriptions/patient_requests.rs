@@ -1,6 +1,7 @@
 //! Prescription requests as the patient sees them, and their cancellation while still requested.
 
 use super::*;
+use crate::idempotent::{self, IdempotentCall};
 
 /// Where one requested course is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -168,12 +169,16 @@ pub async fn list_requests(
 
 /// Cancels the items of a request that are still `requested`. A request with none left is
 /// `request_not_pending`; a request of another patient (or one the viewer cannot see) is 404.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write, so a
+/// retry after a crash is told of the cancellation rather than `request_not_pending`.
 pub async fn cancel_request(
     db: &DatabaseConnection,
     actor: &Actor,
     facts: &PatientFacts,
     request_id: Uuid,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<RequestView, AppError> {
     access::require_service(&actor.viewer, facts, Scope::Prescriptions, now.date_naive())?;
     let txn = crate::db::begin_write(db).await?;
@@ -239,8 +244,10 @@ pub async fn cancel_request(
     )
     .await?;
     let (all_items, courses) = items_of(&txn, vec![request.id]).await?;
-    txn.commit().await?;
-    views_for(actor, vec![request], all_items, &courses)
+    let view = views_for(actor, vec![request], all_items, &courses)
         .pop()
-        .ok_or_else(AppError::not_found)
+        .ok_or_else(AppError::not_found)?;
+    idempotent::store(call, &txn, 200, &view).await?;
+    txn.commit().await?;
+    Ok(view)
 }
