@@ -206,6 +206,7 @@ pub struct CancellationRequest {
 /// `cancellation_cutoff_hours` before it starts (`too_late_to_cancel` after). The slot is freed.
 /// Cancelling an appointment the patient already cancelled answers it unchanged; one that is
 /// otherwise not booked is `appointment_not_booked`; another patient's is not found.
+/// With `call` (a call made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn cancel_by_patient(
     db: &impl crate::db::Writer,
     actor: &Actor,
@@ -213,6 +214,7 @@ pub async fn cancel_by_patient(
     appointment_id: Uuid,
     request: &CancellationRequest,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Appointment, AppError> {
     access::require_service(&actor.viewer, facts, Scope::Appointments, now.date_naive())?;
     let settings = facts.settings();
@@ -289,8 +291,10 @@ pub async fn cancel_by_patient(
         now,
     )
     .await?;
+    let cancelled = Appointment::new(appointment, slot, show_reason);
+    idempotent::store(call, &txn, 200, &cancelled).await?;
     txn.commit().await?;
-    Ok(Appointment::new(appointment, slot, show_reason))
+    Ok(cancelled)
 }
 
 /// The patient's appointments: upcoming, and the past year's.

@@ -2,6 +2,7 @@
 //! moving or cancelling a patient's appointment, each notifying the patient.
 
 use super::*;
+use crate::idempotent::{self, IdempotentCall};
 
 /// A slot to publish. Times are RFC 3339.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
@@ -244,14 +245,20 @@ pub(super) fn validate_publication(
 /// Publishes slots for the actor's practice, all or nothing. A slot whose external id the
 /// practice already has is updated in place (or left alone when unchanged), so the clinical
 /// system can send the same slots again; when a booked slot changes, its patient is notified.
+///
+/// With `call` (made with an `Idempotency-Key` on the staff route), the response is stored with
+/// the write as that route's 201. The clinical system's route passes `None`: its slots are
+/// idempotent by external id, and it answers 200.
 pub async fn publish_slots(
     db: &DatabaseConnection,
     actor: &PracticeActor,
     publication: &PublishSlots,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<PublishedSlots, AppError> {
     let txn = crate::db::begin_write(db).await?;
     let done = publish_slots_in(&txn, actor, publication, now).await?;
+    idempotent::store(call, &txn, 201, &done).await?;
     txn.commit().await?;
     Ok(done)
 }
@@ -447,12 +454,15 @@ pub struct SlotWithdrawn {
 /// Withdraws a slot of the actor's practice. A booked appointment on it becomes
 /// `cancelled_by_practice` (its slot freed) and the patient is notified. Withdrawing a
 /// withdrawn slot answers it unchanged; another practice's slot is not found.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn cancel_slot_by_practice(
     db: &DatabaseConnection,
     actor: &PracticeActor,
     slot_id: Uuid,
     request: &SlotCancellation,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<SlotWithdrawn, AppError> {
     let mut validator = Validator::new();
     let reason = validator.check(
@@ -519,11 +529,13 @@ pub async fn cancel_slot_by_practice(
         .detail(serde_json::json!({ "was_booked": cancelled.is_some() }))
         .record(&txn, now)
         .await?;
-    txn.commit().await?;
-    Ok(SlotWithdrawn {
+    let withdrawn = SlotWithdrawn {
         slot: slot.into(),
         cancelled_appointment_id: cancelled.map(|a| a.id),
-    })
+    };
+    idempotent::store(call, &txn, 200, &withdrawn).await?;
+    txn.commit().await?;
+    Ok(withdrawn)
 }
 
 /// Where the practice moves an appointment to.
@@ -538,12 +550,15 @@ pub struct MoveRequest {
 /// practice, atomically: the old slot is freed and the new one taken in one transaction, or
 /// nothing changes (`slot_taken`, `slot_unavailable`, `appointment_not_booked`). The patient is
 /// notified. Moving an appointment to the slot it is on answers it unchanged.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn move_appointment_by_practice(
     db: &DatabaseConnection,
     actor: &PracticeActor,
     appointment_id: Uuid,
     request: &MoveRequest,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Appointment, AppError> {
     let practice_patients = Query::select()
         .column(patients::Column::Id)
@@ -609,6 +624,8 @@ pub async fn move_appointment_by_practice(
         hears_of_appointments,
     )
     .await?;
+    let moved = Appointment::new(appointment, slot, true);
+    idempotent::store(call, &txn, 200, &moved).await?;
     txn.commit().await?;
-    Ok(Appointment::new(appointment, slot, true))
+    Ok(moved)
 }

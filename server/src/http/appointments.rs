@@ -147,13 +147,23 @@ async fn cancel(
     State(state): State<AppState>,
     session: AccountSession,
     Path((patient_id, appointment_id)): Path<(Uuid, Uuid)>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<CancellationRequest>,
 ) -> Result<Json<Appointment>, AppError> {
     let (actor, facts) = super::auth::actor_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        appointments::cancel_by_patient(&state.db, &actor, &facts, appointment_id, &body, now)
-            .await?,
+        appointments::cancel_by_patient(
+            &state.db,
+            &actor,
+            &facts,
+            appointment_id,
+            &body,
+            now,
+            call,
+        )
+        .await?,
     ))
 }
 
@@ -168,11 +178,13 @@ async fn cancel(
 async fn publish_slots(
     State(state): State<AppState>,
     session: StaffSession,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<PublishSlots>,
 ) -> Result<(StatusCode, Json<PublishedSlots>), AppError> {
     let actor = PracticeActor::staff(session.staff_id, session.practice_id);
     let now = state.clock.now();
-    let published = appointments::publish_slots(&state.db, &actor, &body, now).await?;
+    let call = call.as_deref();
+    let published = appointments::publish_slots(&state.db, &actor, &body, now, call).await?;
     Ok((StatusCode::CREATED, Json(published)))
 }
 
@@ -190,12 +202,14 @@ async fn withdraw_slot(
     State(state): State<AppState>,
     session: StaffSession,
     Path(slot_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<SlotCancellation>,
 ) -> Result<Json<SlotWithdrawn>, AppError> {
     let actor = PracticeActor::staff(session.staff_id, session.practice_id);
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        appointments::cancel_slot_by_practice(&state.db, &actor, slot_id, &body, now).await?,
+        appointments::cancel_slot_by_practice(&state.db, &actor, slot_id, &body, now, call).await?,
     ))
 }
 
@@ -216,13 +230,22 @@ async fn move_appointment(
     State(state): State<AppState>,
     session: StaffSession,
     Path(appointment_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<MoveRequest>,
 ) -> Result<Json<Appointment>, AppError> {
     let actor = PracticeActor::staff(session.staff_id, session.practice_id);
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        appointments::move_appointment_by_practice(&state.db, &actor, appointment_id, &body, now)
-            .await?,
+        appointments::move_appointment_by_practice(
+            &state.db,
+            &actor,
+            appointment_id,
+            &body,
+            now,
+            call,
+        )
+        .await?,
     ))
 }
 
@@ -243,6 +266,6 @@ async fn integration_publish_slots(
     let actor = PracticeActor::integration(client.key_id, client.practice_id);
     let now = state.clock.now();
     Ok(Json(
-        appointments::publish_slots(&state.db, &actor, &body, now).await?,
+        appointments::publish_slots(&state.db, &actor, &body, now, None).await?,
     ))
 }

@@ -11,12 +11,15 @@
 //! margin) while its request runs; a request that is cancelled (the client gone, the timeout)
 //! gives the key back at once, and one whose process died leaves a claim that becomes claimable
 //! again when its lease passes (on SQLite, at once when the server starts again:
-//! [`release_claims_of_a_dead_process`]). A handler that writes stores its response in its own
+//! [`release_claims_of_a_dead_process`]). A handler that writes stores its answer in its own
 //! transaction ([`IdempotentCall`], which this layer hands it), so a request killed after its
-//! commit is replayed; the layer stores every other response once the handler has answered. A
-//! call that does not store its own (one that writes nothing, or one not yet converted) and is
-//! killed between its commit and that store runs again on retry, where the domain's own rules
-//! (a slot booked once, a course pending once) answer the repeat.
+//! commit is replayed; the layer stores every other response once the handler has answered.
+//! The writes whose response only the layer stores are those answered 204 without a body and a
+//! few not converted yet (the practice's settings, a clinician's decision on a prescription
+//! request, a patient's pharmacy, push settings and added passkeys, marking messages read, the
+//! clinical system's calls). One killed between its commit and that store runs again on retry, where
+//! the domain's own rules answer the repeat (a proxy revoked once, messages marked read once,
+//! an item imported once by its clinical system's id).
 //!
 //! Calls whose response carries a secret shown once (tokens, linkage keys) are not replayed:
 //! storing the response would store the secret. They are exactly-once by construction instead
@@ -403,7 +406,7 @@ async fn principal(state: &AppState, bearer: Option<&str>, address: &str) -> Opt
             sessions::Principal::Account { account_id, .. } => {
                 return Some(account_principal(account_id));
             }
-            sessions::Principal::Staff { staff_id, .. } => format!("staff:{staff_id}"),
+            sessions::Principal::Staff { staff_id, .. } => return Some(staff_principal(staff_id)),
         },
         None => format!("anonymous:{address}"),
     };
@@ -413,6 +416,11 @@ async fn principal(state: &AppState, bearer: Option<&str>, address: &str) -> Opt
 /// The key's owner as stored for a signed-in patient or carer account.
 pub fn account_principal(account_id: uuid::Uuid) -> String {
     hashed(&format!("account:{account_id}"))
+}
+
+/// The key's owner as stored for a signed-in member of staff.
+pub fn staff_principal(staff_id: uuid::Uuid) -> String {
+    hashed(&format!("staff:{staff_id}"))
 }
 
 fn hashed(source: &str) -> String {

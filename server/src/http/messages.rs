@@ -271,11 +271,13 @@ async fn staff_reply(
     State(state): State<AppState>,
     session: StaffSession,
     Path(thread_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<ReplyBody>,
 ) -> Result<(StatusCode, Json<StaffThreadView>), AppError> {
     let staff = session.actor();
     let now = state.clock.now();
-    let view = domain::staff_reply(&state.db, &staff, thread_id, body.body, now).await?;
+    let call = call.as_deref();
+    let view = domain::staff_reply(&state.db, &staff, thread_id, body.body, now, call).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -291,10 +293,12 @@ async fn close(
     State(state): State<AppState>,
     session: StaffSession,
     Path(thread_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
 ) -> Result<Json<StaffThreadView>, AppError> {
     let staff = session.actor();
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        domain::close(&state.db, &staff, thread_id, now).await?,
+        domain::close(&state.db, &staff, thread_id, now, call).await?,
     ))
 }

@@ -7,10 +7,11 @@ use super::AppState;
 use super::auth::{AccountSession, StaffSession};
 use super::extract::ApiJson;
 use crate::error::AppError;
+use crate::idempotent::IdempotentCall;
 use crate::proxy::{self, Decider, Grant, GrantChange, GrantRequest, GrantReview, RevokeReason};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,9 +50,12 @@ fn decider(session: &StaffSession) -> Decider {
 async fn decide_grant(
     State(state): State<AppState>,
     session: StaffSession,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<GrantRequest>,
 ) -> Result<(StatusCode, Json<Grant>), AppError> {
-    let grant = proxy::decide(&state.db, &decider(&session), &body, state.clock.now()).await?;
+    let now = state.clock.now();
+    let call = call.as_deref();
+    let grant = proxy::decide(&state.db, &decider(&session), &body, now, call).await?;
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
@@ -86,6 +90,7 @@ async fn change_grant(
     State(state): State<AppState>,
     session: StaffSession,
     Path(grant_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<GrantChange>,
 ) -> Result<Json<Grant>, AppError> {
     Ok(Json(
@@ -95,6 +100,7 @@ async fn change_grant(
             grant_id,
             &body,
             state.clock.now(),
+            call.as_deref(),
         )
         .await?,
     ))
@@ -120,6 +126,7 @@ async fn revoke_grant(
     State(state): State<AppState>,
     session: StaffSession,
     Path(grant_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<Grant>, AppError> {
     Ok(Json(
@@ -129,6 +136,7 @@ async fn revoke_grant(
             grant_id,
             body.reason,
             state.clock.now(),
+            call.as_deref(),
         )
         .await?,
     ))
@@ -149,6 +157,7 @@ async fn review_grant(
     State(state): State<AppState>,
     session: StaffSession,
     Path(grant_id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<GrantReview>,
 ) -> Result<Json<Grant>, AppError> {
     Ok(Json(
@@ -158,6 +167,7 @@ async fn review_grant(
             grant_id,
             &body,
             state.clock.now(),
+            call.as_deref(),
         )
         .await?,
     ))

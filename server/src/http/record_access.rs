@@ -8,6 +8,7 @@ use super::auth::{AccountSession, StaffSession, acting_for};
 use super::extract::ApiJson;
 use crate::db::entities::record_access_requests::RequestStatus;
 use crate::error::AppError;
+use crate::idempotent::IdempotentCall;
 use crate::record::controls::Decider;
 use crate::record::controls::codes::{self, AccessCode, EndCode, NewCode};
 use crate::record::controls::hiding::{self, HiddenFrom, HideBody, ItemHiding, ItemKind};
@@ -16,8 +17,8 @@ use crate::record::controls::requests::{
     self, AccessRequest, DeclineBody, GrantBody, NewRequest, QueuedRequest,
 };
 use crate::validate::{Invalid, Validator};
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -59,11 +60,13 @@ async fn set_historic(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<HistoricAccessBody>,
 ) -> Result<Json<HistoricAccess>, AppError> {
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        historic::set(&state.db, &decider(&session), id, &body, now).await?,
+        historic::set(&state.db, &decider(&session), id, &body, now, call).await?,
     ))
 }
 
@@ -77,10 +80,12 @@ async fn end_historic(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
 ) -> Result<Json<HistoricAccess>, AppError> {
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        historic::end(&state.db, &decider(&session), id, now).await?,
+        historic::end(&state.db, &decider(&session), id, now, call).await?,
     ))
 }
 
@@ -111,11 +116,13 @@ async fn record_code(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<NewCode>,
 ) -> Result<Json<AccessCode>, AppError> {
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        codes::record(&state.db, &decider(&session), id, &body, now).await?,
+        codes::record(&state.db, &decider(&session), id, &body, now, call).await?,
     ))
 }
 
@@ -132,11 +139,13 @@ async fn end_code(
     State(state): State<AppState>,
     session: StaffSession,
     Path((id, code_id)): Path<(Uuid, Uuid)>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<EndCode>,
 ) -> Result<Json<AccessCode>, AppError> {
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        codes::end(&state.db, &decider(&session), id, code_id, &body, now).await?,
+        codes::end(&state.db, &decider(&session), id, code_id, &body, now, call).await?,
     ))
 }
 
@@ -154,11 +163,22 @@ async fn hide(
     State(state): State<AppState>,
     session: StaffSession,
     Path((kind, id)): Path<(ItemKind, Uuid)>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<HideBody>,
 ) -> Result<Json<ItemHiding>, AppError> {
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        hiding::set(&state.db, &decider(&session), kind, id, body.from, now).await?,
+        hiding::set(
+            &state.db,
+            &decider(&session),
+            kind,
+            id,
+            body.from,
+            now,
+            call,
+        )
+        .await?,
     ))
 }
 
@@ -173,6 +193,7 @@ async fn unhide(
     State(state): State<AppState>,
     session: StaffSession,
     Path((kind, id)): Path<(ItemKind, Uuid)>,
+    call: Option<Extension<IdempotentCall>>,
 ) -> Result<Json<ItemHiding>, AppError> {
     let now = state.clock.now();
     Ok(Json(
@@ -183,6 +204,7 @@ async fn unhide(
             id,
             HiddenFrom::Nobody,
             now,
+            call.as_deref(),
         )
         .await?,
     ))
@@ -241,11 +263,13 @@ async fn grant_request(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<Json<AccessRequest>, AppError> {
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        requests::grant(&state.db, &decider(&session), id, &body, now).await?,
+        requests::grant(&state.db, &decider(&session), id, &body, now, call).await?,
     ))
 }
 
@@ -262,11 +286,13 @@ async fn decline_request(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<DeclineBody>,
 ) -> Result<Json<AccessRequest>, AppError> {
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        requests::decline(&state.db, &decider(&session), id, &body, now).await?,
+        requests::decline(&state.db, &decider(&session), id, &body, now, call).await?,
     ))
 }
 
@@ -284,12 +310,14 @@ async fn make_request(
     State(state): State<AppState>,
     session: AccountSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<NewRequest>,
 ) -> Result<Json<AccessRequest>, AppError> {
     let (viewer, facts) = acting_for(&state, &session, id).await?;
     let now = state.clock.now();
+    let call = call.as_deref();
     Ok(Json(
-        requests::request(&state.db, &viewer, &facts, &body, now).await?,
+        requests::request(&state.db, &viewer, &facts, &body, now, call).await?,
     ))
 }
 

@@ -7,14 +7,15 @@ use super::auth::StaffSession;
 use super::extract::ApiJson;
 use crate::db::entities::results::ReviewState;
 use crate::error::AppError;
+use crate::idempotent::IdempotentCall;
 use crate::record::review::{
     self, Cursor, Decision, ItemKind, ItemReview, ReviewQueue, TrendPoint, WithholdReason,
 };
 use crate::validate::{Invalid, Validator};
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -200,13 +201,14 @@ async fn decide(
     kind: ItemKind,
     id: Uuid,
     decision: Result<Decision, AppError>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Json<ItemReview>, AppError> {
     let reviewer = session.actor();
     reviewer.require_clinician(review::CLINICIAN_DECIDES)?;
     let decision = decision?;
     let now = state.clock.now();
     Ok(Json(
-        review::decide(&state.db, &reviewer, kind, id, &decision, now).await?,
+        review::decide(&state.db, &reviewer, kind, id, &decision, now, call).await?,
     ))
 }
 
@@ -224,10 +226,19 @@ async fn release_result(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<ItemReview>, AppError> {
     let decision = Decision::release(body.comment);
-    decide(&state, &session, ItemKind::Result, id, decision).await
+    decide(
+        &state,
+        &session,
+        ItemKind::Result,
+        id,
+        decision,
+        call.as_deref(),
+    )
+    .await
 }
 
 /// Withholds a pending result from the patient. Clinicians only.
@@ -243,10 +254,19 @@ async fn withhold_result(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<WithholdBody>,
 ) -> Result<Json<ItemReview>, AppError> {
     let decision = Decision::withhold(body.reason);
-    decide(&state, &session, ItemKind::Result, id, decision).await
+    decide(
+        &state,
+        &session,
+        ItemKind::Result,
+        id,
+        decision,
+        call.as_deref(),
+    )
+    .await
 }
 
 /// Retracts a released result: it disappears from the patient's view and devices. Clinicians
@@ -263,10 +283,19 @@ async fn retract_result(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<RetractBody>,
 ) -> Result<Json<ItemReview>, AppError> {
     let decision = Decision::retract(body.reason);
-    decide(&state, &session, ItemKind::Result, id, decision).await
+    decide(
+        &state,
+        &session,
+        ItemKind::Result,
+        id,
+        decision,
+        call.as_deref(),
+    )
+    .await
 }
 
 /// Releases a pending (or withheld) document to the patient, who is notified. Repeating the
@@ -283,10 +312,19 @@ async fn release_document(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> Result<Json<ItemReview>, AppError> {
     let decision = Decision::release(body.comment);
-    decide(&state, &session, ItemKind::Document, id, decision).await
+    decide(
+        &state,
+        &session,
+        ItemKind::Document,
+        id,
+        decision,
+        call.as_deref(),
+    )
+    .await
 }
 
 /// Withholds a pending document from the patient. Clinicians only.
@@ -302,10 +340,19 @@ async fn withhold_document(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<WithholdBody>,
 ) -> Result<Json<ItemReview>, AppError> {
     let decision = Decision::withhold(body.reason);
-    decide(&state, &session, ItemKind::Document, id, decision).await
+    decide(
+        &state,
+        &session,
+        ItemKind::Document,
+        id,
+        decision,
+        call.as_deref(),
+    )
+    .await
 }
 
 /// Retracts a released document: it disappears from the patient's view and devices.
@@ -322,8 +369,17 @@ async fn retract_document(
     State(state): State<AppState>,
     session: StaffSession,
     Path(id): Path<Uuid>,
+    call: Option<Extension<IdempotentCall>>,
     ApiJson(body): ApiJson<RetractBody>,
 ) -> Result<Json<ItemReview>, AppError> {
     let decision = Decision::retract(body.reason);
-    decide(&state, &session, ItemKind::Document, id, decision).await
+    decide(
+        &state,
+        &session,
+        ItemKind::Document,
+        id,
+        decision,
+        call.as_deref(),
+    )
+    .await
 }

@@ -1,6 +1,7 @@
 //! The practice's side: the queue of threads, replies, read status and closing a thread.
 
 use super::*;
+use crate::idempotent::{self, IdempotentCall};
 
 /// The ids of the practice's patients, as a subquery.
 pub(super) fn patients_of(practice_id: Uuid) -> SelectStatement {
@@ -207,12 +208,15 @@ pub async fn staff_get_thread(
 /// Replies to the patient in an open thread of the practice and queues their content-free
 /// `message_received` notification. A closed thread is `thread_closed`; a practice that has
 /// switched messaging off is `feature_disabled`.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn staff_reply(
     db: &DatabaseConnection,
     staff: &StaffActor,
     thread_id: Uuid,
     body: Option<String>,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<StaffThreadView, AppError> {
     let practice = practices::Entity::find_by_id(staff.practice_id)
         .one(db)
@@ -271,17 +275,21 @@ pub async fn staff_reply(
     .await?;
     list.push(message);
     let view = staff_thread_view(&txn, staff, thread, &patient, list).await?;
+    idempotent::store(call, &txn, 201, &view).await?;
     txn.commit().await?;
     Ok(view)
 }
 
 /// Closes a thread of the practice: no more replies either way. Closing a closed thread
 /// answers it again and writes nothing.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn close(
     db: &DatabaseConnection,
     staff: &StaffActor,
     thread_id: Uuid,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<StaffThreadView, AppError> {
     let txn = crate::db::begin_write(db).await?;
     let (thread, patient, list) = find_for_staff(&txn, staff, thread_id).await?;
@@ -317,6 +325,7 @@ pub async fn close(
         ..thread
     };
     let view = staff_thread_view(&txn, staff, closed, &patient, list).await?;
+    idempotent::store(call, &txn, 200, &view).await?;
     txn.commit().await?;
     Ok(view)
 }

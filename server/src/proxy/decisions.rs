@@ -12,6 +12,7 @@ use crate::db::entities::audit_events::{ActorKind, Outcome};
 use crate::db::entities::proxy_grants::{GrantStatus, LegalBasis};
 use crate::db::entities::{carers, patients, proxy_grants};
 use crate::error::{AppError, ErrorCode};
+use crate::idempotent::{self, IdempotentCall};
 use crate::validate::{Invalid, Validator, age_on, parse_date, parse_date_of_birth};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
@@ -207,11 +208,14 @@ fn validate(request: &GrantRequest, today: NaiveDate) -> Result<ValidRequest, Ap
 /// Records a staff decision on a proxy request: a grant (status `active`) or a refusal (status
 /// `refused`), with its audit event. A carer proxy is created with it. Admins only; a patient
 /// of another practice is not found.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn decide(
     db: &DatabaseConnection,
     decider: &Decider,
     request: &GrantRequest,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Grant, AppError> {
     require_admin(decider)?;
     let valid = validate(request, now.date_naive())?;
@@ -306,6 +310,7 @@ pub async fn decide(
         access_changed(&txn, &grant, now).await?;
     }
     let answer = view(&txn, grant).await?;
+    idempotent::store(call, &txn, 201, &answer).await?;
     txn.commit().await?;
     Ok(answer)
 }
@@ -373,12 +378,15 @@ pub(super) async fn update_if_status(
 
 /// Narrows or widens a grant's scopes and moves its end date; the audit event lists the old and
 /// new scope codes. Admins only; only active or suspended grants change.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn change(
     db: &DatabaseConnection,
     decider: &Decider,
     grant_id: Uuid,
     body: &GrantChange,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Grant, AppError> {
     require_admin(decider)?;
     let mut v = Validator::new();
@@ -430,18 +438,22 @@ pub async fn change(
     access_changed(&txn, &grant, now).await?;
     let updated = practice_grant(&txn, decider.practice_id, grant_id).await?;
     let answer = view(&txn, updated).await?;
+    idempotent::store(call, &txn, 200, &answer).await?;
     txn.commit().await?;
     Ok(answer)
 }
 
 /// Revokes a grant: `revoked_by` is `staff` and the reason code is audited. Admins only.
 /// Revoking a grant already revoked answers its state and writes nothing.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn revoke_by_staff(
     db: &DatabaseConnection,
     decider: &Decider,
     grant_id: Uuid,
     reason: RevokeReason,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Grant, AppError> {
     require_admin(decider)?;
     let txn = crate::db::begin_write(db).await?;
@@ -464,6 +476,7 @@ pub async fn revoke_by_staff(
     .await?;
     let updated = practice_grant(&txn, decider.practice_id, grant_id).await?;
     let answer = view(&txn, updated).await?;
+    idempotent::store(call, &txn, 200, &answer).await?;
     txn.commit().await?;
     Ok(answer)
 }
@@ -484,12 +497,15 @@ pub struct GrantReview {
 /// rule that suspended the grant does not apply again; from the patient's 16th birthday it
 /// needs their consent (`young_person_consent_required`). Narrow the scopes first with
 /// [`change`] if the review grants less. Admins only; only active or suspended grants.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn review(
     db: &DatabaseConnection,
     decider: &Decider,
     grant_id: Uuid,
     body: &GrantReview,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<Grant, AppError> {
     require_admin(decider)?;
     let txn = crate::db::begin_write(db).await?;
@@ -539,6 +555,7 @@ pub async fn review(
     }
     let updated = practice_grant(&txn, decider.practice_id, grant_id).await?;
     let answer = view(&txn, updated).await?;
+    idempotent::store(call, &txn, 200, &answer).await?;
     txn.commit().await?;
     Ok(answer)
 }

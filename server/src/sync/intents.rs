@@ -211,9 +211,16 @@ async fn apply(
             let request = CancellationRequest {
                 reason: Some(reason.clone()),
             };
-            let cancelled =
-                appointments::cancel_by_patient(db, &actor, &facts, *appointment_id, &request, now)
-                    .await?;
+            let cancelled = appointments::cancel_by_patient(
+                db,
+                &actor,
+                &facts,
+                *appointment_id,
+                &request,
+                now,
+                None,
+            )
+            .await?;
             Ok(accepted(cancelled.id))
         }
         IntentAction::OrderRepeat { course_ids, note } => {

@@ -6,12 +6,21 @@
 //! commit replays it; `POST /api/v1/sync` stays outside the `Idempotency-Key` layer, and replays of other
 //! routes keep their content type.
 
-use chrono::Duration;
-use gp_online::db::entities::{idempotency_keys, message_threads, messages};
+use chrono::{Duration, NaiveDate};
+use gp_online::access::{PracticeActor, StaffActor};
+use gp_online::appointments::{CancellationRequest, PublishSlots, SlotCancellation};
+use gp_online::db::entities::slots::{Channel, SlotStatus};
+use gp_online::db::entities::staff::{self, StaffRole};
+use gp_online::db::entities::{
+    audit_events, idempotency_keys, message_threads, messages, proxy_grants, slots,
+};
 use gp_online::http::idempotency;
 use gp_online::idempotent::IdempotentCall;
+use gp_online::proxy::GrantRequest;
 use gp_online::settings::PracticeSettings;
-use gp_online_tests::fixtures::{account, device, patient, practice_with};
+use gp_online_tests::fixtures::{
+    NewPatient, account, device, patient, practice_of, practice_with, staff_session_on,
+};
 use gp_online_tests::sync::post_frame;
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
 use reqwest::Method;
@@ -454,4 +463,354 @@ async fn a_message_whose_server_died_after_its_commit_is_replayed_on_retry_not_s
             .unwrap(),
         1
     );
+}
+
+/// A member of staff of the practice with `role`: their id and a session's access token.
+async fn staff_member(app: &TestApp, practice_id: Uuid, role: StaffRole) -> (Uuid, String) {
+    let now = app.clock.now();
+    let member = staff::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(practice_id),
+        display_name: Set(format!("{role:?} One")),
+        role: Set(role),
+        job_title: Set(None),
+        active: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let token = staff_session_on(&app.db, member.id, now).await;
+    (member.id, token)
+}
+
+/// Stores `key` of `principal` as a server killed after the call's commit leaves it: claimed for
+/// the request (`method`, `path`, `body`) with no response. The call to hand the domain.
+async fn claimed_by_a_server_that_died(
+    app: &TestApp,
+    principal: String,
+    key: &str,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> IdempotentCall {
+    let now = app.clock.now();
+    idempotency_keys::ActiveModel {
+        principal: Set(principal.clone()),
+        key: Set(key.to_owned()),
+        request_hash: Set(idempotency::fingerprint(method, path, body)),
+        response_status: Set(None),
+        response_body: Set(None),
+        response_content_type: Set(None),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::hours(24)),
+        claimed_until: Set(Some(now + Duration::seconds(60))),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    IdempotentCall::new(principal, key.to_owned())
+}
+
+/// The client's retry of the call with its key and the same body, once the dead server's claim
+/// has passed its lease: a claim left without a response would let the call run again now.
+async fn retry(
+    app: &TestApp,
+    method: Method,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    app.clock.advance(Duration::seconds(61));
+    app.client
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts `retried` is the replay, with `status`, of the response the call stored, `sent`.
+async fn assert_replayed(retried: reqwest::Response, status: StatusCode, sent: serde_json::Value) {
+    assert_eq!(retried.status(), status);
+    let replayed = retried.headers().get("idempotent-replayed").cloned();
+    assert_eq!(
+        replayed.as_ref().and_then(|v| v.to_str().ok()),
+        Some("true"),
+        "the retry ran the call again"
+    );
+    let retried: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(retried, sent);
+}
+
+async fn audited(app: &TestApp, action: &str) -> u64 {
+    audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq(action))
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+/// A slot of the practice starting `starts_in` from now.
+async fn open_slot(app: &TestApp, practice_id: Uuid, starts_in: Duration) -> Uuid {
+    let now = app.clock.now();
+    slots::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        practice_id: Set(practice_id),
+        external_id: Set(None),
+        clinician_staff_id: Set(None),
+        clinician_name: Set("Dr Rhea Shah".to_owned()),
+        slot_type: Set("GP appointment".to_owned()),
+        session_name: Set("Morning surgery".to_owned()),
+        location: Set("Room 1".to_owned()),
+        channel: Set(Channel::InPerson),
+        starts_at: Set(now + starts_in),
+        ends_at: Set(now + starts_in + Duration::minutes(10)),
+        status: Set(SlotStatus::Open),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+    .id
+}
+
+/// The patient books `slot` over REST: the appointment's id.
+async fn booked(app: &TestApp, token: &str, patient_id: Uuid, slot: Uuid) -> Uuid {
+    let booked = app
+        .client
+        .post(app.url(&format!("/api/v1/patients/{patient_id}/appointments")))
+        .bearer_auth(token)
+        .json(&json!({"slot_id": slot, "reason": "A cough that will not go"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status(), StatusCode::CREATED);
+    let booked: serde_json::Value = booked.json().await.unwrap();
+    booked["id"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_staff_reply_whose_server_died_after_its_commit_is_replayed_on_retry_not_sent_twice() {
+    let app = spawn_app().await;
+    let (patient_id, token, _, _) = arrange(&app).await;
+    let practice_id = practice_of(&app, patient_id).await;
+    let (staff_id, staff_token) = staff_member(&app, practice_id, StaffRole::Clinician).await;
+    let thread = post_thread(&app, &token, patient_id, "question").await;
+    let thread: serde_json::Value = thread.json().await.unwrap();
+    let thread_id: Uuid = thread["id"].as_str().unwrap().parse().unwrap();
+    let key = "reply-died-after-commit";
+    let path = format!("/api/v1/practice/messages/{thread_id}");
+    let text = "Your results are back and normal.";
+    let body = serde_json::to_vec(&json!({ "body": text })).unwrap();
+
+    // The server claimed the key and ran the reply, whose transaction committed the message;
+    // the process died before it answered.
+    let principal = idempotency::staff_principal(staff_id);
+    let call =
+        claimed_by_a_server_that_died(&app, principal, key, &Method::POST, &path, &body).await;
+    let clinician = StaffActor {
+        staff_id,
+        practice_id,
+        role: StaffRole::Clinician,
+    };
+    let sent = gp_online::messages::staff_reply(
+        &app.db,
+        &clinician,
+        thread_id,
+        Some(text.to_owned()),
+        app.clock.now(),
+        Some(&call),
+    )
+    .await
+    .unwrap();
+
+    // The retry is told of the reply that was sent, and sends no second one.
+    let retried = retry(&app, Method::POST, &staff_token, &path, key, body).await;
+    assert_eq!(message_count(&app).await, 2, "the question and one reply");
+    assert_eq!(audited(&app, "message.reply").await, 1);
+    let sent = serde_json::to_value(&sent).unwrap();
+    assert_replayed(retried, StatusCode::CREATED, sent).await;
+}
+
+#[tokio::test]
+async fn published_slots_whose_server_died_after_their_commit_are_replayed_on_retry_not_published_twice()
+ {
+    let app = spawn_app().await;
+    let practice = practice_with(&app, PracticeSettings::default()).await;
+    let (staff_id, staff_token) = staff_member(&app, practice.id, StaffRole::Admin).await;
+    let now = app.clock.now();
+    let slot = |days: i64| {
+        let starts = now + Duration::days(days);
+        json!({
+            "starts_at": starts.to_rfc3339(),
+            "ends_at": (starts + Duration::minutes(15)).to_rfc3339(),
+            "clinician_name": "Dr Rhea Shah",
+            "slot_type": "GP appointment",
+            "location": "Room 1",
+            "channel": "telephone",
+        })
+    };
+    let key = "slots-died-after-commit";
+    let path = "/api/v1/practice/slots";
+    let body = serde_json::to_vec(&json!({ "slots": [slot(1), slot(2), slot(3)] })).unwrap();
+
+    let principal = idempotency::staff_principal(staff_id);
+    let call =
+        claimed_by_a_server_that_died(&app, principal, key, &Method::POST, path, &body).await;
+    let publication: PublishSlots = serde_json::from_slice(&body).unwrap();
+    let actor = PracticeActor::staff(staff_id, practice.id);
+    let published =
+        gp_online::appointments::publish_slots(&app.db, &actor, &publication, now, Some(&call))
+            .await
+            .unwrap();
+
+    // Slots without the clinical system's ids are new each time they are published: only the
+    // replay keeps the retry from publishing them again.
+    let retried = retry(&app, Method::POST, &staff_token, path, key, body).await;
+    assert_eq!(slots::Entity::find().count(&app.db).await.unwrap(), 3);
+    let published = serde_json::to_value(&published).unwrap();
+    assert_replayed(retried, StatusCode::CREATED, published).await;
+}
+
+#[tokio::test]
+async fn an_appointment_cancellation_whose_server_died_after_its_commit_is_replayed_on_retry() {
+    let app = spawn_app().await;
+    let (patient_id, token, account_id, device_id) = arrange(&app).await;
+    let practice_id = practice_of(&app, patient_id).await;
+    let slot = open_slot(&app, practice_id, Duration::days(2)).await;
+    let appointment_id = booked(&app, &token, patient_id, slot).await;
+    let key = "cancel-died-after-commit";
+    let path = format!("/api/v1/patients/{patient_id}/appointments/{appointment_id}");
+    let body = serde_json::to_vec(&json!({ "reason": "Cannot attend" })).unwrap();
+
+    let principal = idempotency::account_principal(account_id);
+    let call =
+        claimed_by_a_server_that_died(&app, principal, key, &Method::DELETE, &path, &body).await;
+    let facts = gp_online::access::slice::facts(&app.db, patient_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = gp_online::access::Actor {
+        viewer: gp_online::access::Viewer::Patient { account_id },
+        device_id: Some(device_id),
+    };
+    let request = CancellationRequest {
+        reason: Some("Cannot attend".to_owned()),
+    };
+    let cancelled = gp_online::appointments::cancel_by_patient(
+        &app.db,
+        &actor,
+        &facts,
+        appointment_id,
+        &request,
+        app.clock.now(),
+        Some(&call),
+    )
+    .await
+    .unwrap();
+
+    // The retry is the first answer again, not a new answer to a cancellation already made.
+    let retried = retry(&app, Method::DELETE, &token, &path, key, body).await;
+    assert_eq!(audited(&app, "appointment.cancel").await, 1);
+    let cancelled = serde_json::to_value(&cancelled).unwrap();
+    assert_eq!(cancelled["status"], "cancelled_by_patient");
+    assert_replayed(retried, StatusCode::OK, cancelled).await;
+}
+
+#[tokio::test]
+async fn a_withdrawn_slot_whose_server_died_after_its_commit_is_replayed_naming_the_appointment_it_cancelled()
+ {
+    let app = spawn_app().await;
+    let (patient_id, token, _, _) = arrange(&app).await;
+    let practice_id = practice_of(&app, patient_id).await;
+    let (staff_id, staff_token) = staff_member(&app, practice_id, StaffRole::Admin).await;
+    let slot = open_slot(&app, practice_id, Duration::days(2)).await;
+    let appointment_id = booked(&app, &token, patient_id, slot).await;
+    let key = "withdraw-died-after-commit";
+    let path = format!("/api/v1/practice/slots/{slot}/cancel");
+    let body = serde_json::to_vec(&json!({ "reason": "Clinician unavailable" })).unwrap();
+
+    let principal = idempotency::staff_principal(staff_id);
+    let call =
+        claimed_by_a_server_that_died(&app, principal, key, &Method::POST, &path, &body).await;
+    let actor = PracticeActor::staff(staff_id, practice_id);
+    let request = SlotCancellation {
+        reason: Some("Clinician unavailable".to_owned()),
+    };
+    let withdrawn = gp_online::appointments::cancel_slot_by_practice(
+        &app.db,
+        &actor,
+        slot,
+        &request,
+        app.clock.now(),
+        Some(&call),
+    )
+    .await
+    .unwrap();
+
+    // Run again, the withdrawal would find the slot withdrawn and empty; the replay still names
+    // the appointment it cancelled.
+    let retried = retry(&app, Method::POST, &staff_token, &path, key, body).await;
+    assert_eq!(audited(&app, "slot.withdraw").await, 1);
+    let withdrawn = serde_json::to_value(&withdrawn).unwrap();
+    assert_eq!(withdrawn["cancelled_appointment_id"], json!(appointment_id));
+    assert_replayed(retried, StatusCode::OK, withdrawn).await;
+}
+
+#[tokio::test]
+async fn a_proxy_grant_whose_server_died_after_its_commit_is_replayed_on_retry_not_recorded_twice()
+{
+    let app = spawn_app().await;
+    let practice = practice_with(&app, PracticeSettings::default()).await;
+    let (staff_id, staff_token) = staff_member(&app, practice.id, StaffRole::Admin).await;
+    let child = NewPatient::at(practice.id)
+        .born(NaiveDate::from_ymd_opt(2018, 3, 4).unwrap())
+        .competent(false)
+        .insert(&app)
+        .await;
+    let parent = NewPatient::at(practice.id)
+        .born(NaiveDate::from_ymd_opt(1985, 1, 1).unwrap())
+        .insert(&app)
+        .await;
+    let key = "grant-died-after-commit";
+    let path = "/api/v1/practice/proxy-grants";
+    let body = serde_json::to_vec(&json!({
+        "patient_id": child.id,
+        "proxy": { "patient_id": parent.id },
+        "relationship": "parent",
+        "scopes": ["appointments"],
+        "legal_basis": "parental_responsibility",
+        "starts_on": "2026-11-01",
+        "ends_on": "2030-01-01",
+        "decision": "granted",
+    }))
+    .unwrap();
+
+    let principal = idempotency::staff_principal(staff_id);
+    let call =
+        claimed_by_a_server_that_died(&app, principal, key, &Method::POST, path, &body).await;
+    let decider = gp_online::proxy::Decider {
+        staff_id,
+        practice_id: practice.id,
+        role: StaffRole::Admin,
+    };
+    let request: GrantRequest = serde_json::from_slice(&body).unwrap();
+    let grant = gp_online::proxy::decide(&app.db, &decider, &request, app.clock.now(), Some(&call))
+        .await
+        .unwrap();
+
+    let retried = retry(&app, Method::POST, &staff_token, path, key, body).await;
+    assert_eq!(
+        proxy_grants::Entity::find().count(&app.db).await.unwrap(),
+        1
+    );
+    let grant = serde_json::to_value(&grant).unwrap();
+    assert_replayed(retried, StatusCode::CREATED, grant).await;
 }

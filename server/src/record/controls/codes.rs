@@ -7,6 +7,7 @@ use crate::access::rules::{
 };
 use crate::db::entities::access_codes;
 use crate::error::AppError;
+use crate::idempotent::{self, IdempotentCall};
 use crate::validate::{Invalid, Validator, parse_date};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
@@ -68,12 +69,15 @@ impl From<access_codes::Model> for AccessCode {
 }
 
 /// Records a code against a patient of the practice. Clinicians and admins.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn record(
     db: &DatabaseConnection,
     decider: &Decider,
     patient_id: Uuid,
     body: &NewCode,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<AccessCode, AppError> {
     let mut v = Validator::new();
     let code = v.check(
@@ -111,11 +115,15 @@ pub async fn record(
         .await?;
     crate::outbox::mark_patient_dirty(&txn, decider.practice_id, patient_id, "record_access", now)
         .await?;
+    let answer = AccessCode::from(row);
+    idempotent::store(call, &txn, 200, &answer).await?;
     txn.commit().await?;
-    Ok(row.into())
+    Ok(answer)
 }
 
 /// Ends a code from a day (today unless given). Ending an ended code again changes nothing.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn end(
     db: &DatabaseConnection,
     decider: &Decider,
@@ -123,6 +131,7 @@ pub async fn end(
     code_id: Uuid,
     body: &EndCode,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<AccessCode, AppError> {
     let mut v = Validator::new();
     let ended_on = match body.ended_on.as_deref().map(str::trim) {
@@ -152,8 +161,10 @@ pub async fn end(
         .await?;
     crate::outbox::mark_patient_dirty(&txn, decider.practice_id, patient_id, "record_access", now)
         .await?;
+    let answer = AccessCode::from(row);
+    idempotent::store(call, &txn, 200, &answer).await?;
     txn.commit().await?;
-    Ok(row.into())
+    Ok(answer)
 }
 
 /// Every code on a patient's record, newest first.

@@ -5,6 +5,7 @@
 use super::{Decider, practice_patient};
 use crate::db::entities::{documents, record_entries, results};
 use crate::error::AppError;
+use crate::idempotent::{self, IdempotentCall};
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, Set};
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,8 @@ pub struct ItemHiding {
 
 /// Sets from whom an item of a patient of the practice is hidden (`Nobody` unhides it).
 /// Setting what already stands changes nothing.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn set(
     db: &DatabaseConnection,
     decider: &Decider,
@@ -82,6 +85,7 @@ pub async fn set(
     id: Uuid,
     from: HiddenFrom,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<ItemHiding, AppError> {
     decider.require_clinician()?;
     let (hidden, hidden_from_proxies) = from.flags();
@@ -168,10 +172,12 @@ pub async fn set(
         )
         .await?;
     }
-    txn.commit().await?;
-    Ok(ItemHiding {
+    let hiding = ItemHiding {
         id,
         kind,
         hidden_from: from,
-    })
+    };
+    idempotent::store(call, &txn, 200, &hiding).await?;
+    txn.commit().await?;
+    Ok(hiding)
 }

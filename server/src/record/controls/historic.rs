@@ -4,6 +4,7 @@
 use super::{Decider, level_name, parse_level, practice_patient};
 use crate::db::entities::patients::{self, AccessLevel};
 use crate::error::AppError;
+use crate::idempotent::{self, IdempotentCall};
 use crate::validate::{Invalid, Validator, parse_date};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Set};
@@ -117,12 +118,15 @@ pub(super) async fn write(
 }
 
 /// Sets a patient's historic access. Clinicians and admins of the patient's practice.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn set(
     db: &DatabaseConnection,
     decider: &Decider,
     patient_id: Uuid,
     body: &HistoricAccessBody,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<HistoricAccess, AppError> {
     let (level, from) = validate(body)?;
     let txn = crate::db::begin_write(db).await?;
@@ -137,16 +141,20 @@ pub async fn set(
         now,
     )
     .await?;
+    idempotent::store(call, &txn, 200, &answer).await?;
     txn.commit().await?;
     Ok(answer)
 }
 
 /// Ends a patient's historic access (level `none`, no date); automatic access is untouched.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn end(
     db: &DatabaseConnection,
     decider: &Decider,
     patient_id: Uuid,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<HistoricAccess, AppError> {
     let txn = crate::db::begin_write(db).await?;
     let patient = practice_patient(&txn, decider.practice_id, patient_id).await?;
@@ -163,6 +171,7 @@ pub async fn end(
         now,
     )
     .await?;
+    idempotent::store(call, &txn, 200, &answer).await?;
     txn.commit().await?;
     Ok(answer)
 }

@@ -11,6 +11,7 @@ use crate::db::entities::patients::AccessLevel;
 use crate::db::entities::record_access_requests::{self, RequestStatus};
 use crate::db::entities::{accounts, audit_events::ActorKind, audit_events::Outcome, patients};
 use crate::error::{AppError, ErrorCode};
+use crate::idempotent::{self, IdempotentCall};
 use crate::outbox;
 use crate::validate::{Invalid, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -112,12 +113,15 @@ fn optional_text(value: Option<&str>, max: usize) -> Result<Option<String>, Inva
 
 /// The patient asks for their historic record. Only the patient themself (a proxy gets the
 /// 404 of a patient-only route: the request is the patient's own); while one is pending, asking again answers it.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn request(
     db: &DatabaseConnection,
     viewer: &Viewer,
     facts: &PatientFacts,
     body: &NewRequest,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<AccessRequest, AppError> {
     // The patient's own: a proxy is answered as if there were nothing here.
     let Viewer::Patient { account_id } = viewer else {
@@ -182,8 +186,10 @@ pub async fn request(
     .detail(serde_json::json!({ "level": level_name(level) }))
     .record(&txn, now)
     .await?;
+    let made = AccessRequest::from(row);
+    idempotent::store(call, &txn, 200, &made).await?;
     txn.commit().await?;
-    Ok(row.into())
+    Ok(made)
 }
 
 /// The patient's own requests, newest first.
@@ -290,12 +296,15 @@ async fn notify_patient(
 
 /// Grants a pending request: sets the patient's historic access, answers the request and
 /// notifies the patient. Granting a granted request again answers it unchanged.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn grant(
     db: &DatabaseConnection,
     decider: &Decider,
     id: Uuid,
     body: &GrantBody,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<AccessRequest, AppError> {
     let txn = crate::db::begin_write(db).await?;
     let request = pending_request(&txn, decider.practice_id, id).await?;
@@ -339,18 +348,23 @@ pub async fn grant(
         .record(&txn, now)
         .await?;
     notify_patient(&txn, patient_id, now).await?;
+    let decided = AccessRequest::from(row);
+    idempotent::store(call, &txn, 200, &decided).await?;
     txn.commit().await?;
-    Ok(row.into())
+    Ok(decided)
 }
 
 /// Declines a pending request with a reason the patient sees, and notifies them. Declining a
 /// declined request again answers it unchanged.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn decline(
     db: &DatabaseConnection,
     decider: &Decider,
     id: Uuid,
     body: &DeclineBody,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<AccessRequest, AppError> {
     let mut v = Validator::new();
     let reason = v.check(
@@ -382,6 +396,8 @@ pub async fn decline(
         .record(&txn, now)
         .await?;
     notify_patient(&txn, patient_id, now).await?;
+    let decided = AccessRequest::from(row);
+    idempotent::store(call, &txn, 200, &decided).await?;
     txn.commit().await?;
-    Ok(row.into())
+    Ok(decided)
 }

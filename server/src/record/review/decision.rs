@@ -2,6 +2,7 @@
 //! state machine that allows or refuses each, and `decide`, which applies one.
 
 use super::*;
+use crate::idempotent::{self, IdempotentCall};
 
 /// What is reviewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -365,6 +366,8 @@ pub const CLINICIAN_DECIDES: &str = "release, withhold or retract";
 
 /// Applies a clinician's decision to a result or document of their practice, in one
 /// transaction with its audit event and outbox rows. A replay answers the current state.
+///
+/// With `call` (made with an `Idempotency-Key`), the response is stored with the write.
 pub async fn decide(
     db: &DatabaseConnection,
     reviewer: &StaffActor,
@@ -372,6 +375,7 @@ pub async fn decide(
     id: Uuid,
     decision: &Decision,
     now: DateTime<Utc>,
+    call: Option<&IdempotentCall>,
 ) -> Result<ItemReview, AppError> {
     reviewer.require_clinician(CLINICIAN_DECIDES)?;
     // SQLite: take the write lock at BEGIN, so the read below cannot go stale before the write.
@@ -427,6 +431,8 @@ pub async fn decide(
     if matches!(decision, Decision::Release { .. }) {
         notify_release(&txn, kind, id, patient_id, now).await?;
     }
+    let review = ItemReview::new(kind, id, patient_id, next);
+    idempotent::store(call, &txn, 200, &review).await?;
     txn.commit().await?;
-    Ok(ItemReview::new(kind, id, patient_id, next))
+    Ok(review)
 }
