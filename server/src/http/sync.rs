@@ -168,7 +168,13 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                             Box::pin(close_failed(&mut socket, &error)).await;
                             break;
                         }
-                        let reply = Box::pin(exchange::handle(&state.db, syncer, &frame, &state.config.sync, state.clock.now())).await;
+                        // An acknowledgement of what this connection pushed keeps the
+                        // device's sync state and reads nothing else.
+                        let reply = match followed.acknowledged(&frame, &state.config.sync) {
+                            Ok(Some(acknowledged)) => Box::pin(exchange::keep_acknowledged(&state.db, syncer.device_id, &acknowledged, state.clock.now())).await.map(|()| Frame::new()),
+                            Ok(None) => Box::pin(exchange::handle(&state.db, syncer, &frame, &state.config.sync, state.clock.now())).await,
+                            Err(refused) => Err(refused),
+                        };
                         if writes(&frame) {
                             state.hub.wake_relay();
                         }

@@ -232,7 +232,12 @@ pub(super) struct Round {
     /// Each audience's stored documents and the device's sync states for them, read once per
     /// exchange in two queries, not two per document.
     audiences: std::collections::HashMap<String, Known>,
+    /// For a live push, what the connection last pushed of each document ([`Seen::pushed`]).
+    pushed: std::collections::HashMap<DocumentId, Pushed>,
 }
+
+/// A version of a document a live connection pushed: its generation (as stored) and heads.
+pub type Pushed = (i32, Vec<u8>);
 
 /// An audience's current documents (generation and heads) and the device's persisted sync
 /// states for them, by document key (`audience/section`; `None` until read).
@@ -249,9 +254,20 @@ struct Known {
 pub struct Seen {
     people: std::collections::HashMap<Uuid, Option<(PatientFacts, Viewer)>>,
     stored: std::collections::HashMap<String, BTreeMap<Section, projection::Stored>>,
+    pushed: std::collections::HashMap<DocumentId, Pushed>,
 }
 
 impl Seen {
+    /// Tells the push that this connection last pushed `version` of `document`. Frames on a
+    /// connection arrive in order, so the device holds that version before the new push
+    /// reaches it, whether or not its acknowledgement has been kept yet: the push sends the
+    /// changes since that version without reading the device's persisted sync state. A device
+    /// that holds something else says so in its answer, and the full exchange sends what it
+    /// lacks.
+    pub fn pushed(&mut self, document: DocumentId, version: Pushed) {
+        self.pushed.insert(document, version);
+    }
+
     /// The facts about `patient_id` and the account's viewer of them (`None`: the account may
     /// not act for them), read once per announcement.
     pub async fn person(
@@ -309,12 +325,14 @@ impl Round {
             room: sync_protocol::server::MESSAGE_ROOM.saturating_sub(used),
             people: std::collections::HashMap::new(),
             audiences: std::collections::HashMap::new(),
+            pushed: std::collections::HashMap::new(),
         }
     }
 
     /// The round, knowing what was `seen` before it (the device's sync states are still read).
     fn knowing(mut self, seen: Seen) -> Self {
         self.people = seen.people;
+        self.pushed = seen.pushed;
         self.audiences = seen
             .stored
             .into_iter()
@@ -348,12 +366,10 @@ impl Round {
         Ok(person)
     }
 
-    /// What is stored of `audience`'s documents and the device's sync states for them; read
-    /// once per round.
-    async fn known(
+    /// What is stored of `audience`'s documents; read once per round.
+    async fn stored(
         &mut self,
         db: &DatabaseConnection,
-        device_id: Uuid,
         audience: &str,
     ) -> Result<&mut Known, AppError> {
         if !self.audiences.contains_key(audience) {
@@ -364,7 +380,19 @@ impl Round {
             };
             self.audiences.insert(audience.to_owned(), known);
         }
-        let known = self.audiences.entry(audience.to_owned()).or_default();
+        Ok(self.audiences.entry(audience.to_owned()).or_default())
+    }
+
+    /// The device's persisted sync state for `key` among `audience`'s documents; the states
+    /// of all of them read once per round.
+    async fn kept_state(
+        &mut self,
+        db: &DatabaseConnection,
+        device_id: Uuid,
+        audience: &str,
+        key: &str,
+    ) -> Result<Option<device_sync_states::Model>, AppError> {
+        let known = self.stored(db, audience).await?;
         if known.states.is_none() {
             let keys = projection::SERVER_SECTIONS.map(|section| document_key(audience, section));
             let states = device_sync_states::Entity::find()
@@ -377,7 +405,23 @@ impl Round {
                 .collect();
             known.states = Some(states);
         }
-        Ok(known)
+        Ok(known
+            .states
+            .as_ref()
+            .and_then(|states| states.get(key))
+            .cloned())
+    }
+
+    /// The heads a live connection last pushed of `document`, when that was of `generation`.
+    fn pushed_heads(
+        &self,
+        document: DocumentId,
+        generation: u32,
+    ) -> Option<Vec<automerge::ChangeHash>> {
+        let (pushed_generation, heads) = self.pushed.get(&document)?;
+        (i64::from(*pushed_generation) == i64::from(generation))
+            .then(|| projection::decode_heads(heads))
+            .flatten()
     }
 
     /// Bytes left for the next sync message.
@@ -456,13 +500,13 @@ async fn document(
     }
     let audience = audience(&viewer, &facts);
     let key = document_key(&audience, id.section);
-    let known = round.known(db, syncer.device_id, &audience).await?;
-    let kept = known
-        .states
-        .as_ref()
-        .and_then(|states| states.get(&key))
-        .cloned();
-    let stored = match known.stored.get(&id.section).cloned() {
+    let stored = match round
+        .stored(db, &audience)
+        .await?
+        .stored
+        .get(&id.section)
+        .cloned()
+    {
         Some(stored) => stored,
         // Never projected for this viewer (or ended by the projector or a rebuild): project
         // it now, once; from then on the projector keeps it current.
@@ -490,10 +534,29 @@ async fn document(
                 .ok_or_else(|| AppError::internal("section document missing after projection"))?
         }
     };
-    let current = kept
-        .as_ref()
-        .filter(|s| i64::from(s.generation) == i64::from(stored.generation));
-    let mut state = server::device_state(current.map(|s| s.state.as_slice()), false);
+    // What the device holds of the current generation (`None`: unknown), and whether it holds
+    // an older generation. A push on a live connection knows what it pushed before.
+    let (held, behind) = match round.pushed_heads(id, stored.generation) {
+        Some(heads) if incoming.is_none() => {
+            let mut state = server::device_state(None, false);
+            state.shared_heads = heads;
+            (Some(state), false)
+        }
+        _ => {
+            let kept = round
+                .kept_state(db, syncer.device_id, &audience, &key)
+                .await?;
+            let current = kept
+                .as_ref()
+                .filter(|s| i64::from(s.generation) == i64::from(stored.generation));
+            (
+                current.map(|s| server::device_state(Some(s.state.as_slice()), false)),
+                kept.is_some() && current.is_none(),
+            )
+        }
+    };
+    let holds_current = held.is_some();
+    let mut state = held.unwrap_or_else(|| server::device_state(None, false));
     if let Some(heads) = &stored.heads
         && up_to_date(heads, stored.generation, &state, incoming)?
     {
@@ -508,7 +571,7 @@ async fn document(
     // A push of what this node's last projection of the document appended, to a device that
     // holds exactly what was there before: those changes as they were stored.
     if incoming.is_none()
-        && current.is_some()
+        && holds_current
         && let (Some(heads), Some(delta)) = (
             &stored.heads,
             cached.as_ref().and_then(|cached| cached.delta.as_deref()),
@@ -539,7 +602,7 @@ async fn document(
     }
     let mut frames = Vec::new();
     // Pushing to a device whose copy belongs to an older generation: tell it first.
-    if incoming.is_none() && kept.is_some() && current.is_none() {
+    if incoming.is_none() && behind {
         frames.push(DocumentFrame {
             document: id,
             generation: stored.generation,
@@ -621,6 +684,39 @@ pub fn up_to_date(
         }
         Some(_) => Ok(false),
     }
+}
+
+/// Keeps what a device acknowledged on a live connection of the versions it was pushed
+/// ([`super::live::Followed::acknowledged`]): its sync state for each document says it holds
+/// those heads, as the full exchange would have saved it (a persisted state is its shared heads
+/// alone); several documents in one transaction.
+pub async fn keep_acknowledged(
+    db: &DatabaseConnection,
+    device_id: Uuid,
+    acknowledged: &[super::live::Acknowledged],
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if let [one] = acknowledged {
+        return keep_one_acknowledged(db, device_id, one, now).await;
+    }
+    let txn = crate::db::begin_write(db).await?;
+    for ack in acknowledged {
+        keep_one_acknowledged(&txn, device_id, ack, now).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn keep_one_acknowledged(
+    db: &impl ConnectionTrait,
+    device_id: Uuid,
+    ack: &super::live::Acknowledged,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let mut state = automerge::sync::State::new();
+    state.shared_heads.clone_from(&ack.heads);
+    let key = document_key(&ack.audience, ack.section);
+    save_device_state(db, device_id, key, ack.generation, &state, now).await
 }
 
 /// Persists a device's sync state for one document (`audience/section`) and generation, so a

@@ -33,14 +33,34 @@ use uuid::Uuid;
 
 /// Which stored copy of a document a connection last pushed from: its generation and heads as
 /// stored.
-type Version = (i32, Vec<u8>);
+type Version = super::exchange::Pushed;
 
-/// The documents one live connection follows, bounded, each with the version of the viewer's
-/// copy it was last pushed from (none until a push).
+/// The documents one live connection follows, bounded, each with the versions of the viewer's
+/// copy it was pushed from, and for each patient the audience whose copies those are.
 #[derive(Debug, Clone)]
 pub struct Followed {
     max: usize,
-    documents: BTreeMap<sync_protocol::DocumentId, Option<Version>>,
+    documents: BTreeMap<sync_protocol::DocumentId, Pushes>,
+    audiences: BTreeMap<Uuid, String>,
+}
+
+/// The versions of a document's copy a connection last pushed (none until a push), and the one
+/// before: the device's acknowledgement of that one may still be on its way when the next push
+/// goes.
+#[derive(Debug, Clone, Default)]
+struct Pushes {
+    last: Option<Version>,
+    before: Option<Version>,
+}
+
+impl Pushes {
+    /// Whether `generation` and `heads` (encoded) are a version pushed.
+    fn holds(&self, generation: u32, heads: &[u8]) -> bool {
+        [&self.last, &self.before]
+            .into_iter()
+            .flatten()
+            .any(|(g, h)| i64::from(*g) == i64::from(generation) && h.as_slice() == heads)
+    }
 }
 
 impl Followed {
@@ -49,6 +69,7 @@ impl Followed {
         Self {
             max,
             documents: BTreeMap::new(),
+            audiences: BTreeMap::new(),
         }
     }
 
@@ -67,7 +88,7 @@ impl Followed {
             return Err(too_many(self.max));
         }
         for document in new {
-            self.documents.insert(document, None);
+            self.documents.insert(document, Pushes::default());
         }
         Ok(())
     }
@@ -119,17 +140,24 @@ impl Followed {
                 .map(|(facts, viewer)| super::projection::audience(viewer, facts));
             let version = match audience {
                 Some(audience) if id.section != sync_protocol::Section::Personal => {
-                    stored_version(seen.stored(db, &audience).await?, id.section)?
+                    let version = stored_version(seen.stored(db, &audience).await?, id.section)?;
+                    if self.audiences.get(&id.patient_id) != Some(&audience) {
+                        self.audiences.insert(id.patient_id, audience);
+                    }
+                    version
                 }
                 // The personal document, or a patient the viewer may no longer see: a push
                 // decides.
                 _ => None,
             };
-            let last = self.documents.get_mut(&id);
-            match (version, last) {
-                (Some(version), Some(last)) if last.as_ref() == Some(&version) => {}
-                (version, Some(last)) => {
-                    *last = version;
+            match (version, self.documents.get_mut(&id)) {
+                (Some(version), Some(pushes)) if pushes.last.as_ref() == Some(&version) => {}
+                (version, Some(pushes)) => {
+                    let before = std::mem::replace(&mut pushes.last, version);
+                    if let Some(before) = &before {
+                        seen.pushed(id, before.clone());
+                    }
+                    pushes.before = before;
                     changed.push(id);
                 }
                 (_, None) => changed.push(id),
@@ -137,6 +165,77 @@ impl Followed {
         }
         Ok((changed, seen))
     }
+
+    /// What `frame` acknowledges of this connection's pushes, when that is all it does: no
+    /// intents, and for each document it names a message with the heads of a version pushed
+    /// (the last, or the one before), no changes and nothing asked for. The device then holds that version, and
+    /// its sync state is all there is to keep ([`super::exchange::keep_acknowledged`]): no
+    /// viewer, stored heads or document is read, and nothing leaves the server. `None` for any
+    /// other frame (the full exchange answers it); a message the guard refuses is the refusal.
+    pub fn acknowledged(
+        &self,
+        frame: &sync_protocol::Frame,
+        settings: &crate::config::SyncConfig,
+    ) -> Result<Option<Vec<Acknowledged>>, AppError> {
+        let pushed = |document: &sync_protocol::DocumentFrame| {
+            let pushes = self.documents.get(&document.document)?;
+            let audience = self.audiences.get(&document.document.patient_id)?;
+            pushes.last.as_ref()?;
+            Some((audience, pushes))
+        };
+        if !frame.intents.is_empty()
+            || frame.documents.is_empty()
+            || !frame.documents.iter().all(|d| pushed(d).is_some())
+        {
+            return Ok(None);
+        }
+        // Our own parser sees every message before automerge decodes it.
+        super::exchange::check_frame(frame, settings)?;
+        let mut acknowledged = Vec::with_capacity(frame.documents.len());
+        for document in &frame.documents {
+            let Some((audience, pushes)) = pushed(document) else {
+                return Ok(None);
+            };
+            let sync_protocol::DocumentBody::Sync(bytes) = &document.body else {
+                return Ok(None);
+            };
+            let Ok(message) = automerge::sync::Message::decode(bytes) else {
+                return Ok(None);
+            };
+            let mut named = message.heads;
+            named.sort();
+            if !message.changes.is_empty()
+                || !message.need.is_empty()
+                || !pushes.holds(
+                    document.generation,
+                    &super::projection::encode_heads(&named),
+                )
+            {
+                return Ok(None);
+            }
+            acknowledged.push(Acknowledged {
+                audience: audience.clone(),
+                section: document.document.section,
+                generation: document.generation,
+                heads: named,
+            });
+        }
+        Ok(Some(acknowledged))
+    }
+}
+
+/// A device's acknowledgement of a pushed version of one document: the viewer's audience, the
+/// section, and the generation and heads the device now holds.
+#[derive(Debug)]
+pub struct Acknowledged {
+    /// The audience whose copy was pushed.
+    pub audience: String,
+    /// The document's section.
+    pub section: sync_protocol::Section,
+    /// The copy's generation.
+    pub generation: u32,
+    /// The heads the device holds (sorted).
+    pub heads: Vec<automerge::ChangeHash>,
 }
 
 /// A refusal of a device's message on a live connection ([`sync_protocol::compressed::Coding`]):

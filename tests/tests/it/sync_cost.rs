@@ -4,7 +4,7 @@
 //! rollover gets the current generation directly. A write that names the items it changed has
 //! those items alone read and written by the projector.
 
-use gp_online::db::entities::{record_entries, sync_documents};
+use gp_online::db::entities::{device_sync_states, record_entries, sync_documents};
 use gp_online_tests::live::Live;
 use gp_online_tests::scenario::{Rules, arrange, standard_record};
 use gp_online_tests::sync::{
@@ -288,4 +288,146 @@ async fn a_named_item_that_must_leave_the_document_starts_a_new_generation_witho
         !wire.contains("LEAVING-ENTRY"),
         "nothing of it in what a new device receives"
     );
+}
+
+#[tokio::test]
+async fn a_live_devices_acknowledgement_of_a_push_is_kept_as_its_sync_state() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let results = DocumentId::new(patient, Section::Results);
+    let mut device = following(patient, &ALL_SECTIONS);
+    let mut live = Live::connect(&app, &token).await;
+    live.settle(&mut device).await;
+
+    fixtures::result(&app, patient, |r| r.test_name = "ACKNOWLEDGED".to_owned()).await;
+    changed(&app, patient).await;
+    let pushed = live.next(10).await.expect("a pushed frame");
+    device.receive(&pushed).unwrap();
+    let acknowledgement = device.outgoing();
+    assert_eq!(acknowledgement.documents.len(), 1, "{acknowledgement:?}");
+    live.send(&acknowledgement).await;
+    live.handled().await;
+    assert!(live.next(1).await.is_none(), "nothing answers it");
+
+    // The server keeps that the device holds the pushed heads, as a full exchange would have.
+    let kept = device_sync_states::Entity::find()
+        .filter(device_sync_states::Column::DocumentKey.eq(format!("self:{patient}/results")))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the device's sync state");
+    let state = automerge::sync::State::decode(&kept.state).unwrap();
+    let mut held = device.document(results).unwrap().clone();
+    assert_eq!(state.shared_heads, held.get_heads());
+    assert_eq!(
+        i64::from(kept.generation),
+        i64::from(device.generation(results).unwrap())
+    );
+
+    // So the app's next open, from its persisted copies, costs an empty frame each way.
+    device.reconnect();
+    let (_, reply) = exchange(&app, &token, &device.outgoing()).await;
+    assert!(reply.is_empty(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_live_frame_naming_other_heads_than_the_push_gets_the_full_exchange() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let results = DocumentId::new(patient, Section::Results);
+    let mut device = following(patient, &[Section::Results]);
+    let mut live = Live::connect(&app, &token).await;
+    live.settle(&mut device).await;
+    let before = device.document(results).unwrap().clone();
+
+    fixtures::result(&app, patient, |r| r.test_name = "LOST-PUSH".to_owned()).await;
+    changed(&app, patient).await;
+    live.next(10).await.expect("a pushed frame");
+    // The push is lost on the device's side: it names the heads it had before, with no
+    // changes. That is no acknowledgement of the push, and the full exchange sends the change.
+    let mut stale = before.clone();
+    let mut state = automerge::sync::State::new();
+    state.shared_heads = stale.get_heads();
+    let message = stale.sync().generate_sync_message(&mut state).unwrap();
+    let mut frame = Frame::new();
+    frame.documents.push(DocumentFrame {
+        document: results,
+        generation: device.generation(results).unwrap(),
+        body: DocumentBody::Sync(message.encode()),
+    });
+    live.send(&frame).await;
+    let answer = live.next(10).await.expect("the change again");
+    device.receive(&answer).unwrap();
+    assert!(
+        device
+            .item_list::<ResultItem>(results)
+            .unwrap()
+            .iter()
+            .any(|r| r.test_name == "LOST-PUSH")
+    );
+}
+
+#[tokio::test]
+async fn a_second_push_before_the_first_is_acknowledged_carries_only_the_new_change() {
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let results = DocumentId::new(patient, Section::Results);
+    let mut device = following(patient, &[Section::Results]);
+    let mut live = Live::connect(&app, &token).await;
+    live.settle(&mut device).await;
+
+    // Two results released one after the other; the device answers neither push before the
+    // second arrives (a phone on a slow network).
+    let mut changes = Vec::new();
+    let mut after_first = None;
+    for name in ["FIRST-RELEASED", "SECOND-RELEASED"] {
+        fixtures::result(&app, patient, |r| r.test_name = name.to_owned()).await;
+        changed(&app, patient).await;
+        let pushed = live.next(10).await.expect("a pushed frame");
+        let [
+            DocumentFrame {
+                body: DocumentBody::Sync(bytes),
+                ..
+            },
+        ] = pushed.documents.as_slice()
+        else {
+            panic!("one sync message: {pushed:?}");
+        };
+        changes.push(
+            automerge::sync::Message::decode(bytes)
+                .unwrap()
+                .changes
+                .len(),
+        );
+        device.receive(&pushed).unwrap();
+        after_first.get_or_insert_with(|| device.document(results).unwrap().clone());
+    }
+    // The connection knows what it pushed first: the second push carries the second change
+    // alone, not both again.
+    assert_eq!(changes, vec![1, 1]);
+    let names: Vec<String> = device
+        .item_list::<ResultItem>(results)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.test_name)
+        .collect();
+    assert!(names.iter().any(|n| n == "FIRST-RELEASED"), "{names:?}");
+    assert!(names.iter().any(|n| n == "SECOND-RELEASED"), "{names:?}");
+    // The acknowledgement of the first push, arriving only now, is kept: the second change,
+    // already on its way, is not sent again.
+    let mut first = after_first.unwrap();
+    let mut state = automerge::sync::State::new();
+    state.shared_heads = first.get_heads();
+    let message = first.sync().generate_sync_message(&mut state).unwrap();
+    let mut late = Frame::new();
+    late.documents.push(DocumentFrame {
+        document: results,
+        generation: device.generation(results).unwrap(),
+        body: DocumentBody::Sync(message.encode()),
+    });
+    live.send(&late).await;
+    assert!(live.next(1).await.is_none(), "nothing sent again");
+    // Its acknowledgement of both settles it.
+    live.settle(&mut device).await;
+    assert!(device.outgoing().is_empty());
 }

@@ -15,7 +15,9 @@ mod write;
 
 pub(in crate::sync) use permitted::enum_name;
 pub use permitted::{ITEM_SECTIONS, permitted, permitted_among};
-pub use stored::{Stored, current, current_all, encode_heads, keep_heads, load, lock, saved};
+pub use stored::{
+    Stored, current, current_all, decode_heads, encode_heads, keep_heads, load, lock, saved,
+};
 pub use write::{COMPACT_AFTER, end_section, new_generation, project, project_items};
 
 use crate::access::Viewer;

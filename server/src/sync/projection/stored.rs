@@ -119,7 +119,8 @@ pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|hash| hash.0).collect()
 }
 
-pub(super) fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+/// Heads stored by [`encode_heads`]; `None` when the bytes are not whole hashes.
+pub fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
     if !bytes.len().is_multiple_of(32) {
         return None;
     }
