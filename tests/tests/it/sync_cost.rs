@@ -53,15 +53,10 @@ async fn an_up_to_date_device_is_answered_without_loading_a_document() {
     // state, is answered nothing too.
     let mut named = Frame::new();
     for id in device.documents().collect::<Vec<_>>() {
-        let mut copy = device.document(id).unwrap().clone();
-        let mut state = automerge::sync::State::new();
-        state.shared_heads = copy.get_heads();
-        let message = copy.sync().generate_sync_message(&mut state).unwrap();
-        named.documents.push(DocumentFrame {
-            document: id,
-            generation: device.generation(id).unwrap(),
-            body: DocumentBody::Sync(message.encode()),
-        });
+        let copy = device.document(id).unwrap();
+        named
+            .documents
+            .push(naming_heads(copy, id, device.generation(id).unwrap()));
     }
     let (bytes, reply) = exchange(&app, &token, &named).await;
     assert!(reply.is_empty(), "{reply:?}");
@@ -169,6 +164,24 @@ async fn a_new_device_after_a_rollover_gets_the_current_generation_directly() {
         device.items(results).unwrap(),
         first.items(results).unwrap()
     );
+}
+
+/// A message naming `copy`'s heads for `document`, with no changes and nothing asked for: what
+/// an automerge peer sends from a persisted state, and an acknowledgement of those heads.
+fn naming_heads(
+    copy: &automerge::AutoCommit,
+    document: DocumentId,
+    generation: u32,
+) -> DocumentFrame {
+    let mut copy = copy.clone();
+    let mut state = automerge::sync::State::new();
+    state.shared_heads = copy.get_heads();
+    let message = copy.sync().generate_sync_message(&mut state).unwrap();
+    DocumentFrame {
+        document,
+        generation,
+        body: DocumentBody::Sync(message.encode()),
+    }
 }
 
 /// The clinical system files `entries` (external id, term, hidden) for `external` through the
@@ -345,16 +358,11 @@ async fn a_live_frame_naming_other_heads_than_the_push_gets_the_full_exchange() 
     live.next(10).await.expect("a pushed frame");
     // The push is lost on the device's side: it names the heads it had before, with no
     // changes. That is no acknowledgement of the push, and the full exchange sends the change.
-    let mut stale = before.clone();
-    let mut state = automerge::sync::State::new();
-    state.shared_heads = stale.get_heads();
-    let message = stale.sync().generate_sync_message(&mut state).unwrap();
     let mut frame = Frame::new();
-    frame.documents.push(DocumentFrame {
-        document: results,
-        generation: device.generation(results).unwrap(),
-        body: DocumentBody::Sync(message.encode()),
-    });
+    let generation = device.generation(results).unwrap();
+    frame
+        .documents
+        .push(naming_heads(&before, results, generation));
     live.send(&frame).await;
     let answer = live.next(10).await.expect("the change again");
     device.receive(&answer).unwrap();
@@ -415,16 +423,10 @@ async fn a_second_push_before_the_first_is_acknowledged_carries_only_the_new_cha
     assert!(names.iter().any(|n| n == "SECOND-RELEASED"), "{names:?}");
     // The acknowledgement of the first push, arriving only now, is kept: the second change,
     // already on its way, is not sent again.
-    let mut first = after_first.unwrap();
-    let mut state = automerge::sync::State::new();
-    state.shared_heads = first.get_heads();
-    let message = first.sync().generate_sync_message(&mut state).unwrap();
     let mut late = Frame::new();
-    late.documents.push(DocumentFrame {
-        document: results,
-        generation: device.generation(results).unwrap(),
-        body: DocumentBody::Sync(message.encode()),
-    });
+    let generation = device.generation(results).unwrap();
+    late.documents
+        .push(naming_heads(&after_first.unwrap(), results, generation));
     live.send(&late).await;
     assert!(live.next(1).await.is_none(), "nothing sent again");
     // Its acknowledgement of both settles it.
