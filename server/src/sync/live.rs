@@ -35,32 +35,17 @@ use uuid::Uuid;
 /// stored.
 type Version = super::exchange::Pushed;
 
-/// The documents one live connection follows, bounded, each with the versions of the viewer's
-/// copy it was pushed from, and for each patient the audience whose copies those are.
+/// The documents one live connection follows, bounded, each with the version of the viewer's
+/// copy it was last pushed from (none until a push); the version pushed before that, whose
+/// acknowledgement may still be on its way when the next push goes (kept apart, so an idle
+/// connection that was never pushed to holds nothing for it); and for each patient the
+/// audience whose copies those versions are.
 #[derive(Debug, Clone)]
 pub struct Followed {
     max: usize,
-    documents: BTreeMap<sync_protocol::DocumentId, Pushes>,
+    documents: BTreeMap<sync_protocol::DocumentId, Option<Version>>,
+    before: BTreeMap<sync_protocol::DocumentId, Version>,
     audiences: BTreeMap<Uuid, String>,
-}
-
-/// The versions of a document's copy a connection last pushed (none until a push), and the one
-/// before: the device's acknowledgement of that one may still be on its way when the next push
-/// goes.
-#[derive(Debug, Clone, Default)]
-struct Pushes {
-    last: Option<Version>,
-    before: Option<Version>,
-}
-
-impl Pushes {
-    /// Whether `generation` and `heads` (encoded) are a version pushed.
-    fn holds(&self, generation: u32, heads: &[u8]) -> bool {
-        [&self.last, &self.before]
-            .into_iter()
-            .flatten()
-            .any(|(g, h)| i64::from(*g) == i64::from(generation) && h.as_slice() == heads)
-    }
 }
 
 impl Followed {
@@ -69,6 +54,7 @@ impl Followed {
         Self {
             max,
             documents: BTreeMap::new(),
+            before: BTreeMap::new(),
             audiences: BTreeMap::new(),
         }
     }
@@ -88,7 +74,7 @@ impl Followed {
             return Err(too_many(self.max));
         }
         for document in new {
-            self.documents.insert(document, Pushes::default());
+            self.documents.insert(document, None);
         }
         Ok(())
     }
@@ -99,6 +85,7 @@ impl Followed {
         for document in &frame.documents {
             if document.body == sync_protocol::DocumentBody::Removed {
                 self.documents.remove(&document.document);
+                self.before.remove(&document.document);
             }
         }
     }
@@ -151,13 +138,17 @@ impl Followed {
                 _ => None,
             };
             match (version, self.documents.get_mut(&id)) {
-                (Some(version), Some(pushes)) if pushes.last.as_ref() == Some(&version) => {}
-                (version, Some(pushes)) => {
-                    let before = std::mem::replace(&mut pushes.last, version);
-                    if let Some(before) = &before {
-                        seen.pushed(id, before.clone());
+                (Some(version), Some(last)) if last.as_ref() == Some(&version) => {}
+                (version, Some(last)) => {
+                    match std::mem::replace(last, version) {
+                        Some(before) => {
+                            seen.pushed(id, before.clone());
+                            self.before.insert(id, before);
+                        }
+                        None => {
+                            self.before.remove(&id);
+                        }
                     }
-                    pushes.before = before;
                     changed.push(id);
                 }
                 (_, None) => changed.push(id),
@@ -178,10 +169,10 @@ impl Followed {
         settings: &crate::config::SyncConfig,
     ) -> Result<Option<Vec<Acknowledged>>, AppError> {
         let pushed = |document: &sync_protocol::DocumentFrame| {
-            let pushes = self.documents.get(&document.document)?;
+            let last = self.documents.get(&document.document)?.as_ref()?;
             let audience = self.audiences.get(&document.document.patient_id)?;
-            pushes.last.as_ref()?;
-            Some((audience, pushes))
+            let before = self.before.get(&document.document);
+            Some((audience, [Some(last), before]))
         };
         if !frame.intents.is_empty()
             || frame.documents.is_empty()
@@ -193,7 +184,7 @@ impl Followed {
         super::exchange::check_frame(frame, settings)?;
         let mut acknowledged = Vec::with_capacity(frame.documents.len());
         for document in &frame.documents {
-            let Some((audience, pushes)) = pushed(document) else {
+            let Some((audience, versions)) = pushed(document) else {
                 return Ok(None);
             };
             let sync_protocol::DocumentBody::Sync(bytes) = &document.body else {
@@ -206,7 +197,8 @@ impl Followed {
             named.sort();
             if !message.changes.is_empty()
                 || !message.need.is_empty()
-                || !pushes.holds(
+                || !holds(
+                    versions,
                     document.generation,
                     &super::projection::encode_heads(&named),
                 )
@@ -222,6 +214,14 @@ impl Followed {
         }
         Ok(Some(acknowledged))
     }
+}
+
+/// Whether `generation` and `heads` (encoded) are one of the `versions` pushed.
+fn holds(versions: [Option<&Version>; 2], generation: u32, heads: &[u8]) -> bool {
+    versions
+        .into_iter()
+        .flatten()
+        .any(|(g, h)| i64::from(*g) == i64::from(generation) && h.as_slice() == heads)
 }
 
 /// A device's acknowledgement of a pushed version of one document: the viewer's audience, the
