@@ -329,7 +329,8 @@ impl Round {
         }
     }
 
-    /// The round, knowing what was `seen` before it (the device's sync states are still read).
+    /// The round, knowing what was `seen` before it (the device's sync states are still read for
+    /// a document the connection has not pushed before).
     fn knowing(mut self, seen: Seen) -> Self {
         self.people = seen.people;
         self.pushed = seen.pushed;
