@@ -129,6 +129,9 @@ impl Followed {
                 Some(audience) if id.section != sync_protocol::Section::Personal => {
                     let version = stored_version(seen.stored(db, &audience).await?, id.section)?;
                     if self.audiences.get(&id.patient_id) != Some(&audience) {
+                        // Another audience's copies (a proxy's grant replaced): what was pushed
+                        // from them says nothing of what the device holds of these.
+                        self.forget_pushes(id.patient_id);
                         self.audiences.insert(id.patient_id, audience);
                     }
                     version
@@ -157,10 +160,21 @@ impl Followed {
         Ok((changed, seen))
     }
 
+    /// Forgets every version pushed of `patient`'s documents.
+    fn forget_pushes(&mut self, patient: Uuid) {
+        for (document, last) in &mut self.documents {
+            if document.patient_id == patient {
+                *last = None;
+            }
+        }
+        self.before
+            .retain(|document, _| document.patient_id != patient);
+    }
+
     /// What `frame` acknowledges of this connection's pushes, when that is all it does: no
     /// intents, and for each document it names a message with the heads of a version pushed
-    /// (the last, or the one before), no changes and nothing asked for. The device then holds that version, and
-    /// its sync state is all there is to keep ([`super::exchange::keep_acknowledged`]): no
+    /// (the last, or the one before), no changes and nothing asked for. The device then holds
+    /// that version, and its sync state is all there is to keep ([`super::exchange::keep_acknowledged`]): no
     /// viewer, stored heads or document is read, and nothing leaves the server. `None` for any
     /// other frame (the full exchange answers it); a message the guard refuses is the refusal.
     pub fn acknowledged(
