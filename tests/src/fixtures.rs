@@ -338,6 +338,15 @@ pub async fn device_token(app: &TestApp, account_id: Uuid, name: &str) -> String
 
 /// A member of staff with `role` at the practice, and their session's access token.
 pub async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRole) -> String {
+    staff_member(app, practice_id, role).await.1
+}
+
+/// A member of staff with `role` at the practice: their id and a session's access token.
+pub async fn staff_member(
+    app: &TestApp,
+    practice_id: Uuid,
+    role: staff::StaffRole,
+) -> (Uuid, String) {
     let now = app.clock.now();
     let member = staff::ActiveModel {
         id: Set(Uuid::new_v4()),
@@ -352,7 +361,8 @@ pub async fn staff_token(app: &TestApp, practice_id: Uuid, role: staff::StaffRol
     .insert(&app.db)
     .await
     .unwrap();
-    staff_session_on(&app.db, member.id, now).await
+    let token = staff_session_on(&app.db, member.id, now).await;
+    (member.id, token)
 }
 
 /// A long-lived session for a member of staff already stored, on any database (a server's,

@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDate};
 use gp_online::access::{PracticeActor, StaffActor};
 use gp_online::appointments::{CancellationRequest, PublishSlots, SlotCancellation};
 use gp_online::db::entities::slots::{Channel, SlotStatus};
-use gp_online::db::entities::staff::{self, StaffRole};
+use gp_online::db::entities::staff::StaffRole;
 use gp_online::db::entities::{
     audit_events, idempotency_keys, message_threads, messages, proxy_grants, slots,
 };
@@ -19,7 +19,7 @@ use gp_online::idempotent::IdempotentCall;
 use gp_online::proxy::GrantRequest;
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::fixtures::{
-    NewPatient, account, device, patient, practice_of, practice_with, staff_session_on,
+    NewPatient, account, device, patient, practice_of, practice_with, staff_member,
 };
 use gp_online_tests::sync::post_frame;
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
@@ -405,20 +405,8 @@ async fn a_message_whose_server_died_after_its_commit_is_replayed_on_retry_not_s
     // The server claimed the key and ran the call, whose transaction committed the thread;
     // the process died before it answered.
     let principal = idempotency::account_principal(account_id);
-    idempotency_keys::ActiveModel {
-        principal: Set(principal.clone()),
-        key: Set(key.to_owned()),
-        request_hash: Set(idempotency::fingerprint(&Method::POST, &path, &body)),
-        response_status: Set(None),
-        response_body: Set(None),
-        response_content_type: Set(None),
-        created_at: Set(now),
-        expires_at: Set(now + Duration::hours(24)),
-        claimed_until: Set(Some(now + Duration::seconds(60))),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let call =
+        claimed_by_a_server_that_died(&app, principal, key, &Method::POST, &path, &body).await;
     let facts = gp_online::access::slice::facts(&app.db, patient_id)
         .await
         .unwrap()
@@ -427,7 +415,6 @@ async fn a_message_whose_server_died_after_its_commit_is_replayed_on_retry_not_s
         viewer: gp_online::access::Viewer::Patient { account_id },
         device_id: Some(device_id),
     };
-    let call = IdempotentCall::new(principal, key.to_owned());
     let sent = gp_online::messages::start_thread(
         &app.db,
         &actor,
@@ -463,26 +450,6 @@ async fn a_message_whose_server_died_after_its_commit_is_replayed_on_retry_not_s
             .unwrap(),
         1
     );
-}
-
-/// A member of staff of the practice with `role`: their id and a session's access token.
-async fn staff_member(app: &TestApp, practice_id: Uuid, role: StaffRole) -> (Uuid, String) {
-    let now = app.clock.now();
-    let member = staff::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        display_name: Set(format!("{role:?} One")),
-        role: Set(role),
-        job_title: Set(None),
-        active: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
-    let token = staff_session_on(&app.db, member.id, now).await;
-    (member.id, token)
 }
 
 /// Stores `key` of `principal` as a server killed after the call's commit leaves it: claimed for

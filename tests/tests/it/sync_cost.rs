@@ -105,10 +105,7 @@ async fn anything_new_answers_only_the_document_that_changed_with_the_change() {
 #[tokio::test]
 async fn a_live_device_following_every_document_is_pushed_one_frame_carrying_the_change() {
     let app = gp_online_tests::spawn_app().await;
-    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
-    let mut device = following(patient, &ALL_SECTIONS);
-    let mut live = Live::connect(&app, &token).await;
-    live.settle(&mut device).await;
+    let (patient, _, mut device, mut live) = settled_live(&app, &ALL_SECTIONS).await;
     assert!(device.documents().count() >= 6);
 
     fixtures::result(&app, patient, |r| r.test_name = "PUSHED-RESULT".to_owned()).await;
@@ -120,11 +117,7 @@ async fn a_live_device_following_every_document_is_pushed_one_frame_carrying_the
     assert!(matches!(pushed.documents[0].body, DocumentBody::Sync(_)));
     device.receive(&pushed).unwrap();
     assert!(
-        device
-            .item_list::<ResultItem>(results)
-            .unwrap()
-            .iter()
-            .any(|r| r.test_name == "PUSHED-RESULT"),
+        holds_result(&device, results, "PUSHED-RESULT"),
         "the push carried the change"
     );
     // The acknowledgement goes up and nothing more comes down.
@@ -164,6 +157,25 @@ async fn a_new_device_after_a_rollover_gets_the_current_generation_directly() {
         device.items(results).unwrap(),
         first.items(results).unwrap()
     );
+}
+
+/// A patient with the standard record, their token, and a device of theirs following
+/// `sections` of that patient, settled over a live connection.
+async fn settled_live(app: &TestApp, sections: &[Section]) -> (Uuid, String, DevicePeer, Live) {
+    let (patient, token) = arrange(app, &Rules::default(), &standard_record()).await;
+    let mut device = following(patient, sections);
+    let mut live = Live::connect(app, &token).await;
+    live.settle(&mut device).await;
+    (patient, token, device, live)
+}
+
+/// Whether the device's `results` document holds a result of the test `name`.
+fn holds_result(device: &DevicePeer, results: DocumentId, name: &str) -> bool {
+    device
+        .item_list::<ResultItem>(results)
+        .unwrap()
+        .iter()
+        .any(|r| r.test_name == name)
 }
 
 /// A message naming `copy`'s heads for `document`, with no changes and nothing asked for: what
@@ -306,11 +318,8 @@ async fn a_named_item_that_must_leave_the_document_starts_a_new_generation_witho
 #[tokio::test]
 async fn a_live_devices_acknowledgement_of_a_push_is_kept_as_its_sync_state() {
     let app = gp_online_tests::spawn_app().await;
-    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let (patient, token, mut device, mut live) = settled_live(&app, &ALL_SECTIONS).await;
     let results = DocumentId::new(patient, Section::Results);
-    let mut device = following(patient, &ALL_SECTIONS);
-    let mut live = Live::connect(&app, &token).await;
-    live.settle(&mut device).await;
 
     fixtures::result(&app, patient, |r| r.test_name = "ACKNOWLEDGED".to_owned()).await;
     changed(&app, patient).await;
@@ -346,11 +355,8 @@ async fn a_live_devices_acknowledgement_of_a_push_is_kept_as_its_sync_state() {
 #[tokio::test]
 async fn a_live_frame_naming_other_heads_than_the_push_gets_the_full_exchange() {
     let app = gp_online_tests::spawn_app().await;
-    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let (patient, _, mut device, mut live) = settled_live(&app, &[Section::Results]).await;
     let results = DocumentId::new(patient, Section::Results);
-    let mut device = following(patient, &[Section::Results]);
-    let mut live = Live::connect(&app, &token).await;
-    live.settle(&mut device).await;
     let before = device.document(results).unwrap().clone();
 
     fixtures::result(&app, patient, |r| r.test_name = "LOST-PUSH".to_owned()).await;
@@ -366,23 +372,14 @@ async fn a_live_frame_naming_other_heads_than_the_push_gets_the_full_exchange() 
     live.send(&frame).await;
     let answer = live.next(10).await.expect("the change again");
     device.receive(&answer).unwrap();
-    assert!(
-        device
-            .item_list::<ResultItem>(results)
-            .unwrap()
-            .iter()
-            .any(|r| r.test_name == "LOST-PUSH")
-    );
+    assert!(holds_result(&device, results, "LOST-PUSH"));
 }
 
 #[tokio::test]
 async fn a_second_push_before_the_first_is_acknowledged_carries_only_the_new_change() {
     let app = gp_online_tests::spawn_app().await;
-    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let (patient, _, mut device, mut live) = settled_live(&app, &[Section::Results]).await;
     let results = DocumentId::new(patient, Section::Results);
-    let mut device = following(patient, &[Section::Results]);
-    let mut live = Live::connect(&app, &token).await;
-    live.settle(&mut device).await;
 
     // Two results released one after the other; the device answers neither push before the
     // second arrives (a phone on a slow network).
@@ -413,14 +410,8 @@ async fn a_second_push_before_the_first_is_acknowledged_carries_only_the_new_cha
     // The connection knows what it pushed first: the second push carries the second change
     // alone, not both again.
     assert_eq!(changes, vec![1, 1]);
-    let names: Vec<String> = device
-        .item_list::<ResultItem>(results)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.test_name)
-        .collect();
-    assert!(names.iter().any(|n| n == "FIRST-RELEASED"), "{names:?}");
-    assert!(names.iter().any(|n| n == "SECOND-RELEASED"), "{names:?}");
+    assert!(holds_result(&device, results, "FIRST-RELEASED"));
+    assert!(holds_result(&device, results, "SECOND-RELEASED"));
     // The acknowledgement of the first push, arriving only now, is kept: the second change,
     // already on its way, is not sent again.
     let mut late = Frame::new();
