@@ -9,7 +9,7 @@ use crate::TestApp;
 use chrono::{DateTime, NaiveDate, Utc};
 use gp_online::config::IdentityConfig;
 use gp_online::db::entities::{
-    accounts, devices, patients, practices, proxy_grants, results, staff,
+    accounts, devices, patients, practices, proxy_grants, results, slots, staff,
 };
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
@@ -377,6 +377,41 @@ pub async fn staff_session_on(
         .await
         .unwrap()
         .access_token
+}
+
+/// An open ten-minute slot of the practice starting `starts_in` from now (a GP appointment in
+/// person with Dr Rhea Shah in Room 1, unless `adjust` changes it), written straight to the
+/// database: its id.
+pub async fn open_slot(
+    app: &TestApp,
+    practice_id: Uuid,
+    starts_in: chrono::Duration,
+    adjust: impl FnOnce(&mut slots::Model),
+) -> Uuid {
+    let now = app.clock.now();
+    let starts_at = now + starts_in;
+    let mut slot = slots::Model {
+        id: Uuid::new_v4(),
+        practice_id,
+        external_id: None,
+        clinician_staff_id: None,
+        clinician_name: "Dr Rhea Shah".to_owned(),
+        slot_type: "GP appointment".to_owned(),
+        session_name: "Morning surgery".to_owned(),
+        location: "Room 1".to_owned(),
+        channel: slots::Channel::InPerson,
+        starts_at,
+        ends_at: starts_at + chrono::Duration::minutes(10),
+        status: slots::SlotStatus::Open,
+        created_at: now,
+        updated_at: now,
+    };
+    adjust(&mut slot);
+    slots::ActiveModel::from(slot)
+        .insert(&app.db)
+        .await
+        .unwrap()
+        .id
 }
 
 /// A proxy grant letting the patient `proxy_patient_id` act for `patient` with `scopes`

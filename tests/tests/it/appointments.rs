@@ -95,28 +95,12 @@ async fn slot_with(
     channel: Channel,
     clinician: &str,
 ) -> Uuid {
-    let now = app.clock.now();
-    let starts_at = now + starts_in;
-    slots::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        clinician_staff_id: Set(None),
-        clinician_name: Set(clinician.to_owned()),
-        slot_type: Set("GP appointment".to_owned()),
-        session_name: Set("Morning surgery".to_owned()),
-        location: Set("Riverside Surgery, Room 2".to_owned()),
-        channel: Set(channel),
-        starts_at: Set(starts_at),
-        ends_at: Set(starts_at + Duration::minutes(10)),
-        status: Set(SlotStatus::Open),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
+    gp_online_tests::fixtures::open_slot(app, practice_id, starts_in, |slot| {
+        slot.clinician_name = clinician.to_owned();
+        slot.location = "Riverside Surgery, Room 2".to_owned();
+        slot.channel = channel;
+    })
     .await
-    .unwrap()
-    .id
 }
 
 async fn book(app: &TestApp, token: &str, patient: Uuid, body: Value) -> (StatusCode, Value) {

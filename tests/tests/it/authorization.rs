@@ -957,28 +957,11 @@ async fn world(app: &TestApp, access: Access) -> World {
 
 /// An open slot of the practice, a week ahead.
 async fn open_slot(app: &TestApp, practice_id: Uuid) -> Uuid {
-    let now = app.clock.now();
-    let starts_at = now + Duration::days(7) + Duration::minutes(i64::from(rand::random::<u16>()));
-    slots::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        clinician_staff_id: Set(None),
-        clinician_name: Set("Dr Rhea Shah".to_owned()),
-        slot_type: Set("GP appointment".to_owned()),
-        session_name: Set("Morning surgery".to_owned()),
-        location: Set("Room 2".to_owned()),
-        channel: Set(slots::Channel::InPerson),
-        starts_at: Set(starts_at),
-        ends_at: Set(starts_at + Duration::minutes(10)),
-        status: Set(slots::SlotStatus::Open),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
+    let starts_in = Duration::days(7) + Duration::minutes(i64::from(rand::random::<u16>()));
+    fixtures::open_slot(app, practice_id, starts_in, |slot| {
+        slot.location = "Room 2".to_owned();
+    })
     .await
-    .unwrap()
-    .id
 }
 
 /// The patient books a fresh slot; the appointment's id.

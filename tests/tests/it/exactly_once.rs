@@ -9,7 +9,6 @@
 use chrono::{Duration, NaiveDate};
 use gp_online::access::{PracticeActor, StaffActor};
 use gp_online::appointments::{CancellationRequest, PublishSlots, SlotCancellation};
-use gp_online::db::entities::slots::{Channel, SlotStatus};
 use gp_online::db::entities::staff::StaffRole;
 use gp_online::db::entities::{
     audit_events, idempotency_keys, message_threads, messages, proxy_grants, slots,
@@ -19,7 +18,7 @@ use gp_online::idempotent::IdempotentCall;
 use gp_online::proxy::GrantRequest;
 use gp_online::settings::PracticeSettings;
 use gp_online_tests::fixtures::{
-    NewPatient, account, device, patient, practice_of, practice_with, staff_member,
+    NewPatient, account, device, open_slot, patient, practice_of, practice_with, staff_member,
 };
 use gp_online_tests::sync::post_frame;
 use gp_online_tests::{TestApp, spawn_app, spawn_app_with};
@@ -523,31 +522,6 @@ async fn audited(app: &TestApp, action: &str) -> u64 {
         .unwrap()
 }
 
-/// A slot of the practice starting `starts_in` from now.
-async fn open_slot(app: &TestApp, practice_id: Uuid, starts_in: Duration) -> Uuid {
-    let now = app.clock.now();
-    slots::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        clinician_staff_id: Set(None),
-        clinician_name: Set("Dr Rhea Shah".to_owned()),
-        slot_type: Set("GP appointment".to_owned()),
-        session_name: Set("Morning surgery".to_owned()),
-        location: Set("Room 1".to_owned()),
-        channel: Set(Channel::InPerson),
-        starts_at: Set(now + starts_in),
-        ends_at: Set(now + starts_in + Duration::minutes(10)),
-        status: Set(SlotStatus::Open),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
-    .await
-    .unwrap()
-    .id
-}
-
 /// The patient books `slot` over REST: the appointment's id.
 async fn booked(app: &TestApp, token: &str, patient_id: Uuid, slot: Uuid) -> Uuid {
     let booked = app
@@ -651,7 +625,7 @@ async fn an_appointment_cancellation_whose_server_died_after_its_commit_is_repla
     let app = spawn_app().await;
     let (patient_id, token, account_id, device_id) = arrange(&app).await;
     let practice_id = practice_of(&app, patient_id).await;
-    let slot = open_slot(&app, practice_id, Duration::days(2)).await;
+    let slot = open_slot(&app, practice_id, Duration::days(2), |_| {}).await;
     let appointment_id = booked(&app, &token, patient_id, slot).await;
     let key = "cancel-died-after-commit";
     let path = format!("/api/v1/patients/{patient_id}/appointments/{appointment_id}");
@@ -698,7 +672,7 @@ async fn a_withdrawn_slot_whose_server_died_after_its_commit_is_replayed_naming_
     let (patient_id, token, _, _) = arrange(&app).await;
     let practice_id = practice_of(&app, patient_id).await;
     let (staff_id, staff_token) = staff_member(&app, practice_id, StaffRole::Admin).await;
-    let slot = open_slot(&app, practice_id, Duration::days(2)).await;
+    let slot = open_slot(&app, practice_id, Duration::days(2), |_| {}).await;
     let appointment_id = booked(&app, &token, patient_id, slot).await;
     let key = "withdraw-died-after-commit";
     let path = format!("/api/v1/practice/slots/{slot}/cancel");

@@ -78,28 +78,12 @@ async fn family(app: &TestApp) -> Family {
 
 /// An open slot of the practice starting `starts_in` from now.
 async fn slot(app: &TestApp, practice_id: Uuid, starts_in: Duration) -> Uuid {
-    let now = app.clock.now();
-    let starts = now + starts_in;
-    slots::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(practice_id),
-        external_id: Set(None),
-        clinician_staff_id: Set(None),
-        clinician_name: Set("Dr A Patel".to_owned()),
-        slot_type: Set("GP appointment".to_owned()),
-        session_name: Set("Morning surgery".to_owned()),
-        location: Set("Main surgery".to_owned()),
-        channel: Set(slots::Channel::Telephone),
-        starts_at: Set(starts),
-        ends_at: Set(starts + Duration::minutes(10)),
-        status: Set(slots::SlotStatus::Open),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.db)
+    gp_online_tests::fixtures::open_slot(app, practice_id, starts_in, |slot| {
+        slot.clinician_name = "Dr A Patel".to_owned();
+        slot.location = "Main surgery".to_owned();
+        slot.channel = slots::Channel::Telephone;
+    })
     .await
-    .unwrap()
-    .id
 }
 
 /// A repeat course of the patient, adjusted by `adjust`.
