@@ -70,6 +70,8 @@ pub struct AppState {
     pub rate_limits: rate_limit::RateLimits,
     /// Announcements of changed patients to live sync connections.
     pub hub: crate::sync::live::Hub,
+    /// The writes of live sync connections, committed together.
+    pub live_writes: crate::sync::live_writes::LiveWrites,
     /// Push notifications: the VAPID key, the providers and this node's delivery worker.
     pub push: crate::notify::Push,
 }
@@ -78,10 +80,10 @@ pub struct AppState {
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the application: every route plus the middleware stack, and starts this node's
-/// share of the background work (the sync relay and, on PostgreSQL, its listener; the periodic
-/// [`crate::jobs`]; push delivery, [`crate::notify`]); call it inside the Tokio runtime. Fails
-/// only on an identity configuration the relying party refuses or an unreadable APNs or FCM
-/// key (the message names the key).
+/// share of the background work (the sync relay and, on PostgreSQL, its listener; the writer of
+/// live connections' writes; the periodic [`crate::jobs`]; push delivery, [`crate::notify`]);
+/// call it inside the Tokio runtime. Fails only on an identity configuration the relying party
+/// refuses or an unreadable APNs or FCM key (the message names the key).
 pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<Router, String> {
     let hub = crate::sync::live::Hub::new();
     crate::sync::cache::configure(config.sync.document_cache_bytes);
@@ -103,6 +105,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
     let (routes, openapi) = api_routes().split_for_parts();
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     let state = AppState {
+        live_writes: crate::sync::live_writes::LiveWrites::start(db.clone()),
         db,
         clock,
         identity: crate::identity::Identity::new(&config.identity)?,

@@ -171,7 +171,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                         // An acknowledgement of what this connection pushed keeps the
                         // device's sync state and reads nothing else.
                         let reply = match followed.acknowledged(&frame, &state.config.sync) {
-                            Ok(Some(acknowledged)) => Box::pin(exchange::keep_acknowledged(&state.db, syncer.device_id, &acknowledged, state.clock.now())).await.map(|()| Frame::new()),
+                            Ok(Some(acknowledged)) => Box::pin(exchange::keep_acknowledged(&state.live_writes, syncer.device_id, &acknowledged, state.clock.now())).await.map(|()| Frame::new()),
                             Ok(None) => Box::pin(exchange::handle(&state.db, syncer, &frame, &state.config.sync, state.clock.now())).await,
                             Err(refused) => Err(refused),
                         };
@@ -218,7 +218,7 @@ async fn live(state: AppState, session: AccountSession, mut socket: axum::extrac
                 if documents.is_empty() {
                     continue;
                 }
-                Box::pin(exchange::push(&state.db, syncer, &documents, &state.config.sync, seen, state.clock.now())).await
+                Box::pin(exchange::push(&state.db, &state.live_writes, syncer, &documents, &state.config.sync, seen, state.clock.now())).await
             }
             _ = check.tick() => {
                 if Box::pin(still_live(&state, &session)).await {

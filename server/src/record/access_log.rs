@@ -9,8 +9,8 @@ use crate::db::entities::access_log::{self, ViewerKind};
 use crate::db::entities::{devices, staff};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, Set,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -42,6 +42,39 @@ pub async fn record_sync_delivery(
     write_line(db, viewer, facts, section, None, Some(device_id), now).await
 }
 
+/// The line [`record_sync_delivery`] writes, for the caller to write with others
+/// (`sync::live_writes`); `None` for a staff member, whose line reads their staff record.
+pub fn sync_delivery_line(
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: &str,
+    device_id: Uuid,
+    now: DateTime<Utc>,
+) -> Option<access_log::Model> {
+    let who = patient_or_proxy(viewer).ok()?;
+    Some(line(facts, who, section, None, Some(device_id), now))
+}
+
+/// Who a patient or a proxy is in a line (kind, id, role, no organisation); for a staff member,
+/// whose role is in their staff record, their id.
+fn patient_or_proxy(viewer: &Viewer) -> Result<(ViewerKind, Uuid, String, String), Uuid> {
+    match viewer {
+        Viewer::Patient { account_id } => Ok((
+            ViewerKind::Patient,
+            *account_id,
+            "patient".to_owned(),
+            String::new(),
+        )),
+        Viewer::Proxy { account_id, grant } => Ok((
+            ViewerKind::Proxy,
+            *account_id,
+            format!("proxy ({})", grant.relationship),
+            String::new(),
+        )),
+        Viewer::Staff { staff_id, .. } => Err(*staff_id),
+    }
+}
+
 async fn write_line(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
@@ -51,21 +84,10 @@ async fn write_line(
     device_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let (kind, viewer_id, role, organisation) = match viewer {
-        Viewer::Patient { account_id } => (
-            ViewerKind::Patient,
-            *account_id,
-            "patient".to_owned(),
-            String::new(),
-        ),
-        Viewer::Proxy { account_id, grant } => (
-            ViewerKind::Proxy,
-            *account_id,
-            format!("proxy ({})", grant.relationship),
-            String::new(),
-        ),
-        Viewer::Staff { staff_id, .. } => {
-            let member = staff::Entity::find_by_id(*staff_id).one(db).await?;
+    let who = match patient_or_proxy(viewer) {
+        Ok(who) => who,
+        Err(staff_id) => {
+            let member = staff::Entity::find_by_id(staff_id).one(db).await?;
             let role = member.map_or_else(
                 || "staff".to_owned(),
                 |m| {
@@ -75,28 +97,43 @@ async fn write_line(
             );
             (
                 ViewerKind::Staff,
-                *staff_id,
+                staff_id,
                 role,
                 facts.practice.name.clone(),
             )
         }
     };
-    access_log::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        practice_id: Set(facts.patient.practice_id),
-        patient_id: Set(facts.patient.id),
-        viewer_kind: Set(kind),
-        viewer_id: Set(viewer_id),
-        viewer_role: Set(role),
-        viewer_organisation: Set(organisation),
-        section: Set(section.to_owned()),
-        item_id: Set(item_id),
-        device_id: Set(device_id),
-        accessed_at: Set(now),
-    }
-    .insert(db)
-    .await?;
+    line(facts, who, section, item_id, device_id, now)
+        .into_active_model()
+        .reset_all()
+        .insert(db)
+        .await?;
     Ok(())
+}
+
+/// A new line: who read (kind, id, role, organisation) which `section` (and item) of the
+/// patient, from which device, when.
+fn line(
+    facts: &PatientFacts,
+    (viewer_kind, viewer_id, viewer_role, viewer_organisation): (ViewerKind, Uuid, String, String),
+    section: &str,
+    item_id: Option<Uuid>,
+    device_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> access_log::Model {
+    access_log::Model {
+        id: Uuid::new_v4(),
+        practice_id: facts.patient.practice_id,
+        patient_id: facts.patient.id,
+        viewer_kind,
+        viewer_id,
+        viewer_role,
+        viewer_organisation,
+        section: section.to_owned(),
+        item_id,
+        device_id,
+        accessed_at: now,
+    }
 }
 
 /// Records that a staff member saw items of several patients at once (the review queue): one

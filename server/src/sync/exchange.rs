@@ -11,6 +11,7 @@
 use super::calendar;
 use super::counts::Generation;
 use super::intents;
+use super::live_writes::{LiveWrites, Write};
 use super::personal;
 use super::projection::{self, audience};
 use super::projector;
@@ -21,7 +22,6 @@ use crate::config::SyncConfig;
 use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use std::collections::{BTreeMap, BTreeSet};
 use sync_protocol::{DocumentBody, DocumentFrame, DocumentId, Frame, Section, server};
@@ -186,8 +186,12 @@ pub async fn synced(db: &DatabaseConnection, device_id: Uuid) -> Result<Vec<Docu
 /// What changed for `documents` since the device's last exchange, unprompted (live push, or
 /// the answer to "anything new?"): for each document that changed, its new changes directly;
 /// nothing for the others, whose stored heads the device already shares.
+///
+/// The access-log lines of what the push delivers are written with those of other
+/// connections' pushes (`writes`), before the frame is returned.
 pub async fn push(
     db: &DatabaseConnection,
+    writes: &LiveWrites,
     syncer: Syncer,
     documents: &[DocumentId],
     settings: &SyncConfig,
@@ -195,10 +199,16 @@ pub async fn push(
     now: DateTime<Utc>,
 ) -> Result<Frame, AppError> {
     let mut round = Round::new(settings, Frame::new().encode().len()).knowing(seen);
-    Box::pin(push_within(
+    round.delivered = Some(Vec::new());
+    let frame = Box::pin(push_within(
         db, syncer, documents, settings, &mut round, now,
     ))
-    .await
+    .await?;
+    let lines = round.delivered.take().unwrap_or_default();
+    writes
+        .write(lines.into_iter().map(Write::Delivery).collect())
+        .await?;
+    Ok(frame)
 }
 
 /// [`push`] within a round already under way.
@@ -234,6 +244,9 @@ pub(super) struct Round {
     audiences: std::collections::HashMap<String, Known>,
     /// For a live push, what the connection last pushed of each document ([`Seen::pushed`]).
     pushed: std::collections::HashMap<DocumentId, Pushed>,
+    /// For a live push, the access-log lines of its deliveries, written together when the push
+    /// is done ([`push`]); `None`: each is written as it is made.
+    delivered: Option<Vec<crate::db::entities::access_log::Model>>,
 }
 
 /// A version of a document a live connection pushed: its generation (as stored) and heads.
@@ -326,6 +339,7 @@ impl Round {
             people: std::collections::HashMap::new(),
             audiences: std::collections::HashMap::new(),
             pushed: std::collections::HashMap::new(),
+            delivered: None,
         }
     }
 
@@ -423,6 +437,37 @@ impl Round {
         (i64::from(*pushed_generation) == i64::from(generation))
             .then(|| projection::decode_heads(heads))
             .flatten()
+    }
+
+    /// Records the delivery of `frames` about document `id` to the device
+    /// ([`super::reads::record_delivery`]), or, in a live push, keeps its line for [`push`] to
+    /// write.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_delivery(
+        &mut self,
+        db: &DatabaseConnection,
+        viewer: &Viewer,
+        facts: &PatientFacts,
+        id: DocumentId,
+        device_id: Uuid,
+        frames: &[DocumentFrame],
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        if let Some(delivered) = &mut self.delivered
+            && super::reads::delivers_items(id, frames)
+            && let Some(line) = crate::record::access_log::sync_delivery_line(
+                viewer,
+                facts,
+                id.section.as_str(),
+                device_id,
+                now,
+            )
+        {
+            delivered.push(line);
+            return Ok(());
+        }
+        super::reads::record_delivery(db, viewer, facts, id, device_id, frames, now).await?;
+        Ok(())
     }
 
     /// Bytes left for the next sync message.
@@ -588,7 +633,8 @@ async fn document(
         )
     {
         let frames = vec![frame];
-        super::reads::record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now)
+        round
+            .record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now)
             .await?;
         round.spend(&frames);
         return Ok((frames, 0));
@@ -629,7 +675,9 @@ async fn document(
     let answer = answer
         .map_err(|e| AppError::new(ErrorCode::MalformedRequest).with_detail(e.to_string()))?;
     frames.extend(answer.frames);
-    super::reads::record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now).await?;
+    round
+        .record_delivery(db, &viewer, &facts, id, syncer.device_id, &frames, now)
+        .await?;
     round.spend(&frames);
     if incoming.is_some() {
         save_device_state(db, syncer.device_id, key, stored.generation, &state, now).await?;
@@ -690,34 +738,26 @@ pub fn up_to_date(
 /// Keeps what a device acknowledged on a live connection of the versions it was pushed
 /// ([`super::live::Followed::acknowledged`]): its sync state for each document says it holds
 /// those heads, as the full exchange would have saved it (a persisted state is its shared heads
-/// alone); several documents in one transaction.
+/// alone); written with other connections' writes (`writes`), in one transaction.
 pub async fn keep_acknowledged(
-    db: &DatabaseConnection,
+    writes: &LiveWrites,
     device_id: Uuid,
     acknowledged: &[super::live::Acknowledged],
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    if let [one] = acknowledged {
-        return keep_one_acknowledged(db, device_id, one, now).await;
-    }
-    let txn = crate::db::begin_write(db).await?;
+    let mut states = Vec::with_capacity(acknowledged.len());
     for ack in acknowledged {
-        keep_one_acknowledged(&txn, device_id, ack, now).await?;
+        let mut state = automerge::sync::State::new();
+        state.shared_heads.clone_from(&ack.heads);
+        states.push(Write::SyncState(device_sync_states::Model {
+            device_id,
+            document_key: document_key(&ack.audience, ack.section),
+            generation: Generation::try_from(ack.generation)?.column(),
+            state: state.encode(),
+            updated_at: now,
+        }));
     }
-    txn.commit().await?;
-    Ok(())
-}
-
-async fn keep_one_acknowledged(
-    db: &impl ConnectionTrait,
-    device_id: Uuid,
-    ack: &super::live::Acknowledged,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let mut state = automerge::sync::State::new();
-    state.shared_heads.clone_from(&ack.heads);
-    let key = document_key(&ack.audience, ack.section);
-    save_device_state(db, device_id, key, ack.generation, &state, now).await
+    writes.write(states).await
 }
 
 /// Persists a device's sync state for one document (`audience/section`) and generation, so a
@@ -743,18 +783,7 @@ pub(super) async fn save_device_state(
         state: Set(state.encode()),
         updated_at: Set(now),
     })
-    .on_conflict(
-        OnConflict::columns([
-            device_sync_states::Column::DeviceId,
-            device_sync_states::Column::DocumentKey,
-        ])
-        .update_columns([
-            device_sync_states::Column::Generation,
-            device_sync_states::Column::State,
-            device_sync_states::Column::UpdatedAt,
-        ])
-        .to_owned(),
-    )
+    .on_conflict(super::live_writes::sync_state_conflict())
     .exec_without_returning(db)
     .await?;
     Ok(())

@@ -38,6 +38,7 @@ pub mod counts;
 pub mod exchange;
 pub mod intents;
 pub mod live;
+pub mod live_writes;
 pub mod personal;
 pub mod projection;
 pub mod projector;

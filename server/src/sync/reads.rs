@@ -23,15 +23,20 @@ pub async fn record_delivery(
     frames: &[DocumentFrame],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    if !matches!(
-        id.section,
-        Section::Record | Section::Results | Section::Documents
-    ) || !frames.iter().any(carries_changes)
-    {
+    if !delivers_items(id, frames) {
         return Ok(());
     }
     let section = id.section.as_str();
     access_log::record_sync_delivery(db, viewer, facts, section, device_id, now).await
+}
+
+/// Whether `frames` about document `id` deliver items of a record section, so their delivery
+/// is logged.
+pub fn delivers_items(id: DocumentId, frames: &[DocumentFrame]) -> bool {
+    matches!(
+        id.section,
+        Section::Record | Section::Results | Section::Documents
+    ) && frames.iter().any(carries_changes)
 }
 
 /// Whether a frame carries document changes (items), not only heads or a notice.

@@ -424,3 +424,136 @@ async fn a_second_push_before_the_first_is_acknowledged_carries_only_the_new_cha
     live.settle(&mut device).await;
     assert!(device.outgoing().is_empty());
 }
+
+#[tokio::test]
+async fn every_live_device_of_a_patient_pushed_one_change_logs_its_delivery_and_keeps_its_acknowledgement()
+ {
+    use gp_online::db::entities::{access_log, accounts, devices};
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, _) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let account = accounts::Entity::find()
+        .filter(accounts::Column::PatientId.eq(patient))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let results = DocumentId::new(patient, Section::Results);
+    let mut connected = Vec::new();
+    for n in 0..6 {
+        let name = format!("Tablet {n}");
+        let token = fixtures::device_token(&app, account.id, &name).await;
+        let device_id = devices::Entity::find()
+            .filter(devices::Column::Name.eq(name))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let mut device = following(patient, &[Section::Results]);
+        let mut live = Live::connect(&app, &token).await;
+        live.settle(&mut device).await;
+        connected.push((device_id, device, live));
+    }
+    let delivered = || async {
+        access_log::Entity::find()
+            .filter(access_log::Column::PatientId.eq(patient))
+            .filter(access_log::Column::Section.eq("results"))
+            .all(&app.db)
+            .await
+            .unwrap()
+    };
+    let before = delivered().await.len();
+
+    fixtures::result(&app, patient, |r| r.test_name = "FAN-OUT".to_owned()).await;
+    changed(&app, patient).await;
+    for (_, device, live) in &mut connected {
+        let pushed = live.next(10).await.expect("a pushed frame");
+        device.receive(&pushed).unwrap();
+        assert!(holds_result(device, results, "FAN-OUT"));
+        live.send(&device.outgoing()).await;
+    }
+    for (_, _, live) in &mut connected {
+        live.handled().await;
+    }
+
+    // Each device's delivery is in the patient's access log, once, and each device's
+    // acknowledgement is kept as its sync state.
+    let lines = delivered().await;
+    assert_eq!(lines.len(), before + connected.len());
+    for (device_id, device, _) in &connected {
+        let of_device = lines
+            .iter()
+            .filter(|line| line.device_id == Some(*device_id))
+            .count();
+        assert_eq!(of_device, 2, "the initial sync's line and the push's");
+        let kept = device_sync_states::Entity::find()
+            .filter(device_sync_states::Column::DeviceId.eq(*device_id))
+            .filter(device_sync_states::Column::DocumentKey.eq(format!("self:{patient}/results")))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .expect("the device's sync state");
+        let state = automerge::sync::State::decode(&kept.state).unwrap();
+        let mut held = device.document(results).unwrap().clone();
+        assert_eq!(state.shared_heads, held.get_heads());
+    }
+}
+
+#[tokio::test]
+async fn a_live_write_that_fails_among_others_fails_alone() {
+    use gp_online::db::entities::access_log::{self, ViewerKind};
+    use gp_online::sync::live_writes::{LiveWrites, Write};
+    let app = gp_online_tests::spawn_app().await;
+    let (patient, _) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let practice_id = fixtures::practice_of(&app, patient).await;
+    let line = |id: Uuid| access_log::Model {
+        id,
+        practice_id,
+        patient_id: patient,
+        viewer_kind: ViewerKind::Patient,
+        viewer_id: Uuid::new_v4(),
+        viewer_role: "patient".to_owned(),
+        viewer_organisation: String::new(),
+        section: "results".to_owned(),
+        item_id: None,
+        device_id: None,
+        accessed_at: app.clock.now(),
+    };
+    let state = device_sync_states::Model {
+        device_id: Uuid::new_v4(),
+        document_key: format!("self:{patient}/results"),
+        generation: 1,
+        state: automerge::sync::State::new().encode(),
+        updated_at: app.clock.now(),
+    };
+    let (first, again) = (Uuid::new_v4(), Uuid::new_v4());
+    let writes = LiveWrites::start(app.db.clone());
+    // Three connections' writes queued together; the second repeats the first's line id, so
+    // a statement holding both fails.
+    let (a, b, c) = tokio::join!(
+        writes.write(vec![Write::Delivery(line(first))]),
+        writes.write(vec![
+            Write::Delivery(line(again)),
+            Write::Delivery(line(first))
+        ]),
+        writes.write(vec![Write::SyncState(state.clone())]),
+    );
+    assert!(a.is_ok(), "{a:?}");
+    assert!(b.is_err(), "the repeated line is refused");
+    assert!(c.is_ok(), "{c:?}");
+    // The failed write left nothing half-written; the others are committed.
+    let lines = access_log::Entity::find()
+        .filter(access_log::Column::Id.is_in([first, again]))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(lines.iter().map(|l| l.id).collect::<Vec<_>>(), vec![first]);
+    assert!(
+        device_sync_states::Entity::find()
+            .filter(device_sync_states::Column::DeviceId.eq(state.device_id))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
