@@ -178,6 +178,24 @@ fn holds_result(device: &DevicePeer, results: DocumentId, name: &str) -> bool {
         .any(|r| r.test_name == name)
 }
 
+/// The sync state kept for a device's copy of the patient's own `results` document (the only
+/// device's when `device_id` is `None`).
+async fn kept_results_state(
+    app: &TestApp,
+    patient: Uuid,
+    device_id: Option<Uuid>,
+) -> device_sync_states::Model {
+    let mut kept = device_sync_states::Entity::find()
+        .filter(device_sync_states::Column::DocumentKey.eq(format!("self:{patient}/results")));
+    if let Some(device_id) = device_id {
+        kept = kept.filter(device_sync_states::Column::DeviceId.eq(device_id));
+    }
+    kept.one(&app.db)
+        .await
+        .unwrap()
+        .expect("the device's sync state")
+}
+
 /// A message naming `copy`'s heads for `document`, with no changes and nothing asked for: what
 /// an automerge peer sends from a persisted state, and an acknowledgement of those heads.
 fn naming_heads(
@@ -332,12 +350,7 @@ async fn a_live_devices_acknowledgement_of_a_push_is_kept_as_its_sync_state() {
     assert!(live.next(1).await.is_none(), "nothing answers it");
 
     // The server keeps that the device holds the pushed heads, as a full exchange would have.
-    let kept = device_sync_states::Entity::find()
-        .filter(device_sync_states::Column::DocumentKey.eq(format!("self:{patient}/results")))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("the device's sync state");
+    let kept = kept_results_state(&app, patient, None).await;
     let state = automerge::sync::State::decode(&kept.state).unwrap();
     let mut held = device.document(results).unwrap().clone();
     assert_eq!(state.shared_heads, held.get_heads());
@@ -486,13 +499,7 @@ async fn every_live_device_of_a_patient_pushed_one_change_logs_its_delivery_and_
             .filter(|line| line.device_id == Some(*device_id))
             .count();
         assert_eq!(of_device, 2, "the initial sync's line and the push's");
-        let kept = device_sync_states::Entity::find()
-            .filter(device_sync_states::Column::DeviceId.eq(*device_id))
-            .filter(device_sync_states::Column::DocumentKey.eq(format!("self:{patient}/results")))
-            .one(&app.db)
-            .await
-            .unwrap()
-            .expect("the device's sync state");
+        let kept = kept_results_state(&app, patient, Some(*device_id)).await;
         let state = automerge::sync::State::decode(&kept.state).unwrap();
         let mut held = device.document(results).unwrap().clone();
         assert_eq!(state.shared_heads, held.get_heads());
