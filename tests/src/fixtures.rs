@@ -74,12 +74,18 @@ impl NewPractice {
     }
 }
 
-/// A valid ODS code (a letter and five digits) drawn at random from 2.6 million, so the
-/// practices of one test do not collide.
+/// A valid ODS code (a letter and five digits), different for each call in this process: the
+/// next of the 2.6 million codes after a random start. (Drawn at random, two of a test's
+/// practices could share one and fail its unique index.)
 fn unique_ods_code() -> String {
-    let seed = Uuid::new_v4().as_u128();
-    let letter = char::from(b'A' + (seed % 26) as u8);
-    format!("{letter}{:05}", (seed / 26) % 100_000)
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const CODES: u64 = 26 * 100_000;
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU64::new(Uuid::new_v4().as_u64_pair().0 % CODES));
+    let code = next.fetch_add(1, Ordering::Relaxed) % CODES;
+    let letter = char::from(b'A' + (code % 26) as u8);
+    format!("{letter}{:05}", code / 26)
 }
 
 /// A live practice with these settings and a unique ODS code.
