@@ -11,7 +11,10 @@
 //! and WebSocket message payloads; HTTP headers and TLS framing are left out of both. Frames are
 //! compressed both ways (`gp-sync-deflate`, as the SDK sends them) unless `--plain`. Document
 //! loads are read from `/metrics` (`sync_document_loads_total`); server CPU from
-//! `/proc/<pid>/stat`, less the server's idle rate over the same wall time.
+//! `/proc/<pid>/stat`, less the server's idle rate over the same wall time. The CPU per connected
+//! device is the difference between runs of new entries with one live device and with
+//! `--devices` more, divided by their number: the others are disconnected during the runs with
+//! one device (connected but unread, they would queue pushes and answer stale ones).
 //!
 //! ```sh
 //! cargo build --release -p gp-online -p gp-online-tests --bin gp-online --example sync_wire
