@@ -439,9 +439,9 @@ impl Round {
             .flatten()
     }
 
-    /// Records the delivery of `frames` about document `id` to the device
-    /// ([`super::reads::record_delivery`]), or, in a live push, keeps its line for [`push`] to
-    /// write.
+    /// Records the delivery of `frames` about document `id` to the device in the patient's
+    /// access log when they carry items ([`super::reads`]), or, in a live push, keeps its line
+    /// for [`push`] to write.
     #[allow(clippy::too_many_arguments)]
     async fn record_delivery(
         &mut self,
@@ -453,20 +453,20 @@ impl Round {
         frames: &[DocumentFrame],
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
+        if !super::reads::delivers_items(id, frames) {
+            return Ok(());
+        }
+        let section = id.section.as_str();
         if let Some(delivered) = &mut self.delivered
-            && super::reads::delivers_items(id, frames)
             && let Some(line) = crate::record::access_log::sync_delivery_line(
-                viewer,
-                facts,
-                id.section.as_str(),
-                device_id,
-                now,
+                viewer, facts, section, device_id, now,
             )
         {
             delivered.push(line);
             return Ok(());
         }
-        super::reads::record_delivery(db, viewer, facts, id, device_id, frames, now).await?;
+        crate::record::access_log::record_sync_delivery(db, viewer, facts, section, device_id, now)
+            .await?;
         Ok(())
     }
 
