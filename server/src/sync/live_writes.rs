@@ -6,7 +6,10 @@
 //! committed; the writer takes whatever has queued meanwhile and writes it as one statement per
 //! table in one transaction. A lone write is written at once, as before; nothing waits for a
 //! batch to fill. When a batch fails, each connection's writes are tried again alone, so one
-//! connection's bad write fails only that connection.
+//! connection's bad write fails only that connection. `/metrics` counts the batches
+//! (`sync_live_writes_batches_total`), the connections' writes in them
+//! (`sync_live_writes_jobs_total`: their ratio is the average batch) and the batches retried
+//! (`sync_live_writes_batches_retried_total`).
 
 use crate::db::entities::{access_log, device_sync_states};
 use crate::error::AppError;
@@ -74,6 +77,8 @@ impl LiveWrites {
 async fn run(db: DatabaseConnection, mut receiver: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut jobs, BATCH).await > 0 {
+        metrics::counter!("sync_live_writes_batches_total").increment(1);
+        metrics::counter!("sync_live_writes_jobs_total").increment(jobs.len() as u64);
         let all: Vec<&Write> = jobs.iter().flat_map(|job| &job.writes).collect();
         match write_all(&db, &all).await {
             Ok(()) => {
@@ -87,6 +92,7 @@ async fn run(db: DatabaseConnection, mut receiver: mpsc::Receiver<Job>) {
                 }
             }
             Err(_) => {
+                metrics::counter!("sync_live_writes_batches_retried_total").increment(1);
                 for job in jobs.drain(..) {
                     let alone: Vec<&Write> = job.writes.iter().collect();
                     let _ = job.done.send(write_all(&db, &alone).await);

@@ -534,6 +534,13 @@ async fn a_live_write_that_fails_among_others_fails_alone() {
         updated_at: app.clock.now(),
     };
     let (first, again) = (Uuid::new_v4(), Uuid::new_v4());
+    let retried = || {
+        gp_online::http::metrics::render()
+            .lines()
+            .find_map(|line| line.strip_prefix("sync_live_writes_batches_retried_total "))
+            .map_or(0.0, |count| count.trim().parse::<f64>().unwrap())
+    };
+    let retried_before = retried();
     let writes = LiveWrites::start(app.db.clone());
     // Three connections' writes queued together; the second repeats the first's line id, so
     // a statement holding both fails.
@@ -548,6 +555,8 @@ async fn a_live_write_that_fails_among_others_fails_alone() {
     assert!(a.is_ok(), "{a:?}");
     assert!(b.is_err(), "the repeated line is refused");
     assert!(c.is_ok(), "{c:?}");
+    // They were written as one batch, which failed and was written again job by job.
+    assert!(retried() > retried_before);
     // The failed write left nothing half-written; the others are committed.
     let lines = access_log::Entity::find()
         .filter(access_log::Column::Id.is_in([first, again]))
