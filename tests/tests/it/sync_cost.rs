@@ -2,7 +2,9 @@
 //! loading any document, "anything new?" costs a few bytes, a new item reaches a live device in
 //! one frame carrying the change (only the document that changed), and a new device after a
 //! rollover gets the current generation directly. A write that names the items it changed has
-//! those items alone read and written by the projector.
+//! those items alone read and written by the projector. The writes of many live connections
+//! (each push's access-log line, each acknowledgement) are committed together, and one that
+//! fails fails alone.
 
 use gp_online::db::entities::{device_sync_states, record_entries, sync_documents};
 use gp_online_tests::live::Live;
