@@ -14,7 +14,7 @@ use gp_online::db::entities::{
 use gp_online::identity::sessions::{self, Subject};
 use gp_online::settings::PracticeSettings;
 use gp_online::validate::NhsNumber;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 /// A practice to write: live, with the default settings and prospective access from
@@ -331,15 +331,32 @@ pub async fn device(app: &TestApp, account_id: Uuid, name: &str) -> Uuid {
 
 /// Another device of an account with its own long-lived session: the device's access token.
 pub async fn device_token(app: &TestApp, account_id: Uuid, name: &str) -> String {
+    device_session(app, account_id, name).await.1
+}
+
+/// [`device_token`], with the device's id.
+pub async fn device_session(app: &TestApp, account_id: Uuid, name: &str) -> (Uuid, String) {
     let device_id = device(app, account_id, name).await;
     let subject = Subject::Account {
         account_id,
         device_id,
     };
-    sessions::open(&app.db, &long_sessions(), subject, app.clock.now())
+    let token = sessions::open(&app.db, &long_sessions(), subject, app.clock.now())
         .await
         .unwrap()
-        .access_token
+        .access_token;
+    (device_id, token)
+}
+
+/// The id of the (first) account of the patient `patient_id`.
+pub async fn account_of(app: &TestApp, patient_id: Uuid) -> Uuid {
+    accounts::Entity::find()
+        .filter(accounts::Column::PatientId.eq(patient_id))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the patient has an account")
+        .id
 }
 
 /// A member of staff with `role` at the practice, and their session's access token.

@@ -522,8 +522,11 @@ async fn audited(app: &TestApp, action: &str) -> u64 {
         .unwrap()
 }
 
-/// The patient books `slot` over REST: the appointment's id.
-async fn booked(app: &TestApp, token: &str, patient_id: Uuid, slot: Uuid) -> Uuid {
+/// The patient books over REST an open slot two days ahead at their practice: the slot's id and
+/// the appointment's.
+async fn booked(app: &TestApp, token: &str, patient_id: Uuid) -> (Uuid, Uuid) {
+    let practice_id = practice_of(app, patient_id).await;
+    let slot = open_slot(app, practice_id, Duration::days(2), |_| {}).await;
     let booked = app
         .client
         .post(app.url(&format!("/api/v1/patients/{patient_id}/appointments")))
@@ -534,7 +537,7 @@ async fn booked(app: &TestApp, token: &str, patient_id: Uuid, slot: Uuid) -> Uui
         .unwrap();
     assert_eq!(booked.status(), StatusCode::CREATED);
     let booked: serde_json::Value = booked.json().await.unwrap();
-    booked["id"].as_str().unwrap().parse().unwrap()
+    (slot, booked["id"].as_str().unwrap().parse().unwrap())
 }
 
 #[tokio::test]
@@ -624,9 +627,7 @@ async fn published_slots_whose_server_died_after_their_commit_are_replayed_on_re
 async fn an_appointment_cancellation_whose_server_died_after_its_commit_is_replayed_on_retry() {
     let app = spawn_app().await;
     let (patient_id, token, account_id, device_id) = arrange(&app).await;
-    let practice_id = practice_of(&app, patient_id).await;
-    let slot = open_slot(&app, practice_id, Duration::days(2), |_| {}).await;
-    let appointment_id = booked(&app, &token, patient_id, slot).await;
+    let (_, appointment_id) = booked(&app, &token, patient_id).await;
     let key = "cancel-died-after-commit";
     let path = format!("/api/v1/patients/{patient_id}/appointments/{appointment_id}");
     let body = serde_json::to_vec(&json!({ "reason": "Cannot attend" })).unwrap();
@@ -672,8 +673,7 @@ async fn a_withdrawn_slot_whose_server_died_after_its_commit_is_replayed_naming_
     let (patient_id, token, _, _) = arrange(&app).await;
     let practice_id = practice_of(&app, patient_id).await;
     let (staff_id, staff_token) = staff_member(&app, practice_id, StaffRole::Admin).await;
-    let slot = open_slot(&app, practice_id, Duration::days(2), |_| {}).await;
-    let appointment_id = booked(&app, &token, patient_id, slot).await;
+    let (slot, appointment_id) = booked(&app, &token, patient_id).await;
     let key = "withdraw-died-after-commit";
     let path = format!("/api/v1/practice/slots/{slot}/cancel");
     let body = serde_json::to_vec(&json!({ "reason": "Clinician unavailable" })).unwrap();

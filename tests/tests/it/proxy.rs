@@ -5,12 +5,11 @@
 
 use chrono::{Duration, NaiveDate};
 use gp_online::db::entities::{
-    accounts, audit_events, notification_outbox, patients, projection_outbox, proxy_grants,
-    results, staff,
+    audit_events, notification_outbox, patients, projection_outbox, proxy_grants, results, staff,
 };
 use gp_online::proxy::{self, SweepReport};
 use gp_online_tests::api::{get, post, send};
-use gp_online_tests::fixtures::{NewPatient, account_for, practice, staff_token};
+use gp_online_tests::fixtures::{self, NewPatient, account_for, practice, staff_token};
 use gp_online_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -631,16 +630,6 @@ async fn notified(app: &TestApp, patient_id: Uuid, kind: &str) -> Vec<Uuid> {
     accounts
 }
 
-async fn account_of(app: &TestApp, patient_id: Uuid) -> Uuid {
-    accounts::Entity::find()
-        .filter(accounts::Column::PatientId.eq(patient_id))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
-
 #[tokio::test]
 async fn proxy_review_records_consent_and_lifts_age_suspensions_for_good() {
     let app = spawn_app().await; // 2026-11-23
@@ -723,7 +712,10 @@ async fn proxy_review_records_consent_and_lifts_age_suspensions_for_good() {
             .contains(&"proxy.review".to_owned())
     );
     // Both sides hear that the access changed (content-free).
-    let both = [account_of(&app, teen).await, account_of(&app, parent).await];
+    let both = [
+        fixtures::account_of(&app, teen).await,
+        fixtures::account_of(&app, parent).await,
+    ];
     let changed = notified(&app, teen, proxy::CHANGED_KIND).await;
     assert!(both.iter().all(|a| changed.contains(a)), "{changed:?}");
 
@@ -878,15 +870,15 @@ async fn a_release_notifies_only_the_proxies_who_may_see_it() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         notified(&app, mother, "result_released").await,
-        vec![account_of(&app, mother).await],
+        vec![fixtures::account_of(&app, mother).await],
         "a result hidden from proxies reaches the patient only"
     );
     let (status, body) = post(&app, &clinician, &release(shared.id), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut expected = vec![
-        account_of(&app, mother).await,
-        account_of(&app, mother).await,
-        account_of(&app, detailed).await,
+        fixtures::account_of(&app, mother).await,
+        fixtures::account_of(&app, mother).await,
+        fixtures::account_of(&app, detailed).await,
     ];
     expected.sort();
     assert_eq!(

@@ -5,7 +5,7 @@
 //! limit or do not inflate at all are refused with `sync_message_refused` before anything is
 //! parsed or applied.
 
-use gp_online::db::entities::{accounts, messages};
+use gp_online::db::entities::messages;
 use gp_online_tests::TestApp;
 use gp_online_tests::fixtures;
 use gp_online_tests::live::Live;
@@ -14,7 +14,7 @@ use gp_online_tests::sync::{
     ALL_SECTIONS, changed, following, post_refusable, sync, sync_compressed,
 };
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use std::collections::BTreeMap;
 use sync_protocol::compressed::compress;
 use sync_protocol::envelope::MAX_FRAME_BYTES;
@@ -70,13 +70,7 @@ async fn compressed_websocket_and_post_devices_hold_what_a_plain_device_holds_fo
     let app = gp_online_tests::spawn_app().await;
     let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
     // Four devices of the account, each with its own sync states on the server.
-    let account = accounts::Entity::find()
-        .filter(accounts::Column::PatientId.eq(patient))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let account = fixtures::account_of(&app, patient).await;
     let compressed_post_token = fixtures::device_token(&app, account, "compressed POST").await;
     let plain_live_token = fixtures::device_token(&app, account, "plain live").await;
     let compressed_live_token = fixtures::device_token(&app, account, "compressed live").await;

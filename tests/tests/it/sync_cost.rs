@@ -443,27 +443,15 @@ async fn a_second_push_before_the_first_is_acknowledged_carries_only_the_new_cha
 #[tokio::test]
 async fn every_live_device_of_a_patient_pushed_one_change_logs_its_delivery_and_keeps_its_acknowledgement()
  {
-    use gp_online::db::entities::{access_log, accounts, devices};
+    use gp_online::db::entities::access_log;
     let app = gp_online_tests::spawn_app().await;
     let (patient, _) = arrange(&app, &Rules::default(), &standard_record()).await;
-    let account = accounts::Entity::find()
-        .filter(accounts::Column::PatientId.eq(patient))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let account = fixtures::account_of(&app, patient).await;
     let results = DocumentId::new(patient, Section::Results);
     let mut connected = Vec::new();
     for n in 0..6 {
-        let name = format!("Tablet {n}");
-        let token = fixtures::device_token(&app, account.id, &name).await;
-        let device_id = devices::Entity::find()
-            .filter(devices::Column::Name.eq(name))
-            .one(&app.db)
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let (device_id, token) =
+            fixtures::device_session(&app, account, &format!("Tablet {n}")).await;
         let mut device = following(patient, &[Section::Results]);
         let mut live = Live::connect(&app, &token).await;
         live.settle(&mut device).await;
