@@ -2,6 +2,7 @@
 //! entities. SQLite (the embedded default) and PostgreSQL (production) behave alike here.
 
 pub mod entities;
+pub mod local_reads;
 
 use crate::config::Config;
 use gp_online_migrations::{Migrator, MigratorTrait};

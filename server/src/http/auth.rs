@@ -95,7 +95,7 @@ fn bearer(parts: &Parts) -> Result<&str, AppError> {
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, AppError> {
     let token = bearer(parts)?;
-    sessions::authenticate(&state.db, token, state.clock.now()).await
+    sessions::authenticate(&state.reads, token, state.clock.now()).await
 }
 
 impl FromRequestParts<AppState> for AccountSession {
@@ -172,10 +172,10 @@ pub async fn acting_for(
     patient_id: Uuid,
 ) -> Result<(crate::access::Viewer, crate::access::rules::PatientFacts), AppError> {
     let today = state.clock.now().date_naive();
-    let facts = crate::access::slice::facts(&state.db, patient_id)
+    let facts = crate::access::slice::facts(&state.reads, patient_id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let viewer = crate::access::viewer::for_account(&state.db, &session.holder(), &facts, today)
+    let viewer = crate::access::viewer::for_account(&state.reads, &session.holder(), &facts, today)
         .await?
         .ok_or_else(AppError::not_found)?;
     if let crate::access::Viewer::Proxy { grant, .. } = &viewer {

@@ -58,6 +58,9 @@ use utoipa_axum::router::OpenApiRouter;
 pub struct AppState {
     /// The database pool.
     pub db: DatabaseConnection,
+    /// The same database for the short reads every request makes (its session, the patient's
+    /// facts): on SQLite answered on the calling thread ([`crate::db::local_reads`]).
+    pub reads: crate::db::local_reads::Reads,
     /// Where `now` comes from.
     pub clock: Clock,
     /// The configuration the server started with.
@@ -106,6 +109,7 @@ pub fn app(db: DatabaseConnection, clock: Clock, config: Arc<Config>) -> Result<
     let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     let state = AppState {
         live_writes: crate::sync::live_writes::LiveWrites::start(db.clone()),
+        reads: crate::db::local_reads::Reads::new(db.clone()),
         db,
         clock,
         identity: crate::identity::Identity::new(&config.identity)?,

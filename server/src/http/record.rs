@@ -34,7 +34,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = [])))]
 async fn me(State(state): State<AppState>, session: AccountSession) -> Result<Json<Me>, AppError> {
     let today = state.clock.now().date_naive();
-    Ok(Json(reads::me(&state.db, &session.holder(), today).await?))
+    Ok(Json(
+        reads::me(&state.reads, &session.holder(), today).await?,
+    ))
 }
 
 /// Every record section the app shows, each with its own status.

@@ -15,6 +15,7 @@ mod hazard_log;
 mod http_basics;
 mod identity;
 mod import;
+mod local_reads;
 mod messages;
 mod migrations;
 mod practice_scope;
