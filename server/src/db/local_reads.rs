@@ -133,16 +133,23 @@ impl Reads {
             .as_ref()
     }
 
+    /// `stmt`'s rows read on the calling thread, or `None` for the pool to answer.
     async fn query(&self, stmt: &Statement, limit: Option<usize>) -> Option<Vec<QueryResult>> {
         let local = self.local().await?;
-        let rows = local.query(stmt, limit).ok()?;
+        let Ok(rows) = local.query(stmt, limit) else {
+            metrics::counter!("db_local_reads_deferred_total").increment(1);
+            return None;
+        };
         local.answered.fetch_add(1, Ordering::Relaxed);
-        // sea-orm makes its rows public only through its mock connection (its `proxy` feature,
-        // the other way, does not build in this version): the typed rows pass through one.
+        metrics::counter!("db_local_reads_total").increment(1);
+        // sea-orm makes typed rows readable only through its mock connection (its `proxy`
+        // feature, the other way, does not build in this version): they pass through one,
+        // which answers whatever it is asked with them.
+        let empty = Statement::from_string(DatabaseBackend::Sqlite, String::new());
         MockDatabase::new(DatabaseBackend::Sqlite)
             .append_query_results([rows])
             .into_connection()
-            .query_all_raw(stmt.clone())
+            .query_all_raw(empty)
             .await
             .ok()
     }
