@@ -194,12 +194,15 @@ impl Slot {
         if self.kinds.len() >= KINDS_REMEMBERED {
             self.kinds.clear();
         }
-        let columns = self
-            .kinds
-            .entry(stmt.sql.clone())
-            .or_insert_with(|| columns_of(&prepared))
-            .clone()
-            .ok_or(Defer)?;
+        let columns = match self.kinds.get(&stmt.sql) {
+            Some(columns) => columns.clone(),
+            None => {
+                let columns = columns_of(&prepared);
+                self.kinds.insert(stmt.sql.clone(), columns.clone());
+                columns
+            }
+        }
+        .ok_or(Defer)?;
         for (i, value) in stmt.values.iter().flat_map(|v| v.0.iter()).enumerate() {
             prepared
                 .raw_bind_parameter(i + 1, bound(value)?)
