@@ -73,7 +73,8 @@ pub struct AppState {
     pub rate_limits: rate_limit::RateLimits,
     /// Announcements of changed patients to live sync connections.
     pub hub: crate::sync::live::Hub,
-    /// The writes of live sync connections, committed together.
+    /// The writes of live sync connections and the access-log lines of whole-record reads,
+    /// committed together.
     pub live_writes: crate::sync::live_writes::LiveWrites,
     /// Push notifications: the VAPID key, the providers and this node's delivery worker.
     pub push: crate::notify::Push,

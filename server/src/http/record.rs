@@ -52,7 +52,15 @@ async fn whole_record(
     let (viewer, facts) = acting_for(&state, &session, patient_id).await?;
     let now = state.clock.now();
     Ok(Json(
-        reads::whole_record(&state.db, &viewer, &facts, Some(session.device_id), now).await,
+        reads::whole_record(
+            &state.db,
+            &state.live_writes,
+            &viewer,
+            &facts,
+            Some(session.device_id),
+            now,
+        )
+        .await,
     ))
 }
 

@@ -84,6 +84,25 @@ async fn write_line(
     device_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    read_line(db, viewer, facts, section, item_id, device_id, now)
+        .await?
+        .into_active_model()
+        .reset_all()
+        .insert(db)
+        .await?;
+    Ok(())
+}
+
+/// The line [`record_read`] writes, for the caller to write with others (`sync::live_writes`).
+pub async fn read_line(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &PatientFacts,
+    section: &str,
+    item_id: Option<Uuid>,
+    device_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<access_log::Model, DbErr> {
     let who = match patient_or_proxy(viewer) {
         Ok(who) => who,
         Err(staff_id) => {
@@ -103,12 +122,7 @@ async fn write_line(
             )
         }
     };
-    line(facts, who, section, item_id, device_id, now)
-        .into_active_model()
-        .reset_all()
-        .insert(db)
-        .await?;
-    Ok(())
+    Ok(line(facts, who, section, item_id, device_id, now))
 }
 
 /// A new line: who read (kind, id, role, organisation) which `section` (and item) of the

@@ -9,6 +9,7 @@ use crate::access::{Capabilities, Section, Viewer, rules};
 use crate::db::entities::{blobs, carers, documents, record_entries, results};
 use crate::error::AppError;
 use crate::record::access_log;
+use crate::sync::live_writes::{LiveWrites, Write};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde::Serialize;
@@ -310,10 +311,24 @@ pub async fn section(
     device_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<SectionView, AppError> {
-    let Some(items) = slice::section(db, viewer, facts, section, now.date_naive()).await? else {
+    let Some(view) = permitted_view(db, viewer, facts, section, now).await? else {
         return Ok(SectionView::status(section, "unavailable"));
     };
     access_log::record_read(db, viewer, facts, section, None, device_id, now).await?;
+    Ok(view)
+}
+
+/// What `viewer` may see of one section at `now`, not yet recorded; `None` when nothing.
+async fn permitted_view(
+    db: &impl ConnectionTrait,
+    viewer: &Viewer,
+    facts: &rules::PatientFacts,
+    section: Section,
+    now: DateTime<Utc>,
+) -> Result<Option<SectionView>, AppError> {
+    let Some(items) = slice::section(db, viewer, facts, section, now.date_naive()).await? else {
+        return Ok(None);
+    };
     let mut view = SectionView::status(section, "ok");
     match items {
         SectionItems::Entries(entries) => {
@@ -324,34 +339,57 @@ pub async fn section(
             view.documents = Some(documents.into_iter().map(DocumentItem::from).collect());
         }
     }
-    Ok(view)
+    Ok(Some(view))
 }
 
 /// Every section, each with its own status: one that fails to load is `error`, logged by its
-/// code only, and the others are still returned.
+/// code only, and the others are still returned. The sections' access-log lines are written
+/// together through `writes` (one commit shared with other requests) before anything is
+/// returned; if they cannot be written, every section read is `error` instead.
 pub async fn whole_record(
     db: &impl ConnectionTrait,
+    writes: &LiveWrites,
     viewer: &Viewer,
     facts: &rules::PatientFacts,
     device_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> RecordView {
     let mut sections = Vec::with_capacity(Section::ALL.len());
+    let mut lines = Vec::new();
     for each in Section::ALL {
-        let view = match section(db, viewer, facts, each, device_id, now).await {
-            Ok(view) => view,
-            Err(error) => {
-                tracing::error!(
-                    section = each.as_str(),
-                    code = error.code().as_str(),
-                    "record section failed"
-                );
-                SectionView::status(each, "error")
+        let view = match permitted_view(db, viewer, facts, each, now).await {
+            Ok(None) => SectionView::status(each, "unavailable"),
+            Ok(Some(view)) => {
+                let line =
+                    access_log::read_line(db, viewer, facts, each.as_str(), None, device_id, now);
+                match line.await {
+                    Ok(line) => {
+                        lines.push(Write::AccessLog(line));
+                        view
+                    }
+                    Err(error) => failed(each, &error.into()),
+                }
             }
+            Err(error) => failed(each, &error),
         };
         sections.push(view);
     }
+    if let Err(error) = writes.write(lines).await {
+        for view in sections.iter_mut().filter(|view| view.status == "ok") {
+            *view = failed(view.section, &error);
+        }
+    }
     RecordView { sections }
+}
+
+/// A section that failed, logged by its code only.
+fn failed(section: Section, error: &AppError) -> SectionView {
+    tracing::error!(
+        section = section.as_str(),
+        code = error.code().as_str(),
+        "record section failed"
+    );
+    SectionView::status(section, "error")
 }
 
 /// A released letter's body the viewer may see: its media type and bytes, the read written to

@@ -206,7 +206,7 @@ pub async fn push(
     .await?;
     let lines = round.delivered.take().unwrap_or_default();
     writes
-        .write(lines.into_iter().map(Write::Delivery).collect())
+        .write(lines.into_iter().map(Write::AccessLog).collect())
         .await?;
     Ok(frame)
 }

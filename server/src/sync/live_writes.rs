@@ -5,8 +5,10 @@
 //! Here every connection hands its writes to the node's one writer and waits for them to be
 //! committed; the writer takes whatever has queued meanwhile and writes it as one statement per
 //! table in one transaction. A lone write is written at once, as before; nothing waits for a
-//! batch to fill. When a batch fails, each connection's writes are tried again alone, so one
-//! connection's bad write fails only that connection. `/metrics` counts the batches
+//! batch to fill. A read of the whole record over REST writes its seven access-log lines here
+//! too (`record::reads::whole_record`), so concurrent reads share a commit. When a batch fails,
+//! each connection's writes are tried again alone, so one connection's bad write fails only
+//! that connection. `/metrics` counts the batches
 //! (`sync_live_writes_batches_total`), the connections' writes in them
 //! (`sync_live_writes_jobs_total`: their ratio is the average batch) and the batches retried
 //! (`sync_live_writes_batches_retried_total`).
@@ -24,8 +26,9 @@ use uuid::Uuid;
 /// One write of a live connection.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// The access-log line of a push that delivered items of the record.
-    Delivery(access_log::Model),
+    /// An access-log line: of a push that delivered items of the record, or of a read of the
+    /// whole record over REST.
+    AccessLog(access_log::Model),
     /// A device's sync state for one document, after it acknowledged a push.
     SyncState(device_sync_states::Model),
 }
@@ -110,7 +113,7 @@ async fn write_all(db: &DatabaseConnection, writes: &[&Write]) -> Result<(), App
     let mut states = BTreeMap::new();
     for write in writes {
         match write {
-            Write::Delivery(line) => lines.push(line.clone().into_active_model().reset_all()),
+            Write::AccessLog(line) => lines.push(line.clone().into_active_model().reset_all()),
             Write::SyncState(state) => {
                 let key: (Uuid, String) = (state.device_id, state.document_key.clone());
                 states.insert(key, state.clone().into_active_model().reset_all());

@@ -438,6 +438,60 @@ async fn me_lists_self_and_linked_profiles_with_capabilities() {
     assert!(me["messaging_notice"].as_str().unwrap().contains("999"));
 }
 
+/// A read of the whole record writes one access-log line per section it returned, from the
+/// reading device, before it answers; reads at the same moment share their commits and each is
+/// recorded in full.
+#[tokio::test]
+async fn a_whole_record_read_logs_each_section_it_returned_before_answering() {
+    use gp_online::db::entities::access_log;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = spawn_app().await;
+    let (patient, token) = arrange(&app, &Rules::default(), &standard_record()).await;
+    let read = || async {
+        let record: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/patients/{patient}/record")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let returned: BTreeSet<String> = record["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|section| section["status"] == "ok")
+            .map(|section| section["section"].as_str().unwrap().to_owned())
+            .collect();
+        let logged = access_log::Entity::find()
+            .filter(access_log::Column::PatientId.eq(patient))
+            .all(&app.db)
+            .await
+            .unwrap();
+        (returned, logged)
+    };
+    let (returned, logged) = read().await;
+    assert!(returned.len() >= 2, "{returned:?}");
+    let sections: BTreeSet<String> = logged.iter().map(|line| line.section.clone()).collect();
+    assert_eq!(
+        sections, returned,
+        "one line per section returned, none for the others"
+    );
+    assert_eq!(logged.len(), returned.len());
+    assert!(logged.iter().all(|line| line.device_id.is_some()));
+
+    let together = futures_util::future::join_all((0..8).map(|_| read())).await;
+    let (_, after) = read().await;
+    assert!(together.iter().all(|(again, _)| *again == returned));
+    assert_eq!(
+        after.len(),
+        returned.len() * 10,
+        "every read recorded in full"
+    );
+}
+
 #[tokio::test]
 async fn reads_are_in_the_access_log_which_only_the_patient_sees() {
     let app = spawn_app().await;

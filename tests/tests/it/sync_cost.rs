@@ -538,10 +538,10 @@ async fn a_live_write_that_fails_among_others_fails_alone() {
     // Three connections' writes queued together; the second repeats the first's line id, so
     // a statement holding both fails.
     let (a, b, c) = tokio::join!(
-        writes.write(vec![Write::Delivery(line(first))]),
+        writes.write(vec![Write::AccessLog(line(first))]),
         writes.write(vec![
-            Write::Delivery(line(again)),
-            Write::Delivery(line(first))
+            Write::AccessLog(line(again)),
+            Write::AccessLog(line(first))
         ]),
         writes.write(vec![Write::SyncState(state.clone())]),
     );
