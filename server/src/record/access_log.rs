@@ -25,7 +25,8 @@ pub async fn record_read(
     device_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    write_line(db, viewer, facts, section.as_str(), item_id, device_id, now).await
+    let line = new_line(db, viewer, facts, section.as_str(), item_id, device_id, now).await?;
+    write_line(db, line).await
 }
 
 /// Records that sync delivered items of a synced document (`record`, `results` or
@@ -39,62 +40,20 @@ pub async fn record_sync_delivery(
     device_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    write_line(db, viewer, facts, section, None, Some(device_id), now).await
+    let line = new_line(db, viewer, facts, section, None, Some(device_id), now).await?;
+    write_line(db, line).await
 }
 
-/// The line [`record_sync_delivery`] writes, for the caller to write with others
-/// (`sync::live_writes`); `None` for a staff member, whose line reads their staff record.
-pub fn sync_delivery_line(
-    viewer: &Viewer,
-    facts: &PatientFacts,
-    section: &str,
-    device_id: Uuid,
-    now: DateTime<Utc>,
-) -> Option<access_log::Model> {
-    let who = patient_or_proxy(viewer).ok()?;
-    Some(line(facts, who, section, None, Some(device_id), now))
-}
-
-/// Who a patient or a proxy is in a line (kind, id, role, no organisation); for a staff member,
-/// whose role is in their staff record, their id.
-fn patient_or_proxy(viewer: &Viewer) -> Result<(ViewerKind, Uuid, String, String), Uuid> {
-    match viewer {
-        Viewer::Patient { account_id } => Ok((
-            ViewerKind::Patient,
-            *account_id,
-            "patient".to_owned(),
-            String::new(),
-        )),
-        Viewer::Proxy { account_id, grant } => Ok((
-            ViewerKind::Proxy,
-            *account_id,
-            format!("proxy ({})", grant.relationship),
-            String::new(),
-        )),
-        Viewer::Staff { staff_id, .. } => Err(*staff_id),
-    }
-}
-
-async fn write_line(
-    db: &impl ConnectionTrait,
-    viewer: &Viewer,
-    facts: &PatientFacts,
-    section: &str,
-    item_id: Option<Uuid>,
-    device_id: Option<Uuid>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    read_line(db, viewer, facts, section, item_id, device_id, now)
-        .await?
-        .into_active_model()
-        .reset_all()
-        .insert(db)
-        .await?;
+async fn write_line(db: &impl ConnectionTrait, line: access_log::Model) -> Result<(), DbErr> {
+    line.into_active_model().reset_all().insert(db).await?;
     Ok(())
 }
 
-/// The line [`record_read`] writes, for the caller to write with others (`sync::live_writes`).
-pub async fn read_line(
+/// The line recording that `viewer` read `section` (and `item_id`) of a patient from
+/// `device_id`, not yet written: for a caller that writes several lines together
+/// (`sync::live_writes`). A patient or proxy is named by their account (a proxy with their
+/// relationship); a staff member by their job title (or role) and the practice.
+pub async fn new_line(
     db: &impl ConnectionTrait,
     viewer: &Viewer,
     facts: &PatientFacts,
@@ -103,10 +62,21 @@ pub async fn read_line(
     device_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<access_log::Model, DbErr> {
-    let who = match patient_or_proxy(viewer) {
-        Ok(who) => who,
-        Err(staff_id) => {
-            let member = staff::Entity::find_by_id(staff_id).one(db).await?;
+    let who = match viewer {
+        Viewer::Patient { account_id } => (
+            ViewerKind::Patient,
+            *account_id,
+            "patient".to_owned(),
+            String::new(),
+        ),
+        Viewer::Proxy { account_id, grant } => (
+            ViewerKind::Proxy,
+            *account_id,
+            format!("proxy ({})", grant.relationship),
+            String::new(),
+        ),
+        Viewer::Staff { staff_id, .. } => {
+            let member = staff::Entity::find_by_id(*staff_id).one(db).await?;
             let role = member.map_or_else(
                 || "staff".to_owned(),
                 |m| {
@@ -116,7 +86,7 @@ pub async fn read_line(
             );
             (
                 ViewerKind::Staff,
-                staff_id,
+                *staff_id,
                 role,
                 facts.practice.name.clone(),
             )

@@ -361,7 +361,7 @@ pub async fn whole_record(
             Ok(None) => SectionView::status(each, "unavailable"),
             Ok(Some(view)) => {
                 let line =
-                    access_log::read_line(db, viewer, facts, each.as_str(), None, device_id, now);
+                    access_log::new_line(db, viewer, facts, each.as_str(), None, device_id, now);
                 match line.await {
                     Ok(line) => {
                         lines.push(Write::AccessLog(line));

@@ -21,6 +21,7 @@ use crate::access::{Viewer, slice};
 use crate::config::SyncConfig;
 use crate::db::entities::device_sync_states;
 use crate::error::{AppError, ErrorCode};
+use crate::record::access_log;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use std::collections::{BTreeMap, BTreeSet};
@@ -457,16 +458,16 @@ impl Round {
             return Ok(());
         }
         let section = id.section.as_str();
-        if let Some(delivered) = &mut self.delivered
-            && let Some(line) = crate::record::access_log::sync_delivery_line(
-                viewer, facts, section, device_id, now,
-            )
-        {
-            delivered.push(line);
-            return Ok(());
+        match &mut self.delivered {
+            Some(delivered) => delivered.push(
+                access_log::new_line(db, viewer, facts, section, None, Some(device_id), now)
+                    .await?,
+            ),
+            None => {
+                access_log::record_sync_delivery(db, viewer, facts, section, device_id, now)
+                    .await?;
+            }
         }
-        crate::record::access_log::record_sync_delivery(db, viewer, facts, section, device_id, now)
-            .await?;
         Ok(())
     }
 
